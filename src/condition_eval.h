@@ -1,0 +1,53 @@
+/*
+ * condition_eval.h: evaluates compiled conditions against jsonb directly (no conversion to text
+ * or json-c per document), with MongoDB's semantics.
+ */
+#ifndef MT_CONDITION_EVAL_H
+#define MT_CONDITION_EVAL_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "condition.h"
+
+/*
+ * The document a condition sees. For a plain jsonb document only `root` is set. For an event,
+ * the keys of params are at the top level, plus user_id, event_type, session_id and
+ * occurred_at (ISO 8601 text), which win over a param of the same name.
+ */
+typedef struct MtDocument
+{
+	JsonbContainer *root;		/* top-level container (an object for events); NULL = {} */
+	bool		is_event;		/* the four event fields below are present */
+	const char *user_id;
+	int			user_id_len;
+	const char *event_type;
+	int			event_type_len;
+	const char *session_id;		/* NULL: session_id is JSON null */
+	int			session_id_len;
+	TimestampTz occurred_at;
+	char		occurred_at_text[64];	/* formatted on first use; "" until then */
+} MtDocument;
+
+/* A document over a jsonb value (any type at the top). */
+extern void mt_document_init_jsonb(MtDocument *doc, Jsonb *jb);
+
+/* An event document; strings need not be NUL-terminated; session_id may be NULL. */
+extern void mt_document_init_event(MtDocument *doc, Jsonb *params,
+								   const char *user_id, int user_id_len,
+								   const char *event_type, int event_type_len,
+								   const char *session_id, int session_id_len,
+								   TimestampTz occurred_at);
+
+/* Does the document match the condition? Never raises an error for any document. */
+extern bool mt_condition_eval(const MtCondition *cond, MtDocument *doc);
+
+/*
+ * Checks that every $regex of the condition compiles in PostgreSQL's regex engine; on failure
+ * fills *err with the path and the reason and returns false. Called when a definition is written.
+ */
+extern bool mt_condition_check_regexes(const MtCondition *cond, MtError *err);
+
+#endif

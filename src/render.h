@@ -1,0 +1,32 @@
+/*
+ * render.h: Mustache rendering over jsonb data (the PostgreSQL side of mustache.h), used by
+ * render() and by run_pending when it builds an email.
+ */
+#ifndef MT_RENDER_H
+#define MT_RENDER_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+typedef enum MtRenderMode
+{
+	MT_RENDER_HTML,				/* {{x}} is HTML-escaped */
+	MT_RENDER_TEXT,				/* plain text: nothing escaped */
+	MT_RENDER_HEADER			/* plain text for subject/preheader: CR and LF become spaces */
+} MtRenderMode;
+
+/*
+ * Renders template text against data. Partials and parents resolve from `partials` (a jsonb
+ * object name -> template text, may be NULL), then from microtrigger.templates by name
+ * (its html_body for MT_RENDER_HTML, else its text_body). Returns the palloc'd result, or NULL
+ * with *error set to a palloc'd message (syntax error, recursion or size limit) — it never
+ * raises an error for a bad template, so run_pending can record a decision instead.
+ */
+extern char *mt_render_jsonb(const char *template_text, Jsonb *data, Jsonb *partials,
+							 MtRenderMode mode, char **error);
+
+/* True when the dotted name (as in {{a.b}}) resolves to a value other than null in data. */
+extern bool mt_render_has_name(Jsonb *data, const char *dotted_name);
+
+#endif
