@@ -97,20 +97,23 @@ SELECT user_id, to_address, subject, preheader, html_body, text_body, trigger_na
 FROM microtrigger.outbox ORDER BY id;
 SELECT user_id, trigger_name, outcome, detail - 'outbox_id' AS detail FROM microtrigger.decisions ORDER BY id;
 
--- History: u1 views pricing twice more (short visits); the third view in 7 days fires.
-SELECT microtrigger.track('u1', 'page_view', '{"url": "/pricing", "time_spent": 10}', '2026-11-04 08:00', 's6');
-SELECT count(*) AS third_visit_firings FROM microtrigger.firings WHERE trigger_name = 'third_pricing_view';
-SELECT microtrigger.track('u1', 'page_view', '{"url": "/blog/x", "time_spent": 10}', '2026-11-04 08:01', 's6');
-SELECT microtrigger.track('u1', 'page_view', '{"url": "/pricing/enterprise", "time_spent": 10}', '2026-11-04 08:02', 's6');
-SELECT trigger_name, user_id, event_at FROM microtrigger.firings WHERE trigger_name = 'third_pricing_view';
-SELECT microtrigger.run_pending('2026-11-04 09:00');
-SELECT subject, html_body FROM microtrigger.outbox WHERE trigger_name = 'third_pricing_view';
--- 9 days later the old views are out of the window: a single view does not fire
-SELECT microtrigger.track('u1', 'page_view', '{"url": "/pricing"}', '2026-11-13 08:00', 's7');
-SELECT count(*) AS third_visit_firings FROM microtrigger.firings WHERE trigger_name = 'third_pricing_view';
+-- History: u1 had three pricing views on Nov 2, so the third fired then (see above).
+-- u6 views pricing, then a blog page, then pricing again: the 3rd pricing view in 7 days fires.
+INSERT INTO microtrigger.contacts (user_id, email, attributes) VALUES ('u6', 'eve@example.com', '{"first_name": "Eve"}');
+SELECT microtrigger.track('u6', 'page_view', '{"url": "/pricing", "time_spent": 10}', '2026-11-04 08:00', 's6') > 0 AS tracked;
+SELECT microtrigger.track('u6', 'page_view', '{"url": "/blog/x", "time_spent": 10}', '2026-11-06 08:01', 's6') > 0 AS tracked;
+SELECT microtrigger.track('u6', 'page_view', '{"url": "/pricing/teams", "time_spent": 10}', '2026-11-08 08:02', 's6') > 0 AS tracked;
+SELECT count(*) AS third_visit_firings_u6 FROM microtrigger.firings WHERE trigger_name = 'third_pricing_view' AND user_id = 'u6';
+SELECT microtrigger.track('u6', 'page_view', '{"url": "/pricing/enterprise", "time_spent": 10}', '2026-11-10 08:03', 's7') > 0 AS tracked;
+SELECT trigger_name, user_id, event_at FROM microtrigger.firings WHERE trigger_name = 'third_pricing_view' ORDER BY id;
+SELECT microtrigger.run_pending('2026-11-10 09:00');
+SELECT user_id, subject, html_body FROM microtrigger.outbox WHERE trigger_name = 'third_pricing_view' ORDER BY id;
+-- 8 days on, the earlier views are out of the window: a single view in 7 days does not fire
+SELECT microtrigger.track('u6', 'page_view', '{"url": "/pricing"}', '2026-11-18 08:04', 's8') > 0 AS tracked;
+SELECT count(*) AS third_visit_firings_u6 FROM microtrigger.firings WHERE trigger_name = 'third_pricing_view' AND user_id = 'u6';
 
 -- Cooldown: after a day the intent trigger fires again for u1.
-SELECT microtrigger.track('u1', 'page_view', '{"url": "/pricing", "time_spent": 200}', '2026-11-03 09:01', 's8');
+SELECT microtrigger.track('u1', 'page_view', '{"url": "/pricing", "time_spent": 200}', '2026-11-03 09:01', 's8') > 0 AS tracked;
 SELECT microtrigger.run_pending('2026-11-03 10:00');
 SELECT trigger_name, send_after FROM microtrigger.outbox WHERE user_id = 'u1' AND trigger_name = 'pricing_intent' ORDER BY id;
 
@@ -119,7 +122,7 @@ SELECT at, trigger_name, outcome FROM microtrigger.explain('u1');
 
 -- Disabling a trigger takes effect at once in this backend.
 UPDATE microtrigger.triggers SET enabled = false WHERE name = 'pricing_intent';
-SELECT microtrigger.track('u2', 'page_view', '{"url": "/pricing", "time_spent": 500}', '2026-11-05 09:00');
+SELECT microtrigger.track('u2', 'page_view', '{"url": "/pricing", "time_spent": 500}', '2026-11-05 09:00') > 0 AS tracked;
 SELECT count(*) AS firings_for_disabled FROM microtrigger.firings WHERE trigger_name = 'pricing_intent' AND event_at = '2026-11-05 09:00';
 
 DELETE FROM microtrigger.triggers;

@@ -39,6 +39,7 @@ SELECT user_id, event_type, occurred_at, 'sess' || (i / 20) AS session_id,
          ELSE jsonb_build_object('depth', floor(r2 * 100)::int) END AS params
 FROM gen;
 
+\getenv abs_builddir PG_ABS_BUILDDIR
 \set copy_file :abs_builddir '/results/copy_events.csv'
 COPY gen_events TO :'copy_file' WITH (FORMAT csv);
 COPY microtrigger.events (user_id, event_type, occurred_at, session_id, params) FROM :'copy_file' WITH (FORMAT csv);

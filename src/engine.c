@@ -183,7 +183,7 @@ load_event(const Firing *firing, MtDocument *doc, Jsonb **params_out)
 
 	execute_plan(kept_plan(&event_plan,
 						   "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events WHERE id = $1",
-						   1, argtypes), values, NULL, true, 1, SPI_OK_SELECT);
+						   1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	event_type = spi_text(0, 1);
@@ -244,7 +244,7 @@ find_cancelling_event(const MtTrigger *trigger, const Firing *firing, Jsonb *sou
 						   "SELECT id, event_type, occurred_at, session_id, params FROM microtrigger.events "
 						   "WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 AND id <> $4 "
 						   "ORDER BY occurred_at, id", 4, argtypes),
-				 values, NULL, true, 0, SPI_OK_SELECT);
+				 values, NULL, false, 0, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
@@ -285,7 +285,7 @@ load_contact(const char *user_id)
 						   "SELECT c.email, c.unsubscribed_at IS NOT NULL, "
 						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = lower(c.email)) "
 						   "FROM microtrigger.contacts c WHERE c.user_id = $1", 1, argtypes),
-				 values, NULL, true, 1, SPI_OK_SELECT);
+				 values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return contact;
 	contact.found = true;
@@ -312,7 +312,7 @@ cooldown_active(const MtTrigger *trigger, const Firing *firing)
 	execute_plan(kept_plan(&cooldown_plan,
 						   "SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
 						   "AND id <> $3 AND outcome = 'queued' AND event_at > $4 AND event_at < $5 LIMIT 1",
-						   5, argtypes), values, NULL, true, 1, SPI_OK_SELECT);
+						   5, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
 	return SPI_processed > 0;
 }
 
@@ -414,7 +414,7 @@ build_render_context(const Firing *firing, Jsonb *profile, TimestampTz as_of)
 	values[3] = TimestampTzGetDatum(as_of);
 	execute_plan(kept_plan(&render_context_plan,
 						   "SELECT microtrigger.render_context($1, $2, $3, $4)", 4, argtypes),
-				 values, nulls, true, 1, SPI_OK_SELECT);
+				 values, nulls, false, 1, SPI_OK_SELECT);
 	return DatumGetJsonbPCopy(spi_datum(0, 1, &isnull));
 }
 
@@ -440,7 +440,7 @@ load_template(const char *name, EmailParts *parts)
 
 	execute_plan(kept_plan(&template_plan,
 						   "SELECT subject, preheader, html_body, text_body, required FROM microtrigger.templates WHERE name = $1",
-						   1, argtypes), values, NULL, true, 1, SPI_OK_SELECT);
+						   1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	parts->template_name = pstrdup(name);
@@ -829,7 +829,7 @@ mt_next_due(void)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	execute_plan(kept_plan(&next_due_plan,
 						   "SELECT min(due_at) FROM microtrigger.firings WHERE state = 'waiting'", 0, NULL),
-				 NULL, NULL, true, 1, SPI_OK_SELECT);
+				 NULL, NULL, false, 1, SPI_OK_SELECT);
 	value = spi_datum(0, 1, &isnull);
 	if (!isnull)
 		result = DatumGetTimestampTz(value);

@@ -103,7 +103,7 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 										typed ? 4 : 3, argtypes);
 		bool		isnull;
 
-		ret = SPI_execute_plan(plan, values, NULL, true, 1);
+		ret = SPI_execute_plan(plan, values, NULL, false, 1);
 		if (ret != SPI_OK_SELECT)
 			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history count failed")));
 		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -118,7 +118,7 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
 										typed ? 4 : 3, argtypes);
 
-		ret = SPI_execute_plan(plan, values, NULL, true, 0);
+		ret = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
 			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history query failed")));
 		for (uint64 row = 0; row < SPI_processed; row++)
@@ -180,7 +180,7 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 	values[0] = PointerGetDatum(event->session_id);
 	values[1] = TimestampTzGetDatum(event->occurred_at);
 	values[2] = PointerGetDatum(event->user_id);
-	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("session query failed")));
 	depth = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &depth_null));
 	first = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &first_null));
@@ -210,7 +210,7 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 	values[1] = PointerGetDatum(event->user_id);
 	values[2] = TimestampTzGetDatum(event->occurred_at - trigger->cooldown);
 	values[3] = TimestampTzGetDatum(event->occurred_at + trigger->cooldown);
-	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cooldown query failed")));
 	return SPI_processed > 0;
 }

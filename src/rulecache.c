@@ -102,6 +102,16 @@ compare_entries(const void *a, const void *b)
 	return compare_literal(x->value, x->len, y->value, y->len);
 }
 
+/* qsort comparator for typed groups: by event type, as the lookup's binary search expects. */
+static int
+compare_groups(const void *a, const void *b)
+{
+	const char *x = ((const RuleGroup *) a)->event_type;
+	const char *y = ((const RuleGroup *) b)->event_type;
+
+	return compare_literal(x, strlen(x), y, strlen(y));
+}
+
 /* What one rule's condition says about the literals of top-level fields. */
 typedef struct RuleLiterals
 {
@@ -351,6 +361,7 @@ build_cache(void)
 			build_group(&cache->groups[g], list_nth(members, g));
 		}
 	}
+	qsort(cache->groups, cache->n_groups, sizeof(RuleGroup), compare_groups);
 	build_group(&cache->any_type, any_rules);
 	MemoryContextSwitchTo(old);
 	return cache;

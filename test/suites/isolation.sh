@@ -14,4 +14,4 @@ cat isolation.out
 [ -f output_iso/regression.diffs ] && head -c 20000 output_iso/regression.diffs
 ok=$(grep -cE '\.\.\. ok' isolation.out)
 bad=$(grep -cE '\.\.\. FAILED' isolation.out)
-echo "isolation: $ok passed, $bad failed"
+echo; echo "isolation: $ok passed, $bad failed"
