@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "microtrigger.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -53,4 +54,6 @@ _PG_init(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("microtrigger");
+
+	mt_worker_init();
 }

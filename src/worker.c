@@ -1,0 +1,239 @@
+/*
+ * worker.c: the microtrigger background worker. It serves microtrigger.database, running the
+ * same code as run_pending(now()) in short transactions (one per batch), then sleeps exactly
+ * until the earliest due time, bounded by microtrigger.naptime. A commit that wrote firings or
+ * windows sets its latch, so an immediate trigger is acted on within milliseconds.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "engine.h"
+#include "ingest.h"
+#include "microtrigger.h"
+#include "worker.h"
+
+PGDLLEXPORT void mt_worker_main(Datum arg);
+
+/* What backends share with the worker: where to send a wake-up. */
+typedef struct MtWorkerShared
+{
+	slock_t		mutex;
+	Latch	   *worker_latch;	/* NULL while no worker runs */
+} MtWorkerShared;
+
+static MtWorkerShared *worker_shared = NULL;
+static shmem_request_hook_type previous_shmem_request_hook = NULL;
+static shmem_startup_hook_type previous_shmem_startup_hook = NULL;
+static bool wake_requested = false;
+
+/* Reserves the shared state (shmem_request_hook). */
+static void
+worker_shmem_request(void)
+{
+	if (previous_shmem_request_hook)
+		previous_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(MtWorkerShared)));
+}
+
+/* Creates or attaches the shared state (shmem_startup_hook). */
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (previous_shmem_startup_hook)
+		previous_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_shared = ShmemInitStruct("microtrigger worker", sizeof(MtWorkerShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&worker_shared->mutex);
+		worker_shared->worker_latch = NULL;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Commit callback: wake the worker when this transaction wrote work for it. */
+static void
+worker_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		if ((wake_requested || mt_work_written) && worker_shared != NULL)
+		{
+			SpinLockAcquire(&worker_shared->mutex);
+			if (worker_shared->worker_latch != NULL)
+				SetLatch(worker_shared->worker_latch);
+			SpinLockRelease(&worker_shared->mutex);
+		}
+		wake_requested = false;
+		mt_work_written = false;
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		wake_requested = false;
+		mt_work_written = false;
+	}
+}
+
+/* Asks for a wake-up at commit. */
+void
+mt_wake_worker_at_commit(void)
+{
+	wake_requested = true;
+}
+
+/* Shared memory hooks, the worker (only when preloaded) and the commit callback. */
+void
+mt_worker_init(void)
+{
+	BackgroundWorker worker;
+
+	RegisterXactCallback(worker_xact_callback, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	previous_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	previous_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "microtrigger");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "microtrigger worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "microtrigger worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Forgets the latch when the worker exits, so no backend sets a dead process's latch. */
+static void
+worker_detach(int code, Datum arg)
+{
+	if (worker_shared == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	if (worker_shared->worker_latch == MyLatch)
+		worker_shared->worker_latch = NULL;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/* Is the extension installed in this database? (inside a transaction) */
+static bool
+extension_installed(void)
+{
+	bool		installed;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'microtrigger'", true, 1) != SPI_OK_SELECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read pg_extension")));
+	installed = SPI_processed > 0;
+	SPI_finish();
+	return installed;
+}
+
+/* One batch of due work in its own transaction; returns the number of firings acted on. */
+static int
+run_one_batch(bool *installed)
+{
+	int			done = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "microtrigger: run_pending");
+	*installed = extension_installed();
+	if (*installed)
+		done = mt_run_pending(GetCurrentTimestamp(), mt_batch_size);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return done;
+}
+
+/* How long to sleep: until the earliest due time, at most naptime. */
+static long
+sleep_ms(void)
+{
+	TimestampTz next;
+	TimestampTz now;
+	long		ms = mt_naptime_ms;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	next = mt_next_due();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	now = GetCurrentTimestamp();
+	if (next != DT_NOEND)
+	{
+		/* due already but not claimable (another session holds it): retry soon, not at once */
+		long		until = next <= now ? 50 : (long) ((next - now + 999) / 1000);
+
+		ms = Min(ms, until);
+	}
+	return Max(ms, 1);
+}
+
+/* The worker's entry point. */
+void
+mt_worker_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(mt_database, NULL, 0);
+
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_shared->worker_latch = MyLatch;
+	SpinLockRelease(&worker_shared->mutex);
+	on_shmem_exit(worker_detach, (Datum) 0);
+	ereport(LOG, (errmsg("microtrigger worker started for database \"%s\"", mt_database)));
+
+	for (;;)
+	{
+		bool		installed = false;
+		long		timeout;
+		int			done;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		/* act until a batch comes back short: the backlog is drained */
+		do
+		{
+			done = run_one_batch(&installed);
+			CHECK_FOR_INTERRUPTS();
+		} while (installed && done >= mt_batch_size);
+
+		timeout = installed ? sleep_ms() : mt_naptime_ms;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
