@@ -24,6 +24,14 @@ typedef struct MtCondition MtCondition;
  */
 extern MtCondition *mt_condition_compile(struct json_object *json, const char *path, MtError *err);
 
+/*
+ * Parses JSON text (len bytes, at most max_depth levels deep) with json-c and compiles it as
+ * mt_condition_compile does; a JSON syntax error is reported at `path` too. For callers that
+ * cannot include json-c (its json_object clashes with PostgreSQL's fmgrprotos.h).
+ */
+extern MtCondition *mt_condition_compile_text(const char *text, size_t len, int max_depth,
+											  const char *path, MtError *err);
+
 /* Frees a tree made by mt_condition_compile (NULL is allowed). */
 extern void mt_condition_free(MtCondition *cond);
 

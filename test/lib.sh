@@ -3,7 +3,7 @@
 # Nothing outside $MT_TMP is changed apart from the Debian packages.
 
 MT_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron libjson-c-dev libcurl4-openssl-dev
- pkg-config make gcc libipc-run-perl python3-aiosmtpd nodejs npm clang"
+ pkg-config make gcc bc libipc-run-perl python3-aiosmtpd nodejs clang"
 PG_SYSTEM_BIN=/usr/lib/postgresql/15/bin
 
 # mt_log MESSAGE: progress to stderr, so stdout stays the report.
@@ -20,8 +20,10 @@ mt_as_postgres() {
 
 # mt_install_packages: apt-get what the build, the demo and the tests need (skipped when present).
 mt_install_packages() {
-    local missing=""
-    for p in $MT_PACKAGES; do
+    local missing="" wanted="$MT_PACKAGES"
+    # npm: Debian's package, unless the installed nodejs already ships it (NodeSource builds do)
+    command -v npm >/dev/null 2>&1 || wanted="$wanted npm"
+    for p in $wanted; do
         dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
@@ -30,7 +32,7 @@ mt_install_packages() {
     fi
     mt_log "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2 && apt-get install -y -q $MT_PACKAGES >&2
+    apt-get update -q >&2 && apt-get install -y -q $wanted >&2
 }
 
 # mt_setup: copy the tree, build, install into a private PostgreSQL root and start a cluster.
@@ -62,8 +64,8 @@ port = $MT_PORT
 listen_addresses = ''
 unix_socket_directories = '$MT_TMP/sock'
 shared_preload_libraries = 'pg_cron,microtrigger'
-cron.database_name = 'contrib_regression'
-microtrigger.database = 'contrib_regression'
+cron.database_name = '${MT_CRON_DB:-contrib_regression}'
+microtrigger.database = '${MT_WORKER_DB:-postgres}'
 fsync = off
 synchronous_commit = off
 full_page_writes = off

@@ -1,0 +1,117 @@
+/*
+ * condition_internal.h: the compiled condition tree, shared by condition.c (the compiler, no
+ * PostgreSQL) and condition_eval.c (evaluation against jsonb). Not for other files.
+ *
+ * A condition is a node: a logical node ($and / $or / $nor, or the implicit AND of the keys of a
+ * condition object) over child nodes, or a field node: a dotted path and the operators applied to
+ * it (implicitly ANDed, each over the whole path, as MongoDB does).
+ */
+#ifndef MT_CONDITION_INTERNAL_H
+#define MT_CONDITION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "condition.h"
+
+/* A JSON literal of the condition (operand of $eq, $in, ...). */
+typedef enum MtValueKind
+{
+	MT_VALUE_NULL,
+	MT_VALUE_BOOL,
+	MT_VALUE_NUMBER,
+	MT_VALUE_STRING,
+	MT_VALUE_ARRAY,
+	MT_VALUE_OBJECT
+} MtValueKind;
+
+typedef struct MtValue
+{
+	MtValueKind kind;
+	bool		boolean;		/* MT_VALUE_BOOL */
+	double		number;			/* MT_VALUE_NUMBER, approximate (the text is exact) */
+	char	   *text;			/* string bytes (STRING) or number text (NUMBER), NUL-terminated */
+	size_t		len;			/* length of text */
+	int			count;			/* ARRAY elements / OBJECT members */
+	struct MtValue *items;		/* ARRAY elements, OBJECT member values */
+	char	  **keys;			/* OBJECT member keys (NUL-terminated) */
+	size_t	   *key_lens;
+	void	   *numeric;		/* evaluator's cache: the number as a PostgreSQL Numeric */
+} MtValue;
+
+/* One step of a dotted path; digits-only steps may also index arrays. */
+typedef struct MtPathStep
+{
+	char	   *name;
+	int			len;
+	bool		is_index;
+	int			index;
+} MtPathStep;
+
+typedef enum MtOpKind
+{
+	MT_OP_EQ,
+	MT_OP_NE,
+	MT_OP_GT,
+	MT_OP_GTE,
+	MT_OP_LT,
+	MT_OP_LTE,
+	MT_OP_IN,
+	MT_OP_NIN,
+	MT_OP_EXISTS,
+	MT_OP_REGEX,
+	MT_OP_NOT,
+	MT_OP_ALL,
+	MT_OP_SIZE,
+	MT_OP_ELEM_MATCH,
+	MT_OP_STARTS_WITH,
+	MT_OP_ENDS_WITH,
+	MT_OP_CONTAINS
+} MtOpKind;
+
+/* Regex flags as written in $options. */
+#define MT_REGEX_ICASE		0x01	/* i */
+#define MT_REGEX_MULTILINE	0x02	/* m: ^ and $ at line breaks */
+#define MT_REGEX_DOTALL		0x04	/* s: . matches a newline */
+#define MT_REGEX_EXTENDED	0x08	/* x: white space and # comments ignored */
+
+typedef struct MtOp
+{
+	MtOpKind	kind;
+	MtValue		value;			/* EQ NE GT.. (operand), REGEX STARTS_WITH.. (string) */
+	MtValue    *values;			/* IN NIN */
+	int			nvalues;
+	bool		exists;			/* EXISTS */
+	int64_t		size;			/* SIZE */
+	struct MtOp *ops;			/* NOT (ANDed operators), ALL (EQ / ELEM_MATCH entries),
+								 * ELEM_MATCH in value form (ANDed operators) */
+	int			nops;
+	MtCondition *sub;			/* ELEM_MATCH in object form */
+	int			regex_flags;	/* REGEX */
+	char	   *path;			/* REGEX: JSON path of the operand, for messages */
+	void	   *compiled;		/* evaluator's cache: the compiled regex */
+	bool		compile_failed; /* evaluator's cache: compiling the regex failed */
+} MtOp;
+
+typedef enum MtNodeKind
+{
+	MT_NODE_AND,
+	MT_NODE_OR,
+	MT_NODE_NOR,
+	MT_NODE_FIELD
+} MtNodeKind;
+
+struct MtCondition
+{
+	MtNodeKind	kind;
+	struct MtCondition **children;	/* AND OR NOR */
+	int			nchildren;
+	char	   *field;			/* FIELD: the dotted path as written */
+	MtPathStep *steps;			/* FIELD */
+	int			nsteps;
+	MtOp	   *ops;			/* FIELD */
+	int			nops;
+};
+
+#endif

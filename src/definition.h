@@ -1,0 +1,130 @@
+/*
+ * definition.h: trigger definitions (API.md "Trigger definitions") parsed from JSON (json-c),
+ * validated with JSON-path error messages and compiled. No PostgreSQL dependency: the checks
+ * that need the database (templates and sequences exist, regexes compile, the context query
+ * parses) are done by the caller with the names this module collects.
+ */
+#ifndef MT_DEFINITION_H
+#define MT_DEFINITION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "condition.h"
+#include "mterror.h"
+
+struct json_object;
+
+/* Microseconds, as PostgreSQL's TimestampTz arithmetic uses. */
+typedef int64_t MtDuration;
+
+#define MT_USECS_PER_SEC INT64_C(1000000)
+
+/* A comparison a count must pass, e.g. {"$gte": 3}: every term must hold. */
+typedef enum MtCountOp
+{
+	MT_COUNT_EQ, MT_COUNT_NE, MT_COUNT_GT, MT_COUNT_GTE, MT_COUNT_LT, MT_COUNT_LTE
+} MtCountOp;
+
+typedef struct MtCountTerm
+{
+	MtCountOp	op;
+	int64_t		value;
+} MtCountTerm;
+
+/*
+ * An event clause over a time window: a history clause, an absence (unless) clause, an exit.
+ * event types: none = any type.
+ */
+typedef struct MtClause
+{
+	char	  **event_types;
+	int			n_event_types;
+	MtCondition *condition;		/* NULL: any event of those types */
+	MtDuration	within;			/* 0 when the clause kind allows no window */
+	bool		has_within;
+	MtCountTerm *count;			/* history: every term must hold (default $gte 1) */
+	int			n_count;
+	char	  **same;			/* params that must be equal in both events */
+	int			n_same;
+} MtClause;
+
+/* A content variant: the first whose condition holds over the render context wins. */
+typedef struct MtVariant
+{
+	MtCondition *when;
+	char	   *template_name;
+} MtVariant;
+
+typedef enum MtActionKind
+{
+	MT_ACTION_SEND_EMAIL,
+	MT_ACTION_START_SEQUENCE
+} MtActionKind;
+
+typedef struct MtAction
+{
+	MtActionKind kind;
+	/* send_email: a template by name, or inline parts */
+	char	   *template_name;
+	char	   *subject;
+	char	   *preheader;
+	char	   *content;		/* inline HTML */
+	char	   *text;			/* inline plain text */
+	MtVariant  *variants;
+	int			n_variants;
+	/* start_sequence */
+	char	   *sequence_name;
+} MtAction;
+
+/* A compiled trigger. */
+typedef struct MtTrigger
+{
+	char	   *name;
+	char	  **event_types;	/* none: evaluated on every event */
+	int			n_event_types;
+	MtCondition *condition;		/* never NULL ({} when absent) */
+	MtClause   *history;
+	int			n_history;
+	bool		has_session;
+	int			session_min_depth;
+	MtDuration	session_min_duration;
+	bool		has_unless;
+	MtClause	unless;
+	char	   *context_sql;	/* NULL: no enrichment */
+	MtDuration	delay;
+	MtDuration	cooldown;
+	MtAction   *actions;
+	int			n_actions;
+	int			n_branches;		/* conditional branches (variants) in its emails, for a notice */
+} MtTrigger;
+
+/* Parses and validates a trigger definition; NULL with *err filled when it is not valid. */
+extern MtTrigger *mt_trigger_compile(const char *name, struct json_object *def, MtError *err);
+
+/* Frees a compiled trigger (NULL allowed). */
+extern void mt_trigger_free(MtTrigger *trigger);
+
+/*
+ * A duration: a number of seconds (>= 0) or an interval string such as "30 minutes",
+ * "1 day 2 hours", "90s", "01:30:00". Months count as 30 days and years as 365.25 days,
+ * as PostgreSQL's interval arithmetic on epochs does.
+ */
+extern bool mt_parse_duration(struct json_object *value, const char *path, MtDuration *out,
+							  MtError *err);
+extern bool mt_parse_duration_text(const char *text, MtDuration *out);
+
+/* Parses an event clause; `kind` names it in messages ("history", "unless", "exit"). */
+extern bool mt_parse_clause(struct json_object *json, const char *path, const char *kind,
+							bool allow_count, bool require_within, MtClause *out, MtError *err);
+
+/* Does a count pass every term of the clause? */
+extern bool mt_count_passes(const MtClause *clause, int64_t count);
+
+/* Does event_type pass the clause's list (an empty list passes any type)? */
+extern bool mt_clause_accepts_type(const MtClause *clause, const char *event_type, int len);
+
+/* Frees what a clause owns. */
+extern void mt_clause_free_contents(MtClause *clause);
+
+#endif

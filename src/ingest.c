@@ -1,0 +1,405 @@
+/*
+ * ingest.c: the statement-level AFTER INSERT trigger on microtrigger.events. It reads the
+ * transition table directly (COPY and multi-row INSERT are matched in one pass), asks the rule
+ * cache for the triggers that may match each event, evaluates their condition, then history,
+ * session and cooldown, and writes one small firing row per match. Nothing slow happens here:
+ * rendering, enrichment and delivery are the worker's. An error in a rule never fails the
+ * INSERT: it becomes a decision.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/tuplestore.h"
+
+#include "condition_eval.h"
+#include "ingest.h"
+#include "rulecache.h"
+
+PG_FUNCTION_INFO_V1(mt_ingest_events);
+
+bool		mt_work_written = false;
+
+/* The event being matched, as the trigger sees it. */
+typedef struct IngestEvent
+{
+	int64		id;
+	text	   *user_id;
+	text	   *event_type;
+	text	   *session_id;		/* NULL when SQL NULL */
+	TimestampTz occurred_at;
+	Jsonb	   *params;
+	MtDocument	doc;
+} IngestEvent;
+
+/* Prepared plans, kept for the backend's life (SPI_keepplan). */
+static SPIPlanPtr history_count_plan[2];	/* [has types] */
+static SPIPlanPtr history_rows_plan[2];
+static SPIPlanPtr session_plan;
+static SPIPlanPtr cooldown_plan;
+static SPIPlanPtr insert_firing_plan;
+static SPIPlanPtr rule_error_plan;
+
+/* Prepares a plan once and keeps it. */
+static SPIPlanPtr
+prepare_kept(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+							errmsg("could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result))));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+/* A text[] of the clause's event types. */
+static Datum
+event_types_array(const MtClause *clause)
+{
+	Datum	   *items = palloc(sizeof(Datum) * clause->n_event_types);
+
+	for (int i = 0; i < clause->n_event_types; i++)
+		items[i] = CStringGetTextDatum(clause->event_types[i]);
+	return PointerGetDatum(construct_array(items, clause->n_event_types, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Counts the user's events in [at - within, at] of the clause's types that pass its condition. */
+int64
+mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
+{
+	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		values[4];
+	int			typed = clause->n_event_types > 0 ? 1 : 0;
+	int			ret;
+	int64		count = 0;
+
+	values[0] = PointerGetDatum(user_id);
+	values[1] = TimestampTzGetDatum(at - clause->within);
+	values[2] = TimestampTzGetDatum(at);
+	if (typed)
+		values[3] = event_types_array(clause);
+
+	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
+	{
+		SPIPlanPtr	plan = prepare_kept(&history_count_plan[typed], typed
+										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
+										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
+										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
+										"AND occurred_at >= $2 AND occurred_at <= $3",
+										typed ? 4 : 3, argtypes);
+		bool		isnull;
+
+		ret = SPI_execute_plan(plan, values, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history count failed")));
+		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/* with a condition: read the window's events and evaluate each one here */
+	{
+		SPIPlanPtr	plan = prepare_kept(&history_rows_plan[typed], typed
+										? "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
+										"WHERE user_id = $1 AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
+										: "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
+										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
+										typed ? 4 : 3, argtypes);
+
+		ret = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history query failed")));
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull,
+						session_null;
+			text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
+			TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
+			Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
+			Jsonb	   *params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+			text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
+			MtDocument	doc;
+
+			mt_document_init_event(&doc, params,
+								   VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id),
+								   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
+								   session_text ? VARDATA_ANY(session_text) : NULL,
+								   session_text ? VARSIZE_ANY_EXHDR(session_text) : 0,
+								   occurred);
+			if (mt_condition_eval(clause->condition, &doc))
+				count++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return count;
+}
+
+/* Every history clause holds at the event's time. */
+static bool
+history_holds(const MtTrigger *trigger, const IngestEvent *event)
+{
+	for (int i = 0; i < trigger->n_history; i++)
+		if (!mt_count_passes(&trigger->history[i],
+							 mt_history_count(&trigger->history[i], event->user_id, event->occurred_at)))
+			return false;
+	return true;
+}
+
+/* Session quality so far: page views in the session (depth) and time since its first event. */
+static bool
+session_holds(const MtTrigger *trigger, const IngestEvent *event)
+{
+	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[3];
+	SPIPlanPtr	plan;
+	bool		depth_null,
+				first_null;
+	int64		depth;
+	TimestampTz first;
+
+	if (event->session_id == NULL)
+		return false;
+	plan = prepare_kept(&session_plan,
+						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
+						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3",
+						3, argtypes);
+	values[0] = PointerGetDatum(event->session_id);
+	values[1] = TimestampTzGetDatum(event->occurred_at);
+	values[2] = PointerGetDatum(event->user_id);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("session query failed")));
+	depth = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &depth_null));
+	first = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &first_null));
+	if (depth < trigger->session_min_depth)
+		return false;
+	if (trigger->session_min_duration > 0 &&
+		(first_null || event->occurred_at - first < trigger->session_min_duration))
+		return false;
+	return true;
+}
+
+/* An earlier or later firing of the trigger for the user within the cooldown (not yet refused). */
+static bool
+in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	SPIPlanPtr	plan;
+
+	if (trigger->cooldown <= 0)
+		return false;
+	plan = prepare_kept(&cooldown_plan,
+						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
+						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') LIMIT 1",
+						4, argtypes);
+	values[0] = CStringGetTextDatum(trigger->name);
+	values[1] = PointerGetDatum(event->user_id);
+	values[2] = TimestampTzGetDatum(event->occurred_at - trigger->cooldown);
+	values[3] = TimestampTzGetDatum(event->occurred_at + trigger->cooldown);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cooldown query failed")));
+	return SPI_processed > 0;
+}
+
+/* Writes the firing row: due now for an immediate trigger, at the window's end for an absence. */
+static void
+insert_firing(const MtTrigger *trigger, const IngestEvent *event)
+{
+	Oid			argtypes[6] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID};
+	Datum		values[6];
+	SPIPlanPtr	plan = prepare_kept(&insert_firing_plan,
+									"INSERT INTO microtrigger.firings "
+									"(trigger_name, source_event_id, user_id, event_at, due_at, is_absence) "
+									"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+									6, argtypes);
+
+	values[0] = CStringGetTextDatum(trigger->name);
+	values[1] = Int64GetDatum(event->id);
+	values[2] = PointerGetDatum(event->user_id);
+	values[3] = TimestampTzGetDatum(event->occurred_at);
+	values[4] = TimestampTzGetDatum(trigger->has_unless ? event->occurred_at + trigger->unless.within
+									: event->occurred_at);
+	values[5] = BoolGetDatum(trigger->has_unless);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not write a firing")));
+	if (SPI_processed > 0)
+		mt_work_written = true;
+}
+
+/* Records that a rule failed on an event, instead of failing the INSERT. */
+static void
+record_rule_error(const MtTrigger *trigger, const IngestEvent *event, const char *message)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4];
+	SPIPlanPtr	plan = prepare_kept(&rule_error_plan,
+									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id) "
+									"VALUES (now(), $1, $2, 'rule_error', jsonb_build_object('error', $4::text, 'stage', 'ingest'), $3)",
+									4, argtypes);
+
+	values[0] = PointerGetDatum(event->user_id);
+	values[1] = CStringGetTextDatum(trigger->name);
+	values[2] = Int64GetDatum(event->id);
+	values[3] = CStringGetTextDatum(message);
+	SPI_execute_plan(plan, values, NULL, false, 0);
+}
+
+/*
+ * The checks after a condition matched, in a subtransaction: history, session, cooldown, then
+ * the firing. An error becomes a rule_error decision; cancellation still stops the statement.
+ */
+static void
+finish_match(MtRule *rule, IngestEvent *event)
+{
+	const MtTrigger *trigger = rule->trigger;
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		if (history_holds(trigger, event) &&
+			(!trigger->has_session || session_holds(trigger, event)) &&
+			(trigger->has_unless || !in_cooldown(trigger, event)))
+			insert_firing(trigger, event);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		record_rule_error(trigger, event, edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/* Rule-cache callback: evaluate the condition, and on a match do the rest. */
+static void
+consider_rule(MtRule *rule, void *arg)
+{
+	IngestEvent *event = arg;
+
+	if (mt_condition_eval(rule->trigger->condition, &event->doc))
+		finish_match(rule, event);
+}
+
+/* Column numbers of events, looked up by name once per statement. */
+typedef struct EventColumns
+{
+	int			id,
+				user_id,
+				event_type,
+				occurred_at,
+				session_id,
+				params;
+} EventColumns;
+
+/* Reads one transition-table row into an IngestEvent (pointers into the slot's tuple). */
+static void
+read_event(TupleTableSlot *slot, const EventColumns *cols, IngestEvent *event)
+{
+	bool		isnull;
+	Datum		session;
+
+	event->id = DatumGetInt64(slot_getattr(slot, cols->id, &isnull));
+	event->user_id = DatumGetTextPP(slot_getattr(slot, cols->user_id, &isnull));
+	event->event_type = DatumGetTextPP(slot_getattr(slot, cols->event_type, &isnull));
+	event->occurred_at = DatumGetTimestampTz(slot_getattr(slot, cols->occurred_at, &isnull));
+	session = slot_getattr(slot, cols->session_id, &isnull);
+	event->session_id = isnull ? NULL : DatumGetTextPP(session);
+	event->params = DatumGetJsonbP(slot_getattr(slot, cols->params, &isnull));
+	mt_document_init_event(&event->doc, event->params,
+						   VARDATA_ANY(event->user_id), VARSIZE_ANY_EXHDR(event->user_id),
+						   VARDATA_ANY(event->event_type), VARSIZE_ANY_EXHDR(event->event_type),
+						   event->session_id ? VARDATA_ANY(event->session_id) : NULL,
+						   event->session_id ? VARSIZE_ANY_EXHDR(event->session_id) : 0,
+						   event->occurred_at);
+}
+
+/*
+ * AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT on microtrigger.events:
+ * match every inserted event against the enabled triggers.
+ */
+Datum
+mt_ingest_events(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Tuplestorestate *rows;
+	TupleDesc	desc;
+	TupleTableSlot *slot;
+	EventColumns cols;
+	MemoryContext row_context;
+	MemoryContext old;
+	int			read_pointer;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || trigdata->tg_newtable == NULL)
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("mt_ingest_events must be an AFTER INSERT statement trigger with a NEW TABLE")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
+	mt_rulecache_ensure();
+	if (mt_rulecache_is_empty())
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	cols.id = SPI_fnumber(desc, "id");
+	cols.user_id = SPI_fnumber(desc, "user_id");
+	cols.event_type = SPI_fnumber(desc, "event_type");
+	cols.occurred_at = SPI_fnumber(desc, "occurred_at");
+	cols.session_id = SPI_fnumber(desc, "session_id");
+	cols.params = SPI_fnumber(desc, "params");
+
+	rows = trigdata->tg_newtable;
+	read_pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(rows, read_pointer);
+	tuplestore_rescan(rows);
+	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	row_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger ingest row",
+										ALLOCSET_DEFAULT_SIZES);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		IngestEvent event;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(row_context);
+		old = MemoryContextSwitchTo(row_context);
+		read_event(slot, &cols, &event);
+		mt_rulecache_candidates(&event.doc, consider_rule, &event);
+		MemoryContextSwitchTo(old);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(row_context);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,43 @@
+/*
+ * rulecache.h: the backend-local cache of compiled, enabled triggers, indexed by event type and
+ * by the literal equalities and prefixes in their conditions, so that the cost of matching one
+ * event does not grow with the number of triggers. Invalidated by relcache invalidation of
+ * microtrigger.triggers (sent by a statement trigger on that table).
+ */
+#ifndef MT_RULECACHE_H
+#define MT_RULECACHE_H
+
+#include "postgres.h"
+
+#include "condition_eval.h"
+#include "definition.h"
+
+typedef struct MtRule
+{
+	MtTrigger  *trigger;
+	Oid			owner;			/* triggers.owner: the role the context query runs as */
+} MtRule;
+
+typedef void (*MtRuleCallback) (MtRule *rule, void *arg);
+
+/* Loads the cache if needed (uses SPI: the caller must be connected). */
+extern void mt_rulecache_ensure(void);
+
+/* True when no trigger is enabled (after mt_rulecache_ensure). */
+extern bool mt_rulecache_is_empty(void);
+
+/*
+ * Calls cb for every rule that may match the event document: those for its type and for any
+ * type, narrowed by the literal index. A rule not reported cannot match; a reported one must
+ * still be evaluated.
+ */
+extern void mt_rulecache_candidates(MtDocument *doc, MtRuleCallback cb, void *arg);
+
+/* The enabled rule of that name, or NULL. */
+extern MtRule *mt_rulecache_lookup(const char *name);
+
+/* Every enabled rule (for the cache's users that scan them all). */
+extern int	mt_rulecache_all(MtRule ***rules);
+
+
+#endif

@@ -1,0 +1,95 @@
+-- The engine: definitions validated when written, events matched as they land, run_pending.
+
+-- Trigger rows are validated and compiled when written; the rule caches follow the table.
+CREATE FUNCTION microtrigger.validate_trigger_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_validate_trigger_row';
+CREATE FUNCTION microtrigger.invalidate_rule_cache() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_invalidate_rule_cache';
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.triggers
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_trigger_row();
+CREATE TRIGGER invalidate_rule_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.triggers
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();
+
+-- Events are matched in one pass per statement (INSERT, multi-row INSERT or COPY).
+CREATE FUNCTION microtrigger.ingest_events() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_ingest_events';
+CREATE TRIGGER ingest AFTER INSERT ON microtrigger.events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.ingest_events();
+
+-- Records one event; the same as an INSERT into events.
+CREATE FUNCTION microtrigger.track(user_id text, event_type text, params jsonb DEFAULT '{}',
+                                   occurred_at timestamptz DEFAULT now(), session_id text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    INSERT INTO microtrigger.events (user_id, event_type, occurred_at, session_id, params)
+    VALUES (track.user_id, track.event_type, coalesce(track.occurred_at, now()), track.session_id,
+            coalesce(track.params, '{}'))
+    RETURNING id
+$$;
+
+-- A timestamp as ISO 8601 text in UTC, as conditions and templates see occurred_at.
+CREATE FUNCTION microtrigger.iso_utc(t timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT (to_jsonb(t AT TIME ZONE 'UTC') #>> '{}') || '+00:00'
+$$;
+
+-- The event document of API.md: params at the top level, plus the four event fields (which win).
+CREATE FUNCTION microtrigger.event_document(e microtrigger.events) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT e.params || jsonb_build_object('user_id', e.user_id, 'event_type', e.event_type,
+                                          'session_id', e.session_id,
+                                          'occurred_at', microtrigger.iso_utc(e.occurred_at))
+$$;
+
+-- The one-click unsubscribe link of a user (microtrigger.unsubscribe_url + the user's token).
+CREATE FUNCTION microtrigger.unsubscribe_link(p_user_id text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT current_setting('microtrigger.unsubscribe_url') || p_user_id
+$$;
+
+-- The data an email is rendered with. A name resolves from the first of: the context query's
+-- row, the event's params, the contact's attributes, then the fixed names below.
+CREATE FUNCTION microtrigger.render_context(p_event_id bigint, p_trigger text, p_profile jsonb,
+                                            p_as_of timestamptz)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+               'user_id', e.user_id,
+               'email', c.email,
+               'event', microtrigger.event_document(e),
+               'profile', coalesce(p_profile, '{}'),
+               'user', CASE WHEN c.user_id IS NULL THEN '{}'::jsonb
+                            ELSE c.attributes || jsonb_build_object(
+                                'user_id', c.user_id, 'email', c.email, 'timezone', c.timezone,
+                                'attributes', c.attributes) END,
+               'segments', coalesce((SELECT jsonb_object_agg(m.segment, true)
+                                     FROM microtrigger.segment_members m
+                                     WHERE m.user_id = e.user_id), '{}'),
+               'last_page', (SELECT p.params ->> 'url' FROM microtrigger.events p
+                             WHERE p.user_id = e.user_id AND p.event_type = 'page_view'
+                               AND p.occurred_at <= p_as_of
+                             ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1),
+               'trigger', p_trigger,
+               'unsubscribe_url', microtrigger.unsubscribe_link(e.user_id))
+           || coalesce(c.attributes, '{}')
+           || e.params
+           || coalesce(p_profile, '{}')
+    FROM microtrigger.events e
+    LEFT JOIN microtrigger.contacts c ON c.user_id = e.user_id
+    WHERE e.id = p_event_id
+$$;
+
+-- Does all work due at as_of; returns the number of actions taken.
+CREATE FUNCTION microtrigger.run_pending(as_of timestamptz DEFAULT now()) RETURNS integer
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'mt_run_pending_sql';
+
+-- The recent decisions for a user, newest first.
+CREATE FUNCTION microtrigger.explain(user_id text, max_rows integer DEFAULT 100)
+RETURNS TABLE (at timestamptz, trigger_name text, sequence_name text, outcome text, detail jsonb,
+               source_event_id bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT d.at, d.trigger_name, d.sequence_name, d.outcome, d.detail, d.source_event_id
+    FROM microtrigger.decisions d
+    WHERE d.user_id = explain.user_id
+    ORDER BY d.at DESC, d.id DESC
+    LIMIT explain.max_rows
+$$;

@@ -1,0 +1,51 @@
+-- The demo's templates and triggers: the seed's micro-moments as SQL rows.
+INSERT INTO microtrigger.templates (name, subject, preheader, html_body, text_body) VALUES
+('layout', '{{$subject}}Acme{{/subject}}', NULL,
+ '<html><body style="font-family:sans-serif"><header><b>Acme</b></header>{{$body}}{{/body}}<footer><p>You get this because you visited acme.example. <a href="{{unsubscribe_url}}">Unsubscribe</a></p></footer></body></html>',
+ '{{$body}}{{/body}}
+
+--
+Unsubscribe: {{unsubscribe_url}}'),
+('compare_plans', 'Still comparing plans, {{first_name}}?', 'You spent {{time_spent}} seconds on {{url}}',
+ '{{<layout}}{{$body}}<p>Hi {{first_name}},</p><p>You spent {{time_spent}} seconds on <a href="https://acme.example{{url}}">our pricing</a>. Here is how the plans compare:</p><ul>{{#plans}}<li><b>{{name}}</b>: {{price}}</li>{{/plans}}</ul>{{#segments.b2b}}<p>Teams like {{company}} usually pick Pro.</p>{{/segments.b2b}}{{/body}}{{/layout}}',
+ '{{<layout}}{{$body}}Hi {{first_name}}, you spent {{time_spent}} seconds on {{url}}. Starter 19, Pro 49, Enterprise 199.{{/body}}{{/layout}}'),
+('cart_recovery', 'Your {{plan}} plan is waiting, {{first_name}}', 'Pick up where you left off',
+ '{{<layout}}{{$body}}<p>Hi {{first_name}}, you left the <b>{{plan}}</b> plan (${{price}}/month) in your cart.</p><p><a href="https://acme.example/cart/{{cart_id}}">Finish checkout</a></p>{{/body}}{{/layout}}',
+ '{{<layout}}{{$body}}Hi {{first_name}}, you left the {{plan}} plan (${{price}}/month) in your cart: https://acme.example/cart/{{cart_id}}{{/body}}{{/layout}}'),
+('whitepaper_followup', 'More on "{{whitepaper_title}}"', NULL,
+ '{{<layout}}{{$body}}<p>You explored {{whitepaper_title}}. Here is a case study, and a 20-minute demo if you want one.</p>{{/body}}{{/layout}}',
+ 'You explored {{whitepaper_title}}. Here is a case study, and a 20-minute demo if you want one.'),
+('demo_form_nudge', 'Your demo request is one click away', NULL,
+ '{{<layout}}{{$body}}<p>Hi {{first_name}}, you started our {{form}} form. <a href="https://acme.example/demo">Finish it in 30 seconds</a>.</p>{{/body}}{{/layout}}',
+ 'Hi {{first_name}}, you started our {{form}} form: https://acme.example/demo'),
+('pricing_regular', 'Back on pricing, {{first_name}}?', NULL,
+ '{{<layout}}{{$body}}<p>Third look at pricing this week. Your last page was {{last_page}}. Want a call?</p>{{/body}}{{/layout}}',
+ 'Third look at pricing this week. Your last page was {{last_page}}. Want a call?');
+
+INSERT INTO microtrigger.triggers (name, definition) VALUES
+-- > 90 s on pricing -> compare plans
+('pricing_intent', '{"event": "page_view",
+   "condition": {"url": {"$startsWith": "/pricing"}, "time_spent": {"$gt": 90}},
+   "delay": "10 minutes", "cooldown": "3 days",
+   "actions": [{"send_email": {"template": "compare_plans"}}]}'),
+-- the seed's pro-plan rule, verbatim
+('pro_plan_interest', '{"condition": {"page_url": {"$startsWith": "/product/pro-plan"}, "time_spent": {"gt": 60}, "cart_abandoned": true},
+   "actions": [{"send_email": {"subject": "Questions about Pro, {{first_name}}?",
+     "content": "<p>Hi {{first_name}}, you spent {{time_spent}} seconds on the Pro plan. Reply to this email and a human answers.</p>",
+     "text": "Hi {{first_name}}, you spent {{time_spent}} seconds on the Pro plan. Reply to this email and a human answers."}}]}'),
+-- cart added and no checkout of the same cart within 30 minutes
+('cart_abandoned', '{"event": "add_to_cart",
+   "unless": {"event": "checkout", "within": "30 minutes", "same": ["cart_id"]},
+   "actions": [{"send_email": {"template": "cart_recovery"}}]}'),
+-- whitepaper downloaded -> case study
+('whitepaper_followup', '{"event": "whitepaper_download", "delay": "1 hour",
+   "actions": [{"send_email": {"template": "whitepaper_followup"}}]}'),
+-- demo form started and not submitted within 20 minutes
+('demo_form_abandoned', '{"event": "form_start", "condition": {"form": "demo_request"},
+   "unless": {"event": "form_submit", "within": "20 minutes", "same": "form"},
+   "actions": [{"send_email": {"template": "demo_form_nudge"}}]}'),
+-- third pricing view in 7 days
+('pricing_regular', '{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}},
+   "history": [{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}}, "within": "7 days", "count": {"$gte": 3}}],
+   "cooldown": "7 days",
+   "actions": [{"send_email": {"template": "pricing_regular"}}]}');
