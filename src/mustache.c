@@ -1240,12 +1240,51 @@ kind_of(Render *r, MtmValue v)
 	return v == NULL ? MTM_MISSING : r->ops->kind(r->data_ctx, v);
 }
 
-/* Resolves a dotted name against the context stack, per the spec. */
+/*
+ * The member `part` of v: a key of an object, or an element of an array when part is a decimal
+ * index ({{items.0.name}}, as in mustache.js). NULL when there is none.
+ */
 static MtmValue
-resolve(Render *r, const Name *name)
+member_of(const MtmDataOps *ops, void *data_ctx, MtmValue v, const char *part, size_t len)
+{
+	MtmKind		kind = ops->kind(data_ctx, v);
+
+	if (kind == MTM_OBJECT)
+		return ops->get_key(data_ctx, v, part, len);
+	if (kind == MTM_ARRAY && len > 0 && len <= 9)
+	{
+		size_t		index = 0;
+
+		for (size_t i = 0; i < len; i++)
+		{
+			if (part[i] < '0' || part[i] > '9')
+				return NULL;
+			index = index * 10 + (part[i] - '0');
+		}
+		if (index < ops->array_length(data_ctx, v))
+			return ops->array_element(data_ctx, v, index);
+	}
+	return NULL;
+}
+
+/* Hands a handle back to the data interface when the engine got it from a lookup. */
+static inline void
+release(Render *r, MtmValue v, bool owned)
+{
+	if (owned && v != NULL && r->ops->release != NULL)
+		r->ops->release(r->data_ctx, v);
+}
+
+/*
+ * Resolves a dotted name against the context stack, per the spec. *owned tells whether the
+ * result came from a lookup (release it when done) or is a context on the stack.
+ */
+static MtmValue
+resolve(Render *r, const Name *name, bool *owned)
 {
 	MtmValue	v = NULL;
 
+	*owned = false;
 	if (name->nparts == 0)
 		return r->depth > 0 ? r->stack[r->depth - 1] : NULL;
 	for (size_t i = r->depth; i-- > 0;)
@@ -1258,11 +1297,26 @@ resolve(Render *r, const Name *name)
 	}
 	for (int p = 1; p < name->nparts && v != NULL; p++)
 	{
-		if (kind_of(r, v) != MTM_OBJECT)
-			return NULL;
-		v = r->ops->get_key(r->data_ctx, v, name->parts[p], name->lens[p]);
+		MtmValue	member = member_of(r->ops, r->data_ctx, v, name->parts[p], name->lens[p]);
+
+		release(r, v, true);
+		v = member;
 	}
+	*owned = v != NULL;
 	return v;
+}
+
+/* Counts one unit of work; fails the render past the limit. */
+static inline bool
+step(Render *r)
+{
+	if (++r->steps > r->max_steps)
+	{
+		render_fail(r, "rendering takes more than %llu steps (a runaway template?)",
+					(unsigned long long) r->max_steps);
+		return false;
+	}
+	return true;
 }
 
 /* Collects the text of a scalar, to judge its truthiness. */
@@ -1408,24 +1462,27 @@ render_block_site(Render *r, const Node *node)
 static void
 render_section(Render *r, const Node *node)
 {
-	MtmValue	v = resolve(r, &node->name);
+	bool		owned;
+	MtmValue	v = resolve(r, &node->name, &owned);
 	MtmKind		kind = kind_of(r, v);
 
 	if (node->kind == NODE_INVERTED)
 	{
 		if (!truthy(r, v, kind))
 			render_nodes(r, node->first);
-		return;
 	}
-	if (kind == MTM_ARRAY)
+	else if (kind == MTM_ARRAY)
 	{
 		size_t		n = r->ops->array_length(r->data_ctx, v);
 
-		for (size_t i = 0; i < n && !r->failed; i++)
+		for (size_t i = 0; i < n && !r->failed && step(r); i++)
 		{
-			context_push(r, r->ops->array_element(r->data_ctx, v, i));
+			MtmValue	element = r->ops->array_element(r->data_ctx, v, i);
+
+			context_push(r, element);
 			render_nodes(r, node->first);
 			r->depth--;
+			release(r, element, true);
 		}
 	}
 	else if (truthy(r, v, kind))
@@ -1434,13 +1491,15 @@ render_section(Render *r, const Node *node)
 		render_nodes(r, node->first);
 		r->depth--;
 	}
+	release(r, v, owned);
 }
 
 /* Renders {{x}}: scalars as text, null/missing/lists/objects as nothing. */
 static void
 render_var(Render *r, const Node *node)
 {
-	MtmValue	v = resolve(r, &node->name);
+	bool		owned;
+	MtmValue	v = resolve(r, &node->name, &owned);
 
 	switch (kind_of(r, v))
 	{
@@ -1460,6 +1519,7 @@ render_var(Render *r, const Node *node)
 		default:
 			break;
 	}
+	release(r, v, owned);
 }
 
 /* Renders a list of sibling nodes. */
@@ -1468,12 +1528,8 @@ render_nodes(Render *r, const Node *node)
 {
 	for (; node != NULL && !r->failed; node = node->next)
 	{
-		if (++r->steps > r->max_steps)
-		{
-			render_fail(r, "rendering takes more than %llu steps (a runaway template?)",
-						(unsigned long long) r->max_steps);
+		if (!step(r))
 			return;
-		}
 		switch (node->kind)
 		{
 			case NODE_TEXT:
@@ -1583,11 +1639,17 @@ mtm_resolve_dotted(const MtmDataOps *ops, void *data_ctx, MtmValue root, const c
 	{
 		if (i < len && dotted_name[i] != '.')
 			continue;
-		if (i == start || i - start >= sizeof(part) || ops->kind(data_ctx, v) != MTM_OBJECT)
+		if (i == start || i - start >= sizeof(part))
 			return NULL;
 		memcpy(part, dotted_name + start, i - start);
 		part[i - start] = '\0';
-		v = ops->get_key(data_ctx, v, part, i - start);
+		{
+			MtmValue	member = member_of(ops, data_ctx, v, part, i - start);
+
+			if (v != root && ops->release != NULL)
+				ops->release(data_ctx, v);
+			v = member;
+		}
 		start = i + 1;
 	}
 	return v;

@@ -58,6 +58,8 @@ typedef struct MtmDataOps
 	MtmValue	(*array_element) (void *ctx, MtmValue array, size_t index);
 	/* writes the text of a string or number through mtm_out_write (numbers as JSON writes them) */
 	void		(*append_scalar) (void *ctx, MtmValue scalar, MtmOut *out);
+	/* optional: the engine is done with a handle it got from get_key or array_element */
+	void		(*release) (void *ctx, MtmValue v);
 } MtmDataOps;
 
 /* A syntax or render error: where and why. */
@@ -84,14 +86,14 @@ typedef struct MtmRenderOptions
 	bool		escape_html;	/* {{x}} escapes & < > " ' ({{{x}}} and {{&x}} never do) */
 	size_t		max_output;		/* bytes of output allowed; 0 = MTM_DEFAULT_MAX_OUTPUT */
 	int			max_depth;		/* nested partials/parents/blocks; 0 = MTM_DEFAULT_MAX_DEPTH */
-	uint64_t	max_steps;		/* tree nodes visited; 0 = MTM_DEFAULT_MAX_STEPS */
+	uint64_t	max_steps;		/* nodes visited + loop iterations; 0 = MTM_DEFAULT_MAX_STEPS */
 	MtmPartialLookup lookup;	/* NULL: every partial is missing */
 	void	   *lookup_ctx;
 } MtmRenderOptions;
 
 #define MTM_DEFAULT_MAX_OUTPUT	(1024 * 1024)
 #define MTM_DEFAULT_MAX_DEPTH	64
-#define MTM_DEFAULT_MAX_STEPS	(20 * 1000 * 1000)
+#define MTM_DEFAULT_MAX_STEPS	(5 * 1000 * 1000)
 
 /*
  * Parses a template (len bytes, need not be NUL-terminated; the text is copied). Returns NULL and

@@ -14,6 +14,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "access/htup_details.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -24,6 +26,7 @@
 
 PG_FUNCTION_INFO_V1(mt_render_sql);
 PG_FUNCTION_INFO_V1(mt_has_name_sql);
+PG_FUNCTION_INFO_V1(mt_render_email_sql);
 
 /* ------------------------------------------------------------------------------------------ */
 /* The data interface over jsonb: a handle is a JsonbValue * (containers as jbvBinary)        */
@@ -118,12 +121,25 @@ mtj_append_scalar(void *ctx, MtmValue scalar, MtmOut *out)
 	}
 }
 
+/* The engine is done with a handle from get_key or array_element: keep one as the spare slot. */
+static void
+mtj_release(void *ctx, MtmValue v)
+{
+	JsonbData  *data = ctx;
+
+	if (data->spare == NULL)
+		data->spare = (JsonbValue *) v;
+	else
+		pfree((void *) v);
+}
+
 static const MtmDataOps mtj_ops = {
 	.kind = mtj_kind,
 	.get_key = mtj_get_key,
 	.array_length = mtj_array_length,
 	.array_element = mtj_array_element,
 	.append_scalar = mtj_append_scalar,
+	.release = mtj_release,
 };
 
 /* The handle of a whole jsonb document (NULL, the missing value, for a NULL document). */
@@ -524,4 +540,85 @@ mt_has_name_sql(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	PG_RETURN_BOOL(mt_render_has_name(data, name));
+}
+
+/* The parts of an email template and how each is rendered. */
+static const char *const email_parts[] = {"subject", "preheader", "html_body", "text_body"};
+static const MtRenderMode email_part_modes[] = {MT_RENDER_HEADER, MT_RENDER_HEADER, MT_RENDER_HTML,
+MT_RENDER_TEXT};
+
+/*
+ * microtrigger.render_email(template_name text, data jsonb, OUT subject, OUT preheader,
+ * OUT html_body, OUT text_body): renders a stored template as an email is rendered — subject and
+ * preheader as one-line plain text, html_body HTML-escaped, text_body plain. A preview for
+ * people writing templates; a failure raises 22023 naming the part.
+ */
+Datum
+mt_render_email_sql(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	Jsonb	   *data = PG_GETARG_JSONB_P(1);
+	MemoryContext caller = CurrentMemoryContext;
+	TupleDesc	result_desc;
+	Datum		values[4];
+	bool		nulls[4];
+	char	   *sources[4] = {NULL, NULL, NULL, NULL};
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {PointerGetDatum(name)};
+	int			ret;
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("render_email must be called where a record is expected")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not connect to SPI to read a template")));
+	ret = SPI_execute_with_args("SELECT subject, preheader, html_body, text_body "
+								"FROM microtrigger.templates WHERE name = $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not read template \"%s\": %s", text_to_cstring(name),
+						SPI_result_code_string(ret))));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("template \"%s\" does not exist", text_to_cstring(name))));
+	for (int i = 0; i < 4; i++)
+	{
+		bool		isnull;
+		Datum		part = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			sources[i] = TextDatumGetCString(part);
+			MemoryContextSwitchTo(spi);
+		}
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(caller);
+
+	for (int i = 0; i < 4; i++)
+	{
+		char	   *error = NULL;
+		char	   *rendered;
+
+		nulls[i] = sources[i] == NULL;
+		if (nulls[i])
+			continue;
+		rendered = mt_render_jsonb(sources[i], data, NULL, email_part_modes[i], &error);
+		if (rendered == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot render template \"%s\" in %s: %s", text_to_cstring(name),
+							email_parts[i], error)));
+		values[i] = CStringGetTextDatum(rendered);
+	}
+	result_desc = BlessTupleDesc(result_desc);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, values, nulls)));
 }

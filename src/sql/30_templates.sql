@@ -33,3 +33,15 @@ LANGUAGE C;
 CREATE TRIGGER templates_validate
     BEFORE INSERT OR UPDATE ON microtrigger.templates
     FOR EACH ROW EXECUTE FUNCTION microtrigger.templates_validate();
+
+-- Renders a stored template as an email is rendered: subject and preheader as one-line plain
+-- text (CR/LF become spaces), html_body HTML-escaped, text_body plain. A preview for people
+-- writing templates; a failure raises 22023 naming the part.
+CREATE FUNCTION microtrigger.render_email(template_name text, data jsonb,
+    OUT subject text, OUT preheader text, OUT html_body text, OUT text_body text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mt_render_email_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION microtrigger.render_email(text, jsonb) IS
+    'renders every part of a stored template as an email is rendered (subject/preheader one-line text, html escaped, text plain)';
