@@ -9,12 +9,17 @@
 
 #include "utils/jsonb.h"
 
+#include "mustache.h"
+
 typedef enum MtRenderMode
 {
 	MT_RENDER_HTML,				/* {{x}} is HTML-escaped */
 	MT_RENDER_TEXT,				/* plain text: nothing escaped */
 	MT_RENDER_HEADER			/* plain text for subject/preheader: CR and LF become spaces */
 } MtRenderMode;
+
+/* Largest rendered output, in bytes (a runaway template fails cleanly past it). */
+#define MT_RENDER_MAX_OUTPUT	(1024 * 1024)
 
 /*
  * Renders template text against data. Partials and parents resolve from `partials` (a jsonb
@@ -25,6 +30,20 @@ typedef enum MtRenderMode
  */
 extern char *mt_render_jsonb(const char *template_text, Jsonb *data, Jsonb *partials,
 							 MtRenderMode mode, char **error);
+
+/*
+ * The same with a template compiled beforehand by mt_template_compile (in a memory context
+ * that outlives the call), for callers that render one template many times.
+ */
+extern char *mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *partials,
+								MtRenderMode mode, char **error);
+
+/*
+ * Compiles template text in CurrentMemoryContext (it lives as long as that context); NULL with
+ * *error filled (line, column, reason) when it is not valid. Never raises an error for a bad
+ * template.
+ */
+extern MtmTemplate *mt_template_compile(const char *template_text, size_t len, MtmError *error);
 
 /* True when the dotted name (as in {{a.b}}) resolves to a value other than null in data. */
 extern bool mt_render_has_name(Jsonb *data, const char *dotted_name);

@@ -1,0 +1,124 @@
+/*
+ * mustache_spec.c: runs every case of the official Mustache spec's required modules and of
+ * ~inheritance through the engine core (json-c data), printing one line per failure and
+ * a last line "mustache-spec: N passed, M failed".
+ * Usage: mustache_spec SPEC_DIR   (the directory of the spec's *.json files)
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "mtalloc.h"
+#include "mtm_jsonc.h"
+#include "mustache.h"
+
+static const char *const spec_files[] = {
+	"comments", "delimiters", "interpolation", "inverted", "partials", "sections", "~inheritance",
+};
+
+/* Prints s with control characters escaped, so a failure reads on one line. */
+static void
+print_escaped(const char *s)
+{
+	for (; *s; s++)
+	{
+		if (*s == '\n')
+			fputs("\\n", stdout);
+		else if (*s == '\r')
+			fputs("\\r", stdout);
+		else if (*s == '\t')
+			fputs("\\t", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+/* Runs one case; true when the output is the expected one. */
+static bool
+run_case(const char *file, struct json_object *test)
+{
+	struct json_object *name = json_object_object_get(test, "name");
+	struct json_object *data = json_object_object_get(test, "data");
+	struct json_object *template = json_object_object_get(test, "template");
+	struct json_object *expected = json_object_object_get(test, "expected");
+	struct json_object *partials = json_object_object_get(test, "partials");
+	MtmError	err = {0};
+	MtmTemplate *tmpl;
+	MtmJsoncPartials *lookup;
+	MtmRenderOptions options = {0};
+	char	   *out = NULL;
+	size_t		out_len = 0;
+	bool		ok;
+
+	tmpl = mtm_compile(json_object_get_string(template), json_object_get_string_len(template), &err);
+	lookup = mtm_jsonc_partials_new(partials);
+	options.escape_html = true;
+	options.lookup = mtm_jsonc_lookup;
+	options.lookup_ctx = lookup;
+	if (tmpl)
+		out = mtm_render(tmpl, &mtm_jsonc_ops, NULL, mtm_jsonc_value(data), &options, &out_len, &err);
+	ok = out != NULL && out_len == (size_t) json_object_get_string_len(expected) &&
+		memcmp(out, json_object_get_string(expected), out_len) == 0;
+	if (!ok)
+	{
+		printf("FAIL %s: %s: expected \"", file, json_object_get_string(name));
+		print_escaped(json_object_get_string(expected));
+		if (out)
+		{
+			printf("\" got \"");
+			print_escaped(out);
+			printf("\"\n");
+		}
+		else
+		{
+			char		message[600];
+
+			mtm_error_format(&err, message, sizeof(message));
+			printf("\" got error: %s\n", message);
+		}
+	}
+	mt_free(out);
+	mtm_free(tmpl);
+	mtm_jsonc_partials_free(lookup);
+	return ok;
+}
+
+/* Runs every spec file of the required modules and inheritance. */
+int
+main(int argc, char **argv)
+{
+	int			passed = 0,
+				failed = 0;
+
+	if (argc != 2)
+	{
+		fprintf(stderr, "usage: %s SPEC_DIR\n", argv[0]);
+		return 2;
+	}
+	for (size_t f = 0; f < sizeof(spec_files) / sizeof(spec_files[0]); f++)
+	{
+		char		path[4096];
+		struct json_object *spec,
+				   *tests;
+
+		snprintf(path, sizeof(path), "%s/%s.json", argv[1], spec_files[f]);
+		spec = json_object_from_file(path);
+		if (spec == NULL || !json_object_object_get_ex(spec, "tests", &tests))
+		{
+			printf("FAIL %s: cannot read %s\n", spec_files[f], path);
+			failed++;
+			continue;
+		}
+		for (size_t i = 0; i < json_object_array_length(tests); i++)
+		{
+			if (run_case(spec_files[f], json_object_array_get_idx(tests, i)))
+				passed++;
+			else
+				failed++;
+		}
+		json_object_put(spec);
+	}
+	printf("mustache-spec: %d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
