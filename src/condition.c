@@ -727,6 +727,13 @@ mt_condition_compile_text(const char *text, size_t len, int max_depth, const cha
 	}
 	json = json_tokener_parse_ex(tokener, text, (int) len);
 	parse_error = json_tokener_get_error(tokener);
+	if (json == NULL && parse_error == json_tokener_continue)
+	{
+		/* a top-level number ("5") ends only at a terminator: give it one */
+		json = json_tokener_parse_ex(tokener, "", 1);
+		parse_error = json_tokener_get_error(tokener);
+		len = json_tokener_get_parse_end(tokener);
+	}
 	if (json != NULL && parse_error == json_tokener_success &&
 		json_tokener_get_parse_end(tokener) < len)
 		parse_error = json_tokener_error_parse_unexpected;
