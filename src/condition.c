@@ -482,7 +482,7 @@ compile_op(struct json_object *operand, struct json_object *options, MtOp *op,
 
 				if ((!json_object_is_type(operand, json_type_int) &&
 					 !json_object_is_type(operand, json_type_double)) ||
-					!(d >= 0) || d != floor(d) || d > 2147483647.0)
+					!(d >= 0) || d > 2147483647.0 || d != (double) (int64_t) d)
 					return mt_error_set(err, path, "$size needs a non-negative integer");
 				op->size = (int64_t) d;
 				return true;
