@@ -482,7 +482,7 @@ compile_op(struct json_object *operand, struct json_object *options, MtOp *op,
 
 				if ((!json_object_is_type(operand, json_type_int) &&
 					 !json_object_is_type(operand, json_type_double)) ||
-					!(d >= 0) || d != floor(d) || d > 2147483647.0)
+					!(d >= 0) || d > 2147483647.0 || d != (double) (int64_t) d)
 					return mt_error_set(err, path, "$size needs a non-negative integer");
 				op->size = (int64_t) d;
 				return true;
@@ -727,6 +727,13 @@ mt_condition_compile_text(const char *text, size_t len, int max_depth, const cha
 	}
 	json = json_tokener_parse_ex(tokener, text, (int) len);
 	parse_error = json_tokener_get_error(tokener);
+	if (json == NULL && parse_error == json_tokener_continue)
+	{
+		/* a top-level number ("5") ends only at a terminator: give it one */
+		json = json_tokener_parse_ex(tokener, "", 1);
+		parse_error = json_tokener_get_error(tokener);
+		len = json_tokener_get_parse_end(tokener);
+	}
 	if (json != NULL && parse_error == json_tokener_success &&
 		json_tokener_get_parse_end(tokener) < len)
 		parse_error = json_tokener_error_parse_unexpected;

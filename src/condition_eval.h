@@ -41,7 +41,12 @@ extern void mt_document_init_event(MtDocument *doc, Jsonb *params,
 								   const char *session_id, int session_id_len,
 								   TimestampTz occurred_at);
 
-/* Does the document match the condition? Never raises an error for any document. */
+/*
+ * Does the document match the condition? Never raises an error for any document.
+ * The condition must have been compiled inside PostgreSQL (mt_alloc = palloc): on first use, its
+ * number operands (as Numeric) and compiled $regex are cached in the memory context it was
+ * compiled in, and released when that context is reset or deleted.
+ */
 extern bool mt_condition_eval(const MtCondition *cond, MtDocument *doc);
 
 /*

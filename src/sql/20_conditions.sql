@@ -14,7 +14,7 @@ COMMENT ON FUNCTION microtrigger.matches(jsonb, jsonb) IS
 CREATE FUNCTION microtrigger.event_matches(condition jsonb, event microtrigger.events)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'mt_event_matches'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION microtrigger.event_matches(jsonb, microtrigger.events) IS
     'evaluates a condition against an event as trigger conditions see it';
