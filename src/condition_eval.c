@@ -657,9 +657,9 @@ mt_condition_eval(const MtCondition *cond, MtDocument *doc)
 	return eval_node(cond, &ctx);
 }
 
-/* Checks the $regex operators of a list of operators, recursively. */
 static bool check_node_regexes(const MtCondition *cond, MtError *err);
 
+/* Checks the $regex operators of a list of operators, recursively. */
 static bool
 check_ops_regexes(const MtOp *ops, int nops, MtError *err)
 {

@@ -139,6 +139,7 @@ test_compile_json_object(void)
 	mt_condition_free(NULL);
 }
 
+/* Runs every check and prints the summary line the suite runner reads. */
 int
 main(void)
 {
