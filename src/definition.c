@@ -22,8 +22,8 @@ copy_json_string(struct json_object *value)
 }
 
 /* The JSON type of a value, for messages ("a number", "an array", ...). */
-static const char *
-json_type_phrase(struct json_object *value)
+const char *
+mt_json_type_phrase(struct json_object *value)
 {
 	switch (json_object_get_type(value))
 	{
@@ -45,8 +45,8 @@ json_type_phrase(struct json_object *value)
 }
 
 /* Fails with "unknown key" unless key is one of the NULL-terminated allowed names. */
-static bool
-check_known_keys(struct json_object *object, const char *path, const char *what,
+bool
+mt_check_known_keys(struct json_object *object, const char *path, const char *what,
 				 const char *const *allowed, MtError *err)
 {
 	json_object_object_foreach(object, key, value)
@@ -68,12 +68,12 @@ check_known_keys(struct json_object *object, const char *path, const char *what,
 }
 
 /* A non-empty string, copied into *out. */
-static bool
-parse_nonempty_string(struct json_object *value, const char *path, const char *what,
+bool
+mt_parse_nonempty_string(struct json_object *value, const char *path, const char *what,
 					  char **out, MtError *err)
 {
 	if (!json_object_is_type(value, json_type_string))
-		return mt_error_set(err, path, "%s must be a string, not %s", what, json_type_phrase(value));
+		return mt_error_set(err, path, "%s must be a string, not %s", what, mt_json_type_phrase(value));
 	if (json_object_get_string_len(value) == 0)
 		return mt_error_set(err, path, "%s must not be empty", what);
 	*out = copy_json_string(value);
@@ -89,11 +89,11 @@ parse_event_types(struct json_object *value, const char *path, char ***types, in
 	{
 		*types = mt_alloc(sizeof(char *));
 		*n_types = 1;
-		return parse_nonempty_string(value, path, "an event type", &(*types)[0], err);
+		return mt_parse_nonempty_string(value, path, "an event type", &(*types)[0], err);
 	}
 	if (!json_object_is_type(value, json_type_array) || json_object_array_length(value) == 0)
 		return mt_error_set(err, path, "event must be an event type or a non-empty array of them, not %s",
-							json_type_phrase(value));
+							mt_json_type_phrase(value));
 	*n_types = (int) json_object_array_length(value);
 	*types = mt_alloc(sizeof(char *) * (size_t) *n_types);
 	for (int i = 0; i < *n_types; i++)
@@ -101,7 +101,7 @@ parse_event_types(struct json_object *value, const char *path, char ***types, in
 		char		child[PATH_MAX_LEN];
 
 		mt_path_index(child, sizeof(child), path, i);
-		if (!parse_nonempty_string(json_object_array_get_idx(value, (size_t) i), child,
+		if (!mt_parse_nonempty_string(json_object_array_get_idx(value, (size_t) i), child,
 								   "an event type", &(*types)[i], err))
 			return false;
 	}
@@ -239,7 +239,7 @@ mt_parse_duration(struct json_object *value, const char *path, MtDuration *out, 
 		return true;
 	}
 	return mt_error_set(err, path, "a duration must be a string such as \"30 minutes\" or a number of seconds, not %s",
-						json_type_phrase(value));
+						mt_json_type_phrase(value));
 }
 
 /* The count operator a name stands for ("$gte" or "gte"); false when unknown. */
@@ -328,11 +328,11 @@ parse_same(struct json_object *value, const char *path, MtClause *clause, MtErro
 	{
 		clause->same = mt_alloc(sizeof(char *));
 		clause->n_same = 1;
-		return parse_nonempty_string(value, path, "a param name", &clause->same[0], err);
+		return mt_parse_nonempty_string(value, path, "a param name", &clause->same[0], err);
 	}
 	if (!json_object_is_type(value, json_type_array) || json_object_array_length(value) == 0)
 		return mt_error_set(err, path, "same must be a param name or a non-empty array of them, not %s",
-							json_type_phrase(value));
+							mt_json_type_phrase(value));
 	clause->n_same = (int) json_object_array_length(value);
 	clause->same = mt_alloc(sizeof(char *) * (size_t) clause->n_same);
 	for (int i = 0; i < clause->n_same; i++)
@@ -340,7 +340,7 @@ parse_same(struct json_object *value, const char *path, MtClause *clause, MtErro
 		char		child[PATH_MAX_LEN];
 
 		mt_path_index(child, sizeof(child), path, i);
-		if (!parse_nonempty_string(json_object_array_get_idx(value, (size_t) i), child,
+		if (!mt_parse_nonempty_string(json_object_array_get_idx(value, (size_t) i), child,
 								   "a param name", &clause->same[i], err))
 			return false;
 	}
@@ -348,12 +348,12 @@ parse_same(struct json_object *value, const char *path, MtClause *clause, MtErro
 }
 
 /* A condition object at path; NULL (and an error) when not an object or not valid. */
-static MtCondition *
-parse_condition(struct json_object *value, const char *path, MtError *err)
+MtCondition *
+mt_parse_condition(struct json_object *value, const char *path, MtError *err)
 {
 	if (!json_object_is_type(value, json_type_object))
 	{
-		mt_error_set(err, path, "a condition must be a JSON object, not %s", json_type_phrase(value));
+		mt_error_set(err, path, "a condition must be a JSON object, not %s", mt_json_type_phrase(value));
 		return NULL;
 	}
 	return mt_condition_compile(value, path, err);
@@ -371,8 +371,8 @@ mt_parse_clause(struct json_object *json, const char *path, const char *kind,
 
 	memset(out, 0, sizeof(*out));
 	if (!json_object_is_type(json, json_type_object))
-		return mt_error_set(err, path, "%s must be an object, not %s", kind, json_type_phrase(json));
-	if (!check_known_keys(json, path, kind, allow_count ? with_count : with_same, err))
+		return mt_error_set(err, path, "%s must be an object, not %s", kind, mt_json_type_phrase(json));
+	if (!mt_check_known_keys(json, path, kind, allow_count ? with_count : with_same, err))
 		return false;
 	if (json_object_object_get_ex(json, "event", &value))
 	{
@@ -383,7 +383,7 @@ mt_parse_clause(struct json_object *json, const char *path, const char *kind,
 	if (json_object_object_get_ex(json, "condition", &value))
 	{
 		mt_path_key(child, sizeof(child), path, "condition");
-		if ((out->condition = parse_condition(value, child, err)) == NULL)
+		if ((out->condition = mt_parse_condition(value, child, err)) == NULL)
 			return false;
 	}
 	if (out->n_event_types == 0 && out->condition == NULL)
@@ -479,8 +479,8 @@ parse_session(struct json_object *json, const char *path, MtTrigger *trigger, Mt
 	char		child[PATH_MAX_LEN];
 
 	if (!json_object_is_type(json, json_type_object))
-		return mt_error_set(err, path, "session must be an object, not %s", json_type_phrase(json));
-	if (!check_known_keys(json, path, "session", keys, err))
+		return mt_error_set(err, path, "session must be an object, not %s", mt_json_type_phrase(json));
+	if (!mt_check_known_keys(json, path, "session", keys, err))
 		return false;
 	if (json_object_object_length(json) == 0)
 		return mt_error_set(err, path, "session needs min_depth or min_duration");
@@ -514,23 +514,23 @@ parse_variant(struct json_object *json, const char *path, MtVariant *variant, Mt
 	char		child[PATH_MAX_LEN];
 
 	if (!json_object_is_type(json, json_type_object))
-		return mt_error_set(err, path, "a variant must be an object, not %s", json_type_phrase(json));
-	if (!check_known_keys(json, path, "a variant", keys, err))
+		return mt_error_set(err, path, "a variant must be an object, not %s", mt_json_type_phrase(json));
+	if (!mt_check_known_keys(json, path, "a variant", keys, err))
 		return false;
 	if (!json_object_object_get_ex(json, "when", &value))
 		return mt_error_set(err, path, "a variant needs \"when\" (a condition over the render context)");
 	mt_path_key(child, sizeof(child), path, "when");
-	if ((variant->when = parse_condition(value, child, err)) == NULL)
+	if ((variant->when = mt_parse_condition(value, child, err)) == NULL)
 		return false;
 	if (!json_object_object_get_ex(json, "template", &value))
 		return mt_error_set(err, path, "a variant needs \"template\"");
 	mt_path_key(child, sizeof(child), path, "template");
-	return parse_nonempty_string(value, child, "template", &variant->template_name, err);
+	return mt_parse_nonempty_string(value, child, "template", &variant->template_name, err);
 }
 
 /* send_email: a template by name or inline parts, with optional variants. */
-static bool
-parse_send_email(struct json_object *json, const char *path, MtAction *action, MtError *err)
+bool
+mt_parse_send_email(struct json_object *json, const char *path, MtAction *action, MtError *err)
 {
 	static const char *const keys[] = {"template", "subject", "preheader", "content", "text",
 	"variants", NULL};
@@ -541,13 +541,13 @@ parse_send_email(struct json_object *json, const char *path, MtAction *action, M
 
 	action->kind = MT_ACTION_SEND_EMAIL;
 	if (!json_object_is_type(json, json_type_object))
-		return mt_error_set(err, path, "send_email must be an object, not %s", json_type_phrase(json));
-	if (!check_known_keys(json, path, "send_email", keys, err))
+		return mt_error_set(err, path, "send_email must be an object, not %s", mt_json_type_phrase(json));
+	if (!mt_check_known_keys(json, path, "send_email", keys, err))
 		return false;
 	if (json_object_object_get_ex(json, "template", &value))
 	{
 		mt_path_key(child, sizeof(child), path, "template");
-		if (!parse_nonempty_string(value, child, "template", &action->template_name, err))
+		if (!mt_parse_nonempty_string(value, child, "template", &action->template_name, err))
 			return false;
 	}
 	for (int i = 0; i < 4; i++)
@@ -557,7 +557,7 @@ parse_send_email(struct json_object *json, const char *path, MtAction *action, M
 		mt_path_key(child, sizeof(child), path, inline_keys[i]);
 		if (!json_object_is_type(value, json_type_string))
 			return mt_error_set(err, child, "%s must be a string, not %s", inline_keys[i],
-								json_type_phrase(value));
+								mt_json_type_phrase(value));
 		*inline_fields[i] = copy_json_string(value);
 	}
 	if (action->template_name && (action->subject || action->content || action->text || action->preheader))
@@ -598,13 +598,13 @@ parse_action(struct json_object *json, const char *path, MtAction *action, MtErr
 	if (json_object_object_get_ex(json, "send_email", &value))
 	{
 		mt_path_key(child, sizeof(child), path, "send_email");
-		return parse_send_email(value, child, action, err);
+		return mt_parse_send_email(value, child, action, err);
 	}
 	if (json_object_object_get_ex(json, "start_sequence", &value))
 	{
 		mt_path_key(child, sizeof(child), path, "start_sequence");
 		action->kind = MT_ACTION_START_SEQUENCE;
-		return parse_nonempty_string(value, child, "start_sequence", &action->sequence_name, err);
+		return mt_parse_nonempty_string(value, child, "start_sequence", &action->sequence_name, err);
 	}
 	{
 		json_object_object_foreach(json, key, unused)
@@ -629,7 +629,7 @@ parse_history(struct json_object *json, const char *path, MtTrigger *trigger, Mt
 	}
 	if (!json_object_is_type(json, json_type_array) || json_object_array_length(json) == 0)
 		return mt_error_set(err, path, "history must be a non-empty array of clauses, not %s",
-							json_type_phrase(json));
+							mt_json_type_phrase(json));
 	trigger->n_history = (int) json_object_array_length(json);
 	trigger->history = mt_alloc(sizeof(MtClause) * (size_t) trigger->n_history);
 	for (int i = 0; i < trigger->n_history; i++)
@@ -654,8 +654,8 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 
 	if (!json_object_is_type(def, json_type_object))
 		return mt_error_set(err, "$", "a trigger definition must be a JSON object, not %s",
-							json_type_phrase(def));
-	if (!check_known_keys(def, "$", "a trigger definition", keys, err))
+							mt_json_type_phrase(def));
+	if (!mt_check_known_keys(def, "$", "a trigger definition", keys, err))
 		return false;
 	if (json_object_object_get_ex(def, "description", &value) &&
 		!json_object_is_type(value, json_type_string))
@@ -665,7 +665,7 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 		return false;
 	if (json_object_object_get_ex(def, "condition", &value))
 	{
-		if ((trigger->condition = parse_condition(value, "$.condition", err)) == NULL)
+		if ((trigger->condition = mt_parse_condition(value, "$.condition", err)) == NULL)
 			return false;
 	}
 	else
@@ -694,7 +694,7 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 		trigger->has_unless = true;
 	}
 	if (json_object_object_get_ex(def, "context", &value) &&
-		!parse_nonempty_string(value, "$.context", "context", &trigger->context_sql, err))
+		!mt_parse_nonempty_string(value, "$.context", "context", &trigger->context_sql, err))
 		return false;
 	if (json_object_object_get_ex(def, "delay", &value) &&
 		!mt_parse_duration(value, "$.delay", &trigger->delay, err))
@@ -707,7 +707,7 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 		return mt_error_set(err, "$", "a trigger needs \"actions\" (e.g. [{\"send_email\": {\"template\": \"welcome\"}}])");
 	if (!json_object_is_type(value, json_type_array) || json_object_array_length(value) == 0)
 		return mt_error_set(err, "$.actions", "actions must be a non-empty array, not %s",
-							json_type_phrase(value));
+							mt_json_type_phrase(value));
 	trigger->n_actions = (int) json_object_array_length(value);
 	trigger->actions = mt_alloc(sizeof(MtAction) * (size_t) trigger->n_actions);
 	for (int i = 0; i < trigger->n_actions; i++)
@@ -757,6 +757,25 @@ mt_clause_free_contents(MtClause *clause)
 	memset(clause, 0, sizeof(*clause));
 }
 
+/* Free what an action owns. */
+void
+mt_action_free_contents(MtAction *a)
+{
+	mt_free(a->template_name);
+	mt_free(a->subject);
+	mt_free(a->preheader);
+	mt_free(a->content);
+	mt_free(a->text);
+	mt_free(a->sequence_name);
+	for (int v = 0; v < a->n_variants; v++)
+	{
+		mt_condition_free(a->variants[v].when);
+		mt_free(a->variants[v].template_name);
+	}
+	mt_free(a->variants);
+	memset(a, 0, sizeof(*a));
+}
+
 /* Free a compiled trigger and all it owns. */
 void
 mt_trigger_free(MtTrigger *trigger)
@@ -772,22 +791,7 @@ mt_trigger_free(MtTrigger *trigger)
 	mt_clause_free_contents(&trigger->unless);
 	mt_free(trigger->context_sql);
 	for (int i = 0; i < trigger->n_actions; i++)
-	{
-		MtAction   *a = &trigger->actions[i];
-
-		mt_free(a->template_name);
-		mt_free(a->subject);
-		mt_free(a->preheader);
-		mt_free(a->content);
-		mt_free(a->text);
-		mt_free(a->sequence_name);
-		for (int v = 0; v < a->n_variants; v++)
-		{
-			mt_condition_free(a->variants[v].when);
-			mt_free(a->variants[v].template_name);
-		}
-		mt_free(a->variants);
-	}
+		mt_action_free_contents(&trigger->actions[i]);
 	mt_free(trigger->actions);
 	mt_free(trigger);
 }

@@ -124,6 +124,18 @@ extern bool mt_count_passes(const MtClause *clause, int64_t count);
 /* Does event_type pass the clause's list (an empty list passes any type)? */
 extern bool mt_clause_accepts_type(const MtClause *clause, const char *event_type, int len);
 
+/* Shared by the definition parsers (triggers, sequences, segments). */
+extern const char *mt_json_type_phrase(struct json_object *value);
+extern bool mt_check_known_keys(struct json_object *object, const char *path, const char *what,
+								const char *const *allowed, MtError *err);
+extern bool mt_parse_nonempty_string(struct json_object *value, const char *path, const char *what,
+									 char **out, MtError *err);
+extern MtCondition *mt_parse_condition(struct json_object *value, const char *path, MtError *err);
+extern bool mt_parse_send_email(struct json_object *json, const char *path, MtAction *action,
+								MtError *err);
+/* Frees what a send_email action owns (not the action itself). */
+extern void mt_action_free_contents(MtAction *action);
+
 /* Frees what a clause owns. */
 extern void mt_clause_free_contents(MtClause *clause);
 

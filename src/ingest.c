@@ -23,6 +23,7 @@
 
 #include "condition_eval.h"
 #include "ingest.h"
+#include "journeys.h"
 #include "rulecache.h"
 
 PG_FUNCTION_INFO_V1(mt_ingest_events);
@@ -366,11 +367,13 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	mt_rulecache_ensure();
-	if (mt_rulecache_is_empty())
+	mt_journeys_ensure();
+	if (mt_rulecache_is_empty() && !mt_journeys_have_exits())
 	{
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
+	mt_rulecache_pin();
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	cols.id = SPI_fnumber(desc, "id");
@@ -396,10 +399,13 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(row_context);
 		read_event(slot, &cols, &event);
 		mt_rulecache_candidates(&event.doc, consider_rule, &event);
+		if (mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
+			mt_journeys_exit_on_event(event.id, event.user_id, &event.doc, event.params);
 		MemoryContextSwitchTo(old);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	MemoryContextDelete(row_context);
+	mt_rulecache_unpin();
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -60,3 +60,22 @@ mt_trigger_compile_jsonb(const char *name, Jsonb *definition, MtError *err)
 	PG_END_TRY();
 	return trigger;
 }
+
+/* Compile a sequence definition held as jsonb. */
+MtSequence *
+mt_sequence_compile_jsonb(const char *name, Jsonb *definition, MtError *err)
+{
+	struct json_object *json = mt_jsonb_to_json_c(definition);
+	MtSequence *sequence = NULL;
+
+	PG_TRY();
+	{
+		sequence = mt_sequence_compile(name, json, err);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(json);
+	}
+	PG_END_TRY();
+	return sequence;
+}

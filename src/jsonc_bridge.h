@@ -10,6 +10,7 @@
 #include "utils/jsonb.h"
 
 #include "definition.h"
+#include "sequence_def.h"
 
 struct json_object;
 
@@ -21,5 +22,8 @@ extern void mt_json_c_free(struct json_object *json);
 
 /* Compiles a trigger definition given as jsonb; NULL with *err filled when not valid. */
 extern MtTrigger *mt_trigger_compile_jsonb(const char *name, Jsonb *definition, MtError *err);
+
+/* Compiles a sequence definition given as jsonb; NULL with *err filled when not valid. */
+extern MtSequence *mt_sequence_compile_jsonb(const char *name, Jsonb *definition, MtError *err);
 
 #endif

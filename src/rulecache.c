@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -65,6 +66,8 @@ static RuleCache *rule_cache = NULL;
 static bool rule_cache_valid = false;
 static bool callback_registered = false;
 static Oid	triggers_relid = InvalidOid;
+static int	pin_count = 0;
+static bool xact_callback_registered = false;
 
 /* Relcache callback: a change to microtrigger.triggers (or a full reset) drops the cache. */
 static void
@@ -367,7 +370,30 @@ build_cache(void)
 	return cache;
 }
 
-/* Loads the cache when it is missing or was invalidated. */
+/* Drops the pins of an aborted transaction (their holders are gone). */
+static void
+rulecache_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		pin_count = 0;
+}
+
+/* Keeps the cache from being rebuilt while rules are held. */
+void
+mt_rulecache_pin(void)
+{
+	pin_count++;
+}
+
+/* Releases a pin. */
+void
+mt_rulecache_unpin(void)
+{
+	if (pin_count > 0)
+		pin_count--;
+}
+
+/* Loads the cache when it is missing or was invalidated (and not pinned). */
 void
 mt_rulecache_ensure(void)
 {
@@ -378,7 +404,12 @@ mt_rulecache_ensure(void)
 		CacheRegisterRelcacheCallback(rulecache_invalidate, (Datum) 0);
 		callback_registered = true;
 	}
-	if (rule_cache_valid && rule_cache != NULL)
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(rulecache_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	if (rule_cache != NULL && (rule_cache_valid || pin_count > 0))
 		return;
 	triggers_relid = get_relname_relid("triggers", get_namespace_oid("microtrigger", false));
 	rule_cache_valid = true;	/* an invalidation while building marks it stale again */

@@ -23,6 +23,13 @@ typedef void (*MtRuleCallback) (MtRule *rule, void *arg);
 /* Loads the cache if needed (uses SPI: the caller must be connected). */
 extern void mt_rulecache_ensure(void);
 
+/*
+ * While pinned, the cache is not rebuilt (an invalidation waits for the next unpinned use), so
+ * rules held by a caller stay valid; pins are dropped when the transaction aborts.
+ */
+extern void mt_rulecache_pin(void);
+extern void mt_rulecache_unpin(void);
+
 /* True when no trigger is enabled (after mt_rulecache_ensure). */
 extern bool mt_rulecache_is_empty(void);
 

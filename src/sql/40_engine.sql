@@ -93,3 +93,11 @@ LANGUAGE sql STABLE AS $$
     ORDER BY d.at DESC, d.id DESC
     LIMIT explain.max_rows
 $$;
+
+-- Sequences are validated and compiled when written; the sequence caches follow the table.
+CREATE FUNCTION microtrigger.validate_sequence_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_validate_sequence_row';
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.sequences
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_sequence_row();
+CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.sequences
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();

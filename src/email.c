@@ -1,0 +1,459 @@
+/*
+ * email.c: queuing one email — choosing its variant, loading its template, checking required
+ * names, rendering every part, inserting the outbox row under its exactly-once key, and recording
+ * the decision. Also the small SPI, decision and contact helpers the engine's files share.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "engine_internal.h"
+#include "render.h"
+
+static SPIPlanPtr decision_plan;
+static SPIPlanPtr event_plan;
+static SPIPlanPtr contact_plan;
+static SPIPlanPtr render_context_plan;
+static SPIPlanPtr template_plan;
+static SPIPlanPtr outbox_plan;
+
+/* Prepares a plan once for the backend and keeps it. */
+SPIPlanPtr
+mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (plan == NULL)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+							errmsg("could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result))));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+/* Runs a kept plan and checks the result code. */
+void
+mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, long limit, int expected)
+{
+	int			ret = SPI_execute_plan(plan, values, nulls, read_only, limit);
+
+	if (ret != expected)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("microtrigger engine query failed: %s", SPI_result_code_string(ret))));
+}
+
+/* A text column of the current SPI row, or NULL. */
+char *
+mt_spi_text(int row, int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
+}
+
+/* A binary column of the current SPI row. */
+Datum
+mt_spi_datum(int row, int column, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
+}
+
+/* Records a decision. */
+void
+mt_record_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outcome, Jsonb *detail)
+{
+	static const Oid argtypes[7] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	SPIPlanPtr	plan = mt_kept_plan(&decision_plan,
+									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id, sequence_name) "
+									"VALUES ($1, $2, $3, $4, coalesce($5, '{}'), $6, $7)", 7, argtypes);
+
+	values[0] = TimestampTzGetDatum(as_of);
+	values[1] = CStringGetTextDatum(key->user_id);
+	values[2] = key->trigger_name ? CStringGetTextDatum(key->trigger_name) : (Datum) 0;
+	nulls[2] = key->trigger_name ? ' ' : 'n';
+	values[3] = CStringGetTextDatum(outcome);
+	values[4] = detail ? JsonbPGetDatum(detail) : (Datum) 0;
+	nulls[4] = detail ? ' ' : 'n';
+	values[5] = Int64GetDatum(key->source_event_id);
+	nulls[5] = key->source_event_id ? ' ' : 'n';
+	values[6] = key->sequence_name ? CStringGetTextDatum(key->sequence_name) : (Datum) 0;
+	nulls[6] = key->sequence_name ? ' ' : 'n';
+	mt_execute_plan(plan, values, nulls, false, 0, SPI_OK_INSERT);
+}
+
+/* Builds a jsonb detail object from key/value text pairs (values NULL are left out). */
+Jsonb *
+mt_detail_object(int npairs, const char **keys, const char **texts)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k,
+				v;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < npairs; i++)
+	{
+		if (texts[i] == NULL)
+			continue;
+		k.type = jbvString;
+		k.val.string.val = (char *) keys[i];
+		k.val.string.len = strlen(keys[i]);
+		v.type = jbvString;
+		v.val.string.val = (char *) texts[i];
+		v.val.string.len = strlen(texts[i]);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/* A detail with one key. */
+Jsonb *
+mt_detail1(const char *key, const char *text)
+{
+	return mt_detail_object(1, &key, &text);
+}
+
+
+/* The value of a top-level param, or NULL when missing. */
+static JsonbValue *
+param_value(Jsonb *params, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+}
+
+/* Are two top-level param values present and equal? */
+bool
+mt_same_param(Jsonb *a, Jsonb *b, const char *key)
+{
+	JsonbValue *va = param_value(a, key);
+	JsonbValue *vb = param_value(b, key);
+	Jsonb	   *ja,
+			   *jb;
+
+	if (va == NULL || vb == NULL)
+		return false;
+	ja = JsonbValueToJsonb(va);
+	jb = JsonbValueToJsonb(vb);
+	return compareJsonbContainers(&ja->root, &jb->root) == 0;
+}
+
+
+/* The contact, its consent and suppression. */
+MtContact
+mt_load_contact(const char *user_id)
+{
+	static const Oid argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(user_id)};
+	MtContact	contact = {0};
+
+	mt_execute_plan(mt_kept_plan(&contact_plan,
+						   "SELECT c.email, c.unsubscribed_at IS NOT NULL, "
+						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = lower(c.email)) "
+						   "FROM microtrigger.contacts c WHERE c.user_id = $1", 1, argtypes),
+				 values, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return contact;
+	contact.found = true;
+	contact.email = mt_spi_text(0, 1);
+	contact.unsubscribed = strcmp(mt_spi_text(0, 2), "t") == 0;
+	contact.suppressed_reason = mt_spi_text(0, 3);
+	return contact;
+}
+
+
+/* Records why a contact may not be mailed and returns the outcome; NULL when it may be. */
+const char *
+mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key, TimestampTz as_of)
+{
+	if (!contact->found)
+	{
+		mt_record_decision(key, as_of, "no_contact", mt_detail1("reason", "no row in microtrigger.contacts"));
+		return "no_contact";
+	}
+	if (contact->unsubscribed)
+	{
+		mt_record_decision(key, as_of, "unsubscribed", NULL);
+		return "unsubscribed";
+	}
+	if (contact->email == NULL || contact->email[0] == '\0')
+	{
+		mt_record_decision(key, as_of, "no_email", NULL);
+		return "no_email";
+	}
+	if (contact->suppressed_reason != NULL)
+	{
+		mt_record_decision(key, as_of, "suppressed", mt_detail1("reason", contact->suppressed_reason));
+		return "suppressed";
+	}
+	return NULL;
+}
+
+/* Loads an event into an event document; false when the event is gone. */
+bool
+mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **params_out)
+{
+	static const Oid argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(event_id)};
+	bool		isnull;
+	char	   *event_type;
+	char	   *session_id;
+	TimestampTz occurred_at;
+	Jsonb	   *params;
+
+	mt_execute_plan(mt_kept_plan(&event_plan,
+								 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events WHERE id = $1",
+								 1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	event_type = mt_spi_text(0, 1);
+	occurred_at = DatumGetTimestampTz(mt_spi_datum(0, 2, &isnull));
+	session_id = mt_spi_text(0, 3);
+	params = DatumGetJsonbPCopy(mt_spi_datum(0, 4, &isnull));
+	mt_document_init_event(doc, params, user_id, strlen(user_id), event_type, strlen(event_type),
+						   session_id, session_id ? strlen(session_id) : 0, occurred_at);
+	*params_out = params;
+	return true;
+}
+
+/* The render context of API.md, built in SQL by microtrigger.render_context(). */
+Jsonb *
+mt_build_render_context(int64 event_id, const char *trigger_name, Jsonb *profile, TimestampTz as_of)
+{
+	static const Oid argtypes[4] = {INT8OID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	bool		isnull;
+
+	values[0] = Int64GetDatum(event_id);
+	values[1] = trigger_name ? CStringGetTextDatum(trigger_name) : (Datum) 0;
+	nulls[1] = trigger_name ? ' ' : 'n';
+	values[2] = profile ? JsonbPGetDatum(profile) : (Datum) 0;
+	nulls[2] = profile ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(as_of);
+	mt_execute_plan(mt_kept_plan(&render_context_plan,
+								 "SELECT microtrigger.render_context($1, $2, $3, $4)", 4, argtypes),
+					values, nulls, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return NULL;
+	return DatumGetJsonbPCopy(mt_spi_datum(0, 1, &isnull));
+}
+
+/* One email's parts, as a template row or an inline action gives them. */
+typedef struct EmailParts
+{
+	char	   *template_name;	/* NULL for inline */
+	char	   *subject;
+	char	   *preheader;
+	char	   *html_body;
+	char	   *text_body;
+	ArrayType  *required;
+} EmailParts;
+
+/* Loads a template by name; false when there is none. */
+static bool
+load_template(const char *name, EmailParts *parts)
+{
+	static const Oid argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	Datum		required;
+
+	mt_execute_plan(mt_kept_plan(&template_plan,
+						   "SELECT subject, preheader, html_body, text_body, required FROM microtrigger.templates WHERE name = $1",
+						   1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	parts->template_name = pstrdup(name);
+	parts->subject = mt_spi_text(0, 1);
+	parts->preheader = mt_spi_text(0, 2);
+	parts->html_body = mt_spi_text(0, 3);
+	parts->text_body = mt_spi_text(0, 4);
+	required = mt_spi_datum(0, 5, &isnull);
+	parts->required = isnull ? NULL : DatumGetArrayTypePCopy(required);
+	return true;
+}
+
+/* The first required name missing from the render context, or NULL. */
+static char *
+first_missing_name(ArrayType *required, Jsonb *context)
+{
+	Datum	   *names;
+	bool	   *nulls;
+	int			n;
+
+	if (required == NULL)
+		return NULL;
+	deconstruct_array(required, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name;
+
+		if (nulls[i])
+			continue;
+		name = TextDatumGetCString(names[i]);
+		if (!mt_render_has_name(context, name))
+			return name;
+	}
+	return NULL;
+}
+
+/* Renders one part; NULL text stays NULL. On failure sets *error (first one wins). */
+static char *
+render_part(const char *text, Jsonb *context, MtRenderMode mode, const char *part, char **error)
+{
+	char	   *message = NULL;
+	char	   *result;
+
+	if (text == NULL || *error != NULL)
+		return NULL;
+	result = mt_render_jsonb(text, context, NULL, mode, &message);
+	if (result == NULL)
+		*error = psprintf("%s: %s", part, message ? message : "render failed");
+	return result;
+}
+
+/* Inserts the outbox row; returns its id, or 0 when its key already had one. */
+static int64
+insert_outbox(const MtEmailJob *job, const char *subject, const char *preheader, const char *html,
+			  const char *text, const char *variant, TimestampTz as_of)
+{
+	static const Oid argtypes[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID};
+	Datum		values[15];
+	char		nulls[15];
+	const char *texts[7] = {job->key.user_id, job->to_address, subject, preheader, html, text,
+	job->key.trigger_name};
+	bool		isnull;
+
+	memset(nulls, ' ', sizeof(nulls));
+	for (int i = 0; i < 7; i++)
+	{
+		values[i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+		nulls[i] = texts[i] ? ' ' : 'n';
+	}
+	values[7] = Int32GetDatum(job->action_index);
+	values[8] = variant ? CStringGetTextDatum(variant) : (Datum) 0;
+	nulls[8] = variant ? ' ' : 'n';
+	values[9] = Int64GetDatum(job->key.source_event_id);
+	nulls[9] = job->key.source_event_id ? ' ' : 'n';
+	values[10] = TimestampTzGetDatum(job->send_after);
+	values[11] = TimestampTzGetDatum(as_of);
+	values[12] = job->key.sequence_name ? CStringGetTextDatum(job->key.sequence_name) : (Datum) 0;
+	nulls[12] = job->key.sequence_name ? ' ' : 'n';
+	values[13] = Int64GetDatum(job->journey_id);
+	nulls[13] = job->journey_id ? ' ' : 'n';
+	values[14] = Int32GetDatum(job->step);
+	nulls[14] = job->journey_id ? ' ' : 'n';
+	mt_execute_plan(mt_kept_plan(&outbox_plan,
+								 "INSERT INTO microtrigger.outbox (user_id, to_address, subject, preheader, html_body, text_body, "
+								 "trigger_name, action_index, variant, source_event_id, send_after, created_at, "
+								 "sequence_name, journey_id, step) "
+								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+								 "ON CONFLICT DO NOTHING RETURNING id", 15, argtypes),
+					values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(mt_spi_datum(0, 1, &isnull));
+}
+
+static bool
+choose_email(const MtAction *action, Jsonb *context, EmailParts *parts, const char **variant,
+			 const char **missing_template)
+{
+	MtDocument	doc;
+
+	*variant = NULL;
+	mt_document_init_jsonb(&doc, context);
+	for (int v = 0; v < action->n_variants; v++)
+		if (mt_condition_eval(action->variants[v].when, &doc))
+		{
+			*variant = action->variants[v].template_name;
+			break;
+		}
+	if (*variant == NULL && action->template_name == NULL)
+	{
+		memset(parts, 0, sizeof(*parts));
+		parts->subject = action->subject;
+		parts->preheader = action->preheader;
+		parts->html_body = action->content;
+		parts->text_body = action->text;
+		return true;
+	}
+	if (!load_template(*variant ? *variant : action->template_name, parts))
+	{
+		*missing_template = *variant ? *variant : action->template_name;
+		return false;
+	}
+	if (*variant == NULL)
+		*variant = action->template_name;
+	return true;
+}
+
+/* Chooses, checks, renders and queues one send_email action; true when an email was queued. */
+bool
+mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, TimestampTz as_of)
+{
+	EmailParts	parts;
+	const char *variant;
+	const char *missing_template = NULL;
+	char	   *missing;
+	char	   *error = NULL;
+	char	   *subject,
+			   *preheader,
+			   *html,
+			   *text;
+	int64		outbox_id;
+
+	if (!choose_email(action, context, &parts, &variant, &missing_template))
+	{
+		mt_record_decision(&job->key, as_of, "template_missing", mt_detail1("template", missing_template));
+		return false;
+	}
+	if ((missing = first_missing_name(parts.required, context)) != NULL)
+	{
+		const char *keys[2] = {"missing", "template"};
+		const char *vals[2] = {missing, parts.template_name};
+
+		mt_record_decision(&job->key, as_of, "missing_data", mt_detail_object(2, keys, vals));
+		return false;
+	}
+	subject = render_part(parts.subject, context, MT_RENDER_HEADER, "subject", &error);
+	preheader = render_part(parts.preheader, context, MT_RENDER_HEADER, "preheader", &error);
+	html = render_part(parts.html_body, context, MT_RENDER_HTML, "html_body", &error);
+	text = render_part(parts.text_body, context, MT_RENDER_TEXT, "text_body", &error);
+	if (error != NULL)
+	{
+		const char *keys[2] = {"error", "template"};
+		const char *vals[2] = {error, parts.template_name};
+
+		mt_record_decision(&job->key, as_of, "render_error", mt_detail_object(2, keys, vals));
+		return false;
+	}
+	outbox_id = insert_outbox(job, subject, preheader, html, text, variant, as_of);
+	{
+		const char *keys[5] = {"outbox_id", "template", "variant", "send_after", "step"};
+		const char *vals[5] = {
+			outbox_id ? psprintf(INT64_FORMAT, outbox_id) : NULL,
+			parts.template_name,
+			variant,
+			DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(job->send_after))),
+			job->journey_id ? psprintf("%d", job->step) : NULL
+		};
+
+		mt_record_decision(&job->key, as_of, outbox_id ? "queued" : "duplicate", mt_detail_object(5, keys, vals));
+	}
+	return outbox_id != 0;
+}

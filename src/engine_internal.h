@@ -1,0 +1,74 @@
+/*
+ * engine_internal.h: what the engine's files share — SPI helpers, decisions, the contact, the
+ * render context, and queuing one email (used by triggers and by sequence steps alike).
+ */
+#ifndef MT_ENGINE_INTERNAL_H
+#define MT_ENGINE_INTERNAL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "condition_eval.h"
+#include "definition.h"
+
+/* Who and what a decision is about. */
+typedef struct MtDecisionKey
+{
+	const char *user_id;
+	const char *trigger_name;	/* may be NULL */
+	const char *sequence_name;	/* may be NULL */
+	int64		source_event_id;	/* 0: none */
+} MtDecisionKey;
+
+/* One email to queue: its decision key, its outbox key and when it may be sent. */
+typedef struct MtEmailJob
+{
+	MtDecisionKey key;
+	int64		journey_id;		/* 0 for a trigger's email */
+	int			step;			/* the journey step (journey emails) */
+	int			action_index;	/* the trigger action (trigger emails) */
+	const char *to_address;
+	TimestampTz send_after;
+} MtEmailJob;
+
+/* The contact of a user, its consent and suppression. */
+typedef struct MtContact
+{
+	bool		found;
+	char	   *email;
+	bool		unsubscribed;
+	char	   *suppressed_reason;	/* NULL: not suppressed */
+} MtContact;
+
+extern SPIPlanPtr mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
+extern void mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only,
+							long limit, int expected);
+extern char *mt_spi_text(int row, int column);
+extern Datum mt_spi_datum(int row, int column, bool *isnull);
+
+extern void mt_record_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outcome,
+							   Jsonb *detail);
+extern Jsonb *mt_detail_object(int npairs, const char **keys, const char **texts);
+extern Jsonb *mt_detail1(const char *key, const char *text);
+
+extern bool mt_same_param(Jsonb *a, Jsonb *b, const char *key);
+extern MtContact mt_load_contact(const char *user_id);
+
+/* Records the decision and returns its outcome when the contact may not be mailed; else NULL. */
+extern const char *mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key,
+									  TimestampTz as_of);
+
+/* Loads an event as a document (and its params); false when it is gone. */
+extern bool mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **params);
+
+extern Jsonb *mt_build_render_context(int64 event_id, const char *trigger_name, Jsonb *profile,
+									  TimestampTz as_of);
+
+/* Chooses, checks, renders and queues one send_email action; true when an email was queued. */
+extern bool mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context,
+						   TimestampTz as_of);
+
+#endif

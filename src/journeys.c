@@ -1,0 +1,728 @@
+/*
+ * journeys.c: sequences as journeys. A journey is a user's run through a sequence's compiled
+ * step program (sequence_def.c): its position is `step` and it next acts at `next_at`. Sends are
+ * keyed by (journey, step) in the outbox, so no step is sent twice; an exit event ends the
+ * journey and cancels its queued emails, decided both at ingest (at once) and from the events
+ * table when the journey advances (so late events count). Also the validation of sequence rows.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "ingest.h"
+#include "journeys.h"
+#include "jsonc_bridge.h"
+#include "sequence_def.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(mt_validate_sequence_row);
+
+/* The compiled sequences of this backend. */
+static MemoryContext sequence_context = NULL;
+static MtSequence **sequences = NULL;
+static int	n_sequences = 0;
+static bool sequences_valid = false;
+static bool sequences_callback_registered = false;
+static Oid	sequences_relid = InvalidOid;
+
+/* A journey claimed for advancing. */
+typedef struct Journey
+{
+	int64		id;
+	char	   *user_id;
+	char	   *sequence_name;
+	int			step;
+	TimestampTz next_at;
+	TimestampTz started_at;
+	int64		source_event_id;
+	char	   *trigger_name;
+} Journey;
+
+static SPIPlanPtr claim_plan;
+static SPIPlanPtr reentry_plan;
+static SPIPlanPtr start_plan;
+static SPIPlanPtr exit_plan;
+static SPIPlanPtr cancel_plan;
+static SPIPlanPtr wait_plan;
+static SPIPlanPtr complete_plan;
+static SPIPlanPtr segment_plan;
+static SPIPlanPtr profile_plan;
+static SPIPlanPtr exit_events_plan;
+static SPIPlanPtr active_plan;
+
+/* Relcache callback: a change to microtrigger.sequences drops the compiled sequences. */
+static void
+sequences_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == sequences_relid)
+		sequences_valid = false;
+}
+
+/* Loads and compiles every sequence when the cache is missing or stale. */
+void
+mt_journeys_ensure(void)
+{
+	MemoryContext fresh;
+	MemoryContext old;
+	MtSequence **compiled;
+	int			n = 0;
+
+	if (!sequences_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(sequences_invalidate, (Datum) 0);
+		sequences_callback_registered = true;
+	}
+	if (sequences_valid && sequence_context != NULL)
+		return;
+	sequences_relid = get_relname_relid("sequences", get_namespace_oid("microtrigger", false));
+	sequences_valid = true;
+	if (SPI_execute("SELECT name, definition FROM microtrigger.sequences ORDER BY name", true, 0) != SPI_OK_SELECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read microtrigger.sequences")));
+	fresh = AllocSetContextCreate(CacheMemoryContext, "microtrigger sequences", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(fresh);
+	compiled = palloc(sizeof(MtSequence *) * Max(SPI_processed, 1));
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1);
+		Jsonb	   *definition = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
+		MtError		err = {0};
+		MtSequence *sequence = mt_sequence_compile_jsonb(name, definition, &err);
+
+		if (sequence == NULL)
+			ereport(WARNING, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							  errmsg("sequence \"%s\" is skipped: invalid at %s: %s", name, err.path, err.message)));
+		else
+			compiled[n++] = sequence;
+	}
+	MemoryContextSwitchTo(old);
+	if (sequence_context != NULL)
+		MemoryContextDelete(sequence_context);
+	sequence_context = fresh;
+	sequences = compiled;
+	n_sequences = n;
+}
+
+/* The compiled sequence of that name, or NULL. */
+static MtSequence *
+lookup_sequence(const char *name)
+{
+	for (int i = 0; i < n_sequences; i++)
+		if (strcmp(sequences[i]->name, name) == 0)
+			return sequences[i];
+	return NULL;
+}
+
+/* Does any sequence have an exit clause? */
+bool
+mt_journeys_have_exits(void)
+{
+	for (int i = 0; i < n_sequences; i++)
+		if (sequences[i]->has_exit)
+			return true;
+	return false;
+}
+
+/* Could an event of this type end some journey? */
+bool
+mt_journeys_exit_types_match(const char *event_type, int len)
+{
+	for (int i = 0; i < n_sequences; i++)
+		if (sequences[i]->has_exit && mt_clause_accepts_type(&sequences[i]->exit, event_type, len))
+			return true;
+	return false;
+}
+
+/* Starts a journey unless one is active or re-entry is too soon; records the decision. */
+bool
+mt_journey_start(const char *sequence_name, const MtDecisionKey *trigger_key, TimestampTz start_at,
+				 TimestampTz as_of)
+{
+	MtSequence *sequence;
+	MtDecisionKey key = *trigger_key;
+	Datum		values[6];
+	char		nulls[6] = "      ";
+	bool		isnull;
+
+	mt_journeys_ensure();
+	key.sequence_name = sequence_name;
+	if ((sequence = lookup_sequence(sequence_name)) == NULL)
+	{
+		mt_record_decision(&key, as_of, "sequence_missing", NULL);
+		return false;
+	}
+	if (sequence->reentry > 0)
+	{
+		static const Oid argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+
+		values[0] = CStringGetTextDatum(key.user_id);
+		values[1] = CStringGetTextDatum(sequence_name);
+		values[2] = TimestampTzGetDatum(start_at - sequence->reentry);
+		mt_execute_plan(mt_kept_plan(&reentry_plan,
+									 "SELECT 1 FROM microtrigger.journeys WHERE user_id = $1 AND sequence_name = $2 "
+									 "AND started_at > $3 LIMIT 1", 3, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			mt_record_decision(&key, as_of, "reentry_blocked", NULL);
+			return false;
+		}
+	}
+	{
+		static const Oid argtypes[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID};
+
+		values[0] = CStringGetTextDatum(key.user_id);
+		values[1] = CStringGetTextDatum(sequence_name);
+		values[2] = TimestampTzGetDatum(start_at);
+		values[3] = TimestampTzGetDatum(start_at);
+		values[4] = Int64GetDatum(key.source_event_id);
+		values[5] = key.trigger_name ? CStringGetTextDatum(key.trigger_name) : (Datum) 0;
+		nulls[5] = key.trigger_name ? ' ' : 'n';
+		mt_execute_plan(mt_kept_plan(&start_plan,
+									 "INSERT INTO microtrigger.journeys (user_id, sequence_name, status, step, next_at, started_at, "
+									 "source_event_id, trigger_name) VALUES ($1, $2, 'active', 0, $3, $4, $5, $6) "
+									 "ON CONFLICT DO NOTHING RETURNING id", 6, argtypes),
+						values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
+	}
+	if (SPI_processed == 0)
+	{
+		mt_record_decision(&key, as_of, "already_in_journey", NULL);
+		return false;
+	}
+	mt_record_decision(&key, as_of, "journey_started",
+					   mt_detail1("journey_id", psprintf(INT64_FORMAT, DatumGetInt64(mt_spi_datum(0, 1, &isnull)))));
+	mt_wake_worker_at_commit();
+	return true;
+}
+
+/* Ends a journey early and cancels its queued emails; records the decision. */
+static void
+exit_journey(int64 journey_id, const MtDecisionKey *key, const char *reason, TimestampTz at,
+			 TimestampTz as_of)
+{
+	static const Oid exit_types[3] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
+	static const Oid cancel_types[2] = {INT8OID, TEXTOID};
+	Datum		values[3];
+	uint64		cancelled;
+	const char *keys[2] = {"reason", "cancelled_emails"};
+	const char *texts[2];
+
+	values[0] = Int64GetDatum(journey_id);
+	values[1] = CStringGetTextDatum(reason);
+	values[2] = TimestampTzGetDatum(at);
+	mt_execute_plan(mt_kept_plan(&exit_plan,
+								 "UPDATE microtrigger.journeys SET status = 'exited', exit_reason = $2, ended_at = $3, "
+								 "next_at = NULL WHERE id = $1 AND status = 'active'", 3, exit_types),
+					values, NULL, false, 0, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+		return;
+	mt_execute_plan(mt_kept_plan(&cancel_plan,
+								 "UPDATE microtrigger.outbox SET status = 'cancelled', last_error = $2 "
+								 "WHERE journey_id = $1 AND status = 'queued'", 2, cancel_types),
+					values, NULL, false, 0, SPI_OK_UPDATE);
+	cancelled = SPI_processed;
+	texts[0] = reason;
+	texts[1] = psprintf(UINT64_FORMAT, cancelled);
+	mt_record_decision(key, as_of, "journey_exited", mt_detail_object(2, keys, texts));
+}
+
+/* Does the exit clause match this event of the journey's user (type checked by the caller)? */
+static bool
+exit_matches(const MtSequence *sequence, MtDocument *doc, Jsonb *params, Jsonb *source_params)
+{
+	if (sequence->exit.condition != NULL && !mt_condition_eval(sequence->exit.condition, doc))
+		return false;
+	for (int i = 0; i < sequence->exit.n_same; i++)
+		if (source_params == NULL || !mt_same_param(source_params, params, sequence->exit.same[i]))
+			return false;
+	return true;
+}
+
+/* The first exit event of the journey's user in [started_at, until]; 0 when none. */
+static int64
+find_exit_event(const MtSequence *sequence, const Journey *journey, Jsonb *source_params, TimestampTz until)
+{
+	static const Oid argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(journey->user_id);
+	values[1] = TimestampTzGetDatum(journey->started_at);
+	values[2] = TimestampTzGetDatum(until);
+	values[3] = Int64GetDatum(journey->source_event_id);
+	mt_execute_plan(mt_kept_plan(&exit_events_plan,
+								 "SELECT id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+								 "WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 AND id <> $4 "
+								 "ORDER BY occurred_at, id", 4, argtypes), values, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		char	   *type = mt_spi_text(row, 2);
+		char	   *session = mt_spi_text(row, 4);
+		Jsonb	   *params = DatumGetJsonbP(mt_spi_datum(row, 5, &isnull));
+		MtDocument	doc;
+
+		if (!mt_clause_accepts_type(&sequence->exit, type, strlen(type)))
+			continue;
+		mt_document_init_event(&doc, params, journey->user_id, strlen(journey->user_id), type, strlen(type),
+							   session, session ? strlen(session) : 0,
+							   DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull)));
+		if (exit_matches(sequence, &doc, params, source_params))
+			return DatumGetInt64(mt_spi_datum(row, 1, &isnull));
+	}
+	return 0;
+}
+
+/* Is the user in the segment now? */
+static bool
+in_segment(const char *segment, const char *user_id)
+{
+	static const Oid argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(segment), CStringGetTextDatum(user_id)};
+
+	mt_execute_plan(mt_kept_plan(&segment_plan,
+								 "SELECT 1 FROM microtrigger.segment_members WHERE segment = $1 AND user_id = $2",
+								 2, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/* Does the contact (user_id, email, timezone and attributes) match the condition? */
+static bool
+profile_matches(const MtCondition *condition, const char *user_id)
+{
+	static const Oid argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(user_id)};
+	bool		isnull;
+	MtDocument	doc;
+
+	mt_execute_plan(mt_kept_plan(&profile_plan,
+								 "SELECT c.attributes || jsonb_build_object('user_id', c.user_id, 'email', c.email, "
+								 "'timezone', c.timezone) FROM microtrigger.contacts c WHERE c.user_id = $1",
+								 1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	mt_document_init_jsonb(&doc, DatumGetJsonbPCopy(mt_spi_datum(0, 1, &isnull)));
+	return mt_condition_eval(condition, &doc);
+}
+
+/* Does a branch arm's test hold at time t? */
+static bool
+arm_holds(const MtBranchArm *arm, const Journey *journey, MtDocument *source_doc, TimestampTz t)
+{
+	switch (arm->kind)
+	{
+		case MT_TEST_IN_SEGMENT:
+			return in_segment(arm->segment, journey->user_id);
+		case MT_TEST_HISTORY:
+			return mt_count_passes(&arm->history,
+								   mt_history_count(&arm->history, cstring_to_text(journey->user_id), t));
+		case MT_TEST_PROFILE:
+			return profile_matches(arm->condition, journey->user_id);
+		case MT_TEST_EVENT:
+			return source_doc != NULL && mt_condition_eval(arm->condition, source_doc);
+	}
+	return false;
+}
+
+/* Runs a journey from its step until a wait or the end; returns the number of emails queued. */
+static int
+advance_journey(const Journey *journey, TimestampTz as_of)
+{
+	MtSequence *sequence = lookup_sequence(journey->sequence_name);
+	MtDecisionKey key = {journey->user_id, journey->trigger_name, journey->sequence_name,
+	journey->source_event_id};
+	TimestampTz t = journey->next_at;
+	MtDocument	source_doc;
+	Jsonb	   *source_params = NULL;
+	bool		have_source;
+	MtContact	contact;
+	Jsonb	   *context = NULL;
+	int			queued = 0;
+	int			pc = journey->step;
+
+	if (sequence == NULL)
+	{
+		exit_journey(journey->id, &key, "the sequence was deleted", t, as_of);
+		return 0;
+	}
+	have_source = mt_load_event(journey->source_event_id, journey->user_id, &source_doc, &source_params);
+	if (sequence->has_exit)
+	{
+		int64		exit_event = find_exit_event(sequence, journey, source_params, t);
+
+		if (exit_event != 0)
+		{
+			exit_journey(journey->id, &key, psprintf("exit event " INT64_FORMAT, exit_event), t, as_of);
+			return 0;
+		}
+	}
+	contact = mt_load_contact(journey->user_id);
+	for (int guard = 0; guard <= sequence->n_steps && pc >= 0 && pc < sequence->n_steps; guard++)
+	{
+		const MtStep *step = &sequence->steps[pc];
+
+		switch (step->kind)
+		{
+			case MT_STEP_SEND:
+				{
+					const char *refusal = mt_contact_refusal(&contact, &key, as_of);
+					MtEmailJob	job = {0};
+
+					if (refusal != NULL && strcmp(refusal, "unsubscribed") == 0)
+					{
+						exit_journey(journey->id, &key, "unsubscribed", t, as_of);
+						return queued;
+					}
+					if (refusal == NULL && have_source)
+					{
+						if (context == NULL)
+							context = mt_build_render_context(journey->source_event_id, journey->trigger_name,
+															  NULL, as_of);
+						job.key = key;
+						job.journey_id = journey->id;
+						job.step = pc;
+						job.to_address = contact.email;
+						job.send_after = t;
+						queued += mt_queue_email(&step->send, &job, context, as_of) ? 1 : 0;
+					}
+					else if (!have_source)
+						mt_record_decision(&key, as_of, "event_missing", NULL);
+					pc++;
+					break;
+				}
+			case MT_STEP_WAIT:
+				{
+					static const Oid argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
+					Datum		values[3] = {Int64GetDatum(journey->id), Int32GetDatum(pc + 1),
+					TimestampTzGetDatum(t + step->wait)};
+
+					mt_execute_plan(mt_kept_plan(&wait_plan,
+												 "UPDATE microtrigger.journeys SET step = $2, next_at = $3 WHERE id = $1",
+												 3, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
+					return queued;
+				}
+			case MT_STEP_BRANCH:
+				{
+					int			next = step->else_target;
+
+					for (int a = 0; a < step->n_arms; a++)
+						if (arm_holds(&step->arms[a], journey, have_source ? &source_doc : NULL, t))
+						{
+							next = step->arms[a].target;
+							break;
+						}
+					pc = next;
+					break;
+				}
+			case MT_STEP_JUMP:
+				pc = step->target;
+				break;
+			case MT_STEP_END:
+				{
+					static const Oid argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
+					Datum		values[3] = {Int64GetDatum(journey->id), Int32GetDatum(pc), TimestampTzGetDatum(t)};
+
+					mt_execute_plan(mt_kept_plan(&complete_plan,
+												 "UPDATE microtrigger.journeys SET status = 'completed', step = $2, "
+												 "ended_at = $3, next_at = NULL WHERE id = $1", 3, argtypes),
+									values, NULL, false, 0, SPI_OK_UPDATE);
+					mt_record_decision(&key, as_of, "journey_completed", NULL);
+					return queued;
+				}
+		}
+	}
+	ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+					errmsg("journey " INT64_FORMAT " of sequence \"%s\" did not reach a wait or its end",
+						   journey->id, journey->sequence_name)));
+	return queued;
+}
+
+/* Advances one journey in a subtransaction: an unexpected error exits it with a decision. */
+static void
+advance_journey_safely(const Journey *journey, TimestampTz as_of)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		(void) advance_journey(journey, as_of);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		MtDecisionKey key = {journey->user_id, journey->trigger_name, journey->sequence_name,
+		journey->source_event_id};
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		exit_journey(journey->id, &key, psprintf("error: %s", edata->message), journey->next_at, as_of);
+	}
+	PG_END_TRY();
+}
+
+/* Advances due journeys in batches; returns how many were advanced. */
+int
+mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
+{
+	static const Oid argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	int			done = 0;
+
+	mt_journeys_ensure();
+	for (;;)
+	{
+		int			want = limit > 0 ? Min(limit - done, 500) : 500;
+		Datum		values[2];
+		Journey    *journeys;
+		int			n;
+		MemoryContext old;
+
+		if (want <= 0)
+			break;
+		MemoryContextReset(batch_context);
+		old = MemoryContextSwitchTo(batch_context);
+		values[0] = TimestampTzGetDatum(as_of);
+		values[1] = Int32GetDatum(want);
+		mt_execute_plan(mt_kept_plan(&claim_plan,
+									 "SELECT id, user_id, sequence_name, step, next_at, started_at, source_event_id, trigger_name "
+									 "FROM microtrigger.journeys WHERE status = 'active' AND next_at <= $1 "
+									 "ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2, argtypes),
+						values, NULL, false, 0, SPI_OK_SELECT);
+		n = (int) SPI_processed;
+		journeys = palloc(sizeof(Journey) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		source;
+
+			journeys[i].id = DatumGetInt64(mt_spi_datum(i, 1, &isnull));
+			journeys[i].user_id = mt_spi_text(i, 2);
+			journeys[i].sequence_name = mt_spi_text(i, 3);
+			journeys[i].step = DatumGetInt32(mt_spi_datum(i, 4, &isnull));
+			journeys[i].next_at = DatumGetTimestampTz(mt_spi_datum(i, 5, &isnull));
+			journeys[i].started_at = DatumGetTimestampTz(mt_spi_datum(i, 6, &isnull));
+			source = mt_spi_datum(i, 7, &isnull);
+			journeys[i].source_event_id = isnull ? 0 : DatumGetInt64(source);
+			journeys[i].trigger_name = mt_spi_text(i, 8);
+		}
+		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			advance_journey_safely(&journeys[i], as_of);
+		}
+		MemoryContextSwitchTo(old);
+		done += n;
+		if (n < want)
+			break;
+	}
+	return done;
+}
+
+/* Ends the user's active journeys whose exit matches the event. */
+static void
+exit_on_event(int64 event_id, text *user_id, MtDocument *doc, Jsonb *params)
+{
+	static const Oid argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2] = {PointerGetDatum(user_id), TimestampTzGetDatum(doc->occurred_at)};
+	char	   *user = text_to_cstring(user_id);
+	uint64		n;
+	Journey    *journeys;
+
+	mt_execute_plan(mt_kept_plan(&active_plan,
+								 "SELECT j.id, j.sequence_name, j.trigger_name, j.source_event_id, e.params "
+								 "FROM microtrigger.journeys j LEFT JOIN microtrigger.events e ON e.id = j.source_event_id "
+								 "WHERE j.user_id = $1 AND j.status = 'active' AND j.started_at <= $2 "
+								 "ORDER BY j.id FOR UPDATE OF j", 2, argtypes), values, NULL, false, 0, SPI_OK_SELECT);
+	n = SPI_processed;
+	journeys = palloc(sizeof(Journey) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		source_params = mt_spi_datum(i, 5, &isnull);
+		MtSequence *sequence;
+
+		journeys[i].id = DatumGetInt64(mt_spi_datum(i, 1, &isnull));
+		journeys[i].sequence_name = mt_spi_text(i, 2);
+		journeys[i].trigger_name = mt_spi_text(i, 3);
+		journeys[i].source_event_id = DatumGetInt64(mt_spi_datum(i, 4, &isnull));
+		sequence = lookup_sequence(journeys[i].sequence_name);
+		if (sequence == NULL || !sequence->has_exit ||
+			!mt_clause_accepts_type(&sequence->exit, doc->event_type, doc->event_type_len) ||
+			!exit_matches(sequence, doc, params, isnull ? NULL : DatumGetJsonbPCopy(source_params)))
+			journeys[i].id = 0;
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		MtDecisionKey key = {user, journeys[i].trigger_name, journeys[i].sequence_name,
+		journeys[i].source_event_id};
+
+		if (journeys[i].id != 0)
+			exit_journey(journeys[i].id, &key, psprintf("exit event " INT64_FORMAT, event_id),
+						 doc->occurred_at, doc->occurred_at);
+	}
+}
+
+/* Ingest's entry: exit matching journeys in a subtransaction; a failure becomes a decision. */
+void
+mt_journeys_exit_on_event(int64 event_id, text *user_id, MtDocument *doc, Jsonb *params)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		exit_on_event(event_id, user_id, doc, params);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		MtDecisionKey key = {text_to_cstring(user_id), NULL, NULL, event_id};
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		mt_record_decision(&key, doc->occurred_at, "rule_error",
+						   mt_detail1("error", edata->message));
+	}
+	PG_END_TRY();
+}
+
+/* Raises the standard "invalid sequence" error. */
+static void
+report_invalid_sequence(const char *name, const char *path, const char *message)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid sequence \"%s\" at %s: %s", name, path, message)));
+}
+
+/* Does a row named `name` exist in microtrigger.<table>? */
+static bool
+row_exists(const char *table, const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	if (SPI_execute_with_args(psprintf("SELECT 1 FROM microtrigger.%s WHERE name = $1", table),
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read microtrigger.%s", table)));
+	return SPI_processed > 0;
+}
+
+/* Checks what a compiled sequence names: templates, segments, regexes. */
+static void
+check_sequence_references(const MtSequence *sequence)
+{
+	MtError		err = {0};
+
+	if (sequence->has_exit && sequence->exit.condition &&
+		!mt_condition_check_regexes(sequence->exit.condition, &err))
+		report_invalid_sequence(sequence->name, err.path, err.message);
+	for (int i = 0; i < sequence->n_steps; i++)
+	{
+		const MtStep *step = &sequence->steps[i];
+
+		if (step->kind == MT_STEP_SEND)
+		{
+			if (step->send.template_name && !row_exists("templates", step->send.template_name))
+				report_invalid_sequence(sequence->name, psprintf("$.steps (step %d)", i),
+										psprintf("unknown template \"%s\"", step->send.template_name));
+			for (int v = 0; v < step->send.n_variants; v++)
+			{
+				if (!row_exists("templates", step->send.variants[v].template_name))
+					report_invalid_sequence(sequence->name, psprintf("$.steps (step %d)", i),
+											psprintf("unknown template \"%s\"", step->send.variants[v].template_name));
+				if (!mt_condition_check_regexes(step->send.variants[v].when, &err))
+					report_invalid_sequence(sequence->name, err.path, err.message);
+			}
+		}
+		for (int a = 0; a < step->n_arms; a++)
+		{
+			const MtBranchArm *arm = &step->arms[a];
+
+			if (arm->kind == MT_TEST_IN_SEGMENT && !row_exists("segments", arm->segment))
+				report_invalid_sequence(sequence->name, psprintf("$.steps (step %d)", i),
+										psprintf("unknown segment \"%s\"", arm->segment));
+			if (arm->condition && !mt_condition_check_regexes(arm->condition, &err))
+				report_invalid_sequence(sequence->name, err.path, err.message);
+			if (arm->kind == MT_TEST_HISTORY && arm->history.condition &&
+				!mt_condition_check_regexes(arm->history.condition, &err))
+				report_invalid_sequence(sequence->name, err.path, err.message);
+		}
+	}
+}
+
+/* BEFORE INSERT OR UPDATE row trigger on microtrigger.sequences: validate and stamp updated_at. */
+Datum
+mt_validate_sequence_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	tuple;
+	bool		isnull;
+	char	   *name;
+	MemoryContext compile_context;
+	MemoryContext old;
+	MtError		err = {0};
+	MtSequence *sequence;
+	int			attnum;
+	Datum		now_value[1];
+	bool		now_null[1] = {false};
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("mt_validate_sequence_row must be a BEFORE ROW trigger")));
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	name = TextDatumGetCString(heap_getattr(tuple, SPI_fnumber(desc, "name"), desc, &isnull));
+	compile_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger sequence validation",
+											ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(compile_context);
+	sequence = mt_sequence_compile_jsonb(name,
+										 DatumGetJsonbP(heap_getattr(tuple, SPI_fnumber(desc, "definition"), desc, &isnull)),
+										 &err);
+	if (sequence == NULL)
+		report_invalid_sequence(name, err.path, err.message);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
+	check_sequence_references(sequence);
+	SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(compile_context);
+
+	attnum = SPI_fnumber(desc, "updated_at");
+	now_value[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, now_value, now_null));
+}
