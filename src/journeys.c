@@ -656,12 +656,12 @@ check_sequence_references(const MtSequence *sequence)
 		if (step->kind == MT_STEP_SEND)
 		{
 			if (step->send.template_name && !row_exists("templates", step->send.template_name))
-				report_invalid_sequence(sequence->name, psprintf("$.steps (step %d)", i),
+				report_invalid_sequence(sequence->name, psprintf("%s.send_email.template", step->path),
 										psprintf("unknown template \"%s\"", step->send.template_name));
 			for (int v = 0; v < step->send.n_variants; v++)
 			{
 				if (!row_exists("templates", step->send.variants[v].template_name))
-					report_invalid_sequence(sequence->name, psprintf("$.steps (step %d)", i),
+					report_invalid_sequence(sequence->name, psprintf("%s.send_email.variants[%d].template", step->path, v),
 											psprintf("unknown template \"%s\"", step->send.variants[v].template_name));
 				if (!mt_condition_check_regexes(step->send.variants[v].when, &err))
 					report_invalid_sequence(sequence->name, err.path, err.message);
@@ -672,7 +672,7 @@ check_sequence_references(const MtSequence *sequence)
 			const MtBranchArm *arm = &step->arms[a];
 
 			if (arm->kind == MT_TEST_IN_SEGMENT && !row_exists("segments", arm->segment))
-				report_invalid_sequence(sequence->name, psprintf("$.steps (step %d)", i),
+				report_invalid_sequence(sequence->name, psprintf("%s[%d].if.in_segment", step->path, a),
 										psprintf("unknown segment \"%s\"", arm->segment));
 			if (arm->condition && !mt_condition_check_regexes(arm->condition, &err))
 				report_invalid_sequence(sequence->name, err.path, err.message);

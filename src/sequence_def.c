@@ -36,6 +36,7 @@ add_step(Program *program, MtStepKind kind, const char *path, MtError *err)
 	}
 	memset(&program->steps[program->n_steps], 0, sizeof(MtStep));
 	program->steps[program->n_steps].kind = kind;
+	program->steps[program->n_steps].path = mt_strndup(path, strlen(path));
 	return program->n_steps++;
 }
 
@@ -265,6 +266,7 @@ mt_sequence_free(MtSequence *sequence)
 		MtStep	   *step = &sequence->steps[i];
 
 		mt_action_free_contents(&step->send);
+		mt_free(step->path);
 		for (int a = 0; a < step->n_arms; a++)
 		{
 			mt_free(step->arms[a].segment);

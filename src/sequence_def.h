@@ -40,6 +40,7 @@ typedef struct MtBranchArm
 typedef struct MtStep
 {
 	MtStepKind	kind;
+	char	   *path;			/* its JSON path, e.g. "$.steps[2].branch[0].steps[0]" */
 	MtAction	send;			/* MT_STEP_SEND */
 	MtDuration	wait;			/* MT_STEP_WAIT */
 	MtBranchArm *arms;			/* MT_STEP_BRANCH */
