@@ -644,7 +644,11 @@ mt_mime_build(const MtMailMessage *msg, size_t *len)
 	mt_buf_puts(&out, "MIME-Version: 1.0\r\n");
 	if (msg->unsubscribe_https || msg->unsubscribe_mailto)
 	{
-		mt_buf_puts(&out, "List-Unsubscribe: ");
+		const char *first = msg->unsubscribe_https ? msg->unsubscribe_https : msg->unsubscribe_mailto;
+
+		/* a URL cannot be folded: start it on its own line when it would not fit after the name */
+		mt_buf_puts(&out, strlen("List-Unsubscribe: <>") + strlen(first) > MT_HEADER_LINE_MAX
+					? "List-Unsubscribe:\r\n " : "List-Unsubscribe: ");
 		if (msg->unsubscribe_https)
 			mt_buf_printf(&out, "<%s>", msg->unsubscribe_https);
 		if (msg->unsubscribe_https && msg->unsubscribe_mailto)

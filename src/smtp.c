@@ -34,6 +34,7 @@ struct MtSmtpSession
 	int			last_code;
 	char		last_reply[256];
 	bool		any_reply;
+	bool		quitting;		/* QUIT sent after a failure: its "221" must not hide the error */
 };
 
 static bool curl_ready = false;
@@ -72,14 +73,16 @@ watch_transcript(CURL *curl, curl_infotype type, char *text, size_t len, void *u
 
 	if (type == CURLINFO_HEADER_OUT)
 	{
-		if (len >= 4 && strncmp(text, "MAIL", 4) == 0)
+		if (len >= 4 && (strncmp(text, "QUIT", 4) == 0 || strncmp(text, "RSET", 4) == 0))
+			s->quitting = true;
+		else if (len >= 4 && strncmp(text, "MAIL", 4) == 0)
 			s->stage = STAGE_MAIL;
 		else if (len >= 4 && strncmp(text, "RCPT", 4) == 0)
 			s->stage = STAGE_RCPT;
 		else if (len >= 4 && strncmp(text, "DATA", 4) == 0)
 			s->stage = STAGE_DATA;
 	}
-	else if (type == CURLINFO_HEADER_IN && len >= 3 &&
+	else if (type == CURLINFO_HEADER_IN && !s->quitting && len >= 3 &&
 			 text[0] >= '1' && text[0] <= '5' && text[1] >= '0' && text[1] <= '9' &&
 			 text[2] >= '0' && text[2] <= '9')
 	{
@@ -197,6 +200,7 @@ mt_smtp_send(MtSmtpSession *s, const char *from_address, const char *to_address,
 	s->last_code = 0;
 	s->last_reply[0] = '\0';
 	s->any_reply = false;
+	s->quitting = false;
 	s->curl_error[0] = '\0';
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, mail_from);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, recipients);

@@ -1,7 +1,8 @@
 /*
  * unsubscribe.c: one-click unsubscribe tokens and microtrigger.unsubscribe(token).
  *
- * A token is base64url("<outbox id>:<user id>") "." base64url(HMAC-SHA256(key, "mt1:" payload)).
+ * A token is base64url("<outbox id>:<user id>") "." base64url(the first 16 bytes of
+ * HMAC-SHA256(key, "mt1:" payload)): 128 bits of MAC keep the link short and unforgeable.
  * The key is microtrigger.unsubscribe_secret when set, else the random secret created at
  * CREATE EXTENSION in microtrigger.delivery_secret (readable by its owner only), so links work
  * out of the box and nobody without the key can forge one.
@@ -16,6 +17,8 @@
 
 #include "delivery.h"
 #include "mime.h"
+
+#define TOKEN_MAC_BYTES 16
 
 PG_FUNCTION_INFO_V1(mt_unsubscribe);
 PG_FUNCTION_INFO_V1(mt_unsubscribe_token_sql);
@@ -71,7 +74,7 @@ mt_unsubscribe_token(const char *key, const char *user_id, int64 outbox_id)
 
 	token_mac(key, payload, digest);
 	payload64 = mt_base64_encode((const unsigned char *) payload, strlen(payload), true);
-	mac64 = mt_base64_encode(digest, sizeof(digest), true);
+	mac64 = mt_base64_encode(digest, TOKEN_MAC_BYTES, true);
 	return psprintf("%s.%s", payload64, mac64);
 }
 
@@ -106,11 +109,11 @@ verify_token(const char *key, const char *token)
 	payload64 = pnstrdup(token, dot - token);
 	payload = mt_base64url_decode(payload64, &payload_len);
 	mac = mt_base64url_decode(dot + 1, &mac_len);
-	if (payload == NULL || mac == NULL || mac_len != PG_SHA256_DIGEST_LENGTH ||
+	if (payload == NULL || mac == NULL || mac_len != TOKEN_MAC_BYTES ||
 		memchr(payload, '\0', payload_len) != NULL)
 		return NULL;
 	token_mac(key, (const char *) payload, expected);
-	if (!equal_in_constant_time(expected, mac, PG_SHA256_DIGEST_LENGTH))
+	if (!equal_in_constant_time(expected, mac, TOKEN_MAC_BYTES))
 		return NULL;
 	colon = strchr((char *) payload, ':');
 	return colon ? colon + 1 : NULL;

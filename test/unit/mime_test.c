@@ -339,6 +339,12 @@ test_message(void)
 	}
 	mt_free(data);
 
+	msg.unsubscribe_https = "https://acme.example/unsubscribe/one-click?token=MTIzNDU6dXNlci0xMjM0NQ.AAAAAAAAAAAAAAAAAAAAAA";
+	data = mt_mime_build(&msg, &len);
+	check(strstr(data, "\r\nList-Unsubscribe:\r\n <https://acme.example/unsubscribe/one-click") != NULL,
+		  "message: a long unsubscribe URL starts on a folded line");
+	mt_free(data);
+
 	msg.html_body = NULL;
 	msg.text_body = "only text";
 	msg.unsubscribe_https = NULL;
