@@ -3,9 +3,9 @@
  *
  * A token is base64url("<outbox id>:<user id>") "." base64url(the first 16 bytes of
  * HMAC-SHA256(key, "mt1:" payload)): 128 bits of MAC keep the link short and unforgeable.
- * The key is microtrigger.unsubscribe_secret when set, else the random secret created at
- * CREATE EXTENSION in microtrigger.delivery_secret (readable by its owner only), so links work
- * out of the box and nobody without the key can forge one.
+ * The key is microtrigger.unsubscribe_secret when set, else a random secret made on first use in
+ * microtrigger.delivery_secret (readable by its owner only), so links work out of the box and
+ * nobody without the key can forge one.
  */
 #include "postgres.h"
 
@@ -23,7 +23,10 @@
 PG_FUNCTION_INFO_V1(mt_unsubscribe);
 PG_FUNCTION_INFO_V1(mt_unsubscribe_token_sql);
 
-/* The HMAC key: the GUC when set, else the stored installation secret. Caller is in SPI. */
+/*
+ * The HMAC key: the GUC when set, else the installation secret, created on first use (not by the
+ * install script, so that pg_dump's copy of the row restores into an empty table). Caller is in SPI.
+ */
 char *
 mt_unsubscribe_key(void)
 {
@@ -31,7 +34,19 @@ mt_unsubscribe_key(void)
 
 	if (mt_unsubscribe_secret != NULL && mt_unsubscribe_secret[0] != '\0')
 		return pstrdup(mt_unsubscribe_secret);
-	rc = SPI_execute("SELECT secret FROM microtrigger.delivery_secret LIMIT 1", true, 1);
+	rc = SPI_execute("SELECT secret FROM microtrigger.delivery_secret", false, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 0)
+	{
+		rc = SPI_execute("INSERT INTO microtrigger.delivery_secret (secret)"
+						 " SELECT encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text"
+						 "        || gen_random_uuid()::text, 'UTF8')), 'hex')"
+						 " ON CONFLICT (singleton) DO NOTHING", false, 0);
+		if (rc != SPI_OK_INSERT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not create the unsubscribe secret: %s", SPI_result_code_string(rc))));
+		rc = SPI_execute("SELECT secret FROM microtrigger.delivery_secret", false, 1);
+	}
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

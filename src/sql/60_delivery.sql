@@ -14,15 +14,12 @@ CREATE TABLE microtrigger.suppressions (
     CONSTRAINT suppressions_address_lowercase CHECK (address = lower(address))
 );
 
--- The key of unsubscribe tokens when microtrigger.unsubscribe_secret is not set: random, made
--- once here, readable by the extension owner only.
+-- The key of unsubscribe tokens when microtrigger.unsubscribe_secret is not set: random, made on
+-- first use (so pg_dump's copy restores into an empty table), readable by the extension owner only.
 CREATE TABLE microtrigger.delivery_secret (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     secret     text NOT NULL
 );
-INSERT INTO microtrigger.delivery_secret (secret)
-SELECT encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text
-                                || gen_random_uuid()::text || clock_timestamp()::text, 'UTF8')), 'hex');
 REVOKE ALL ON microtrigger.delivery_secret FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.suppressions', '');
@@ -45,13 +42,13 @@ REVOKE ALL ON PROCEDURE microtrigger.deliver_loop(interval, integer) FROM PUBLIC
 
 -- The token of a one-click unsubscribe link for (user, outbox row); 0 for a link not tied to a row.
 CREATE FUNCTION microtrigger.unsubscribe_token(user_id text, outbox_id bigint DEFAULT 0) RETURNS text
-    LANGUAGE c STABLE STRICT
+    LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'mt_unsubscribe_token_sql';
 REVOKE ALL ON FUNCTION microtrigger.unsubscribe_token(text, bigint) FROM PUBLIC;
 
 -- The full one-click unsubscribe URL for (user, outbox row): microtrigger.unsubscribe_url + token.
 CREATE FUNCTION microtrigger.unsubscribe_link(user_id text, outbox_id bigint DEFAULT 0) RETURNS text
-    LANGUAGE sql STABLE STRICT
+    LANGUAGE sql VOLATILE STRICT
     AS $$ SELECT current_setting('microtrigger.unsubscribe_url') || microtrigger.unsubscribe_token(user_id, outbox_id) $$;
 REVOKE ALL ON FUNCTION microtrigger.unsubscribe_link(text, bigint) FROM PUBLIC;
 

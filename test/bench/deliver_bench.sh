@@ -19,7 +19,7 @@ SMTP_PORT=$((MT_PORT + 1100))
 WORK=$(mktemp -d /tmp/mt-bench.XXXXXX)
 q() { psql -X -qAt -d "$DB" -v ON_ERROR_STOP=1 "$@"; }
 
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 q -c "CREATE EXTENSION microtrigger CASCADE" >/dev/null
 psql -X -q -d postgres -c "ALTER SYSTEM SET microtrigger.smtp_url = 'smtp://127.0.0.1:$SMTP_PORT/bench'" \
     -c "SELECT pg_reload_conf()" >/dev/null

@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- setup --------------------------------------------------------------------------------
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 q -c "CREATE EXTENSION microtrigger CASCADE" >/dev/null
 psql -X -q -d postgres -c "ALTER SYSTEM SET microtrigger.smtp_url = 'smtp://127.0.0.1:$SMTP_PORT/mt.test'" \
     -c "SELECT pg_reload_conf()" >/dev/null
