@@ -125,7 +125,7 @@ base64url_value(char c)
 	return p ? (int) (p - base64_url) : -1;
 }
 
-/* Decodes url-safe base64 (trailing '=' padding allowed); NULL when malformed. */
+/* Decodes url-safe base64 (trailing '=' padding allowed); NULL when malformed or not canonical. */
 unsigned char *
 mt_base64url_decode(const char *text, size_t *len)
 {
@@ -156,6 +156,12 @@ mt_base64url_decode(const char *text, size_t *len)
 			bits -= 8;
 			out[o++] = (unsigned char) ((acc >> bits) & 0xFF);
 		}
+	}
+	/* the bits left over must be zero: one encoding per byte string, no look-alike tokens */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+	{
+		mt_free(out);
+		return NULL;
 	}
 	out[o] = '\0';
 	*len = o;

@@ -66,7 +66,7 @@ extern void mt_mime_format_date(time_t when, char *buf, size_t size);
 /* Base64 of bytes (url-safe alphabet without padding when url is true), NUL-terminated. */
 extern char *mt_base64_encode(const unsigned char *bytes, size_t len, bool url);
 
-/* Decodes url-safe base64 (padding optional); NULL when malformed. *len gets the length. */
+/* Decodes url-safe base64 (padding optional); NULL when malformed or not canonical. */
 extern unsigned char *mt_base64url_decode(const char *text, size_t *len);
 
 /* The HTML escaping of text (&, <, >, ", '), for the preheader. */

@@ -276,6 +276,13 @@ test_headers(void)
 			  "base64url: url-safe alphabet");
 		check(dec && n == sizeof(raw) && memcmp(dec, raw, n) == 0, "base64url: round trip");
 		check(mt_base64url_decode("a*b", &n) == NULL, "base64url: malformed refused");
+		{
+			unsigned char *canonical = mt_base64url_decode("QQ", &n);
+
+			check(canonical != NULL && n == 1 && canonical[0] == 'A' && mt_base64url_decode("QR", &n) == NULL,
+				  "base64url: non-canonical trailing bits refused");
+			mt_free(canonical);
+		}
 		mt_free(enc);
 		mt_free(dec);
 	}
@@ -364,5 +371,6 @@ main(void)
 	test_headers();
 	test_message();
 	printf("mime-unit: %d passed, %d failed\n", passed, failed);
+	fflush(stdout);				/* LeakSanitizer exits without flushing stdio */
 	return failed ? 1 : 0;
 }
