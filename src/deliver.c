@@ -119,13 +119,13 @@ mt_delivery_define_gucs(void)
 
 /*
  * Opens the transaction of one step (worker mode); inside CALL one is always open already.
- * The caller's memory context stays current: it must outlive the transaction.
+ * The current memory context is the step's: it must outlive the transaction, and it is current
+ * again after step_commit.
  */
 static void
 step_begin(MtDeliveryRun *run)
 {
-	MemoryContext current = CurrentMemoryContext;
-
+	run->step_memory = CurrentMemoryContext;
 	if (run->in_procedure)
 		return;
 	SetCurrentStatementStartTimestamp();
@@ -133,25 +133,22 @@ step_begin(MtDeliveryRun *run)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
-	MemoryContextSwitchTo(current);
+	MemoryContextSwitchTo(run->step_memory);
 }
 
-/* Commits the transaction of one step, keeping the caller's memory context current. */
+/* Commits the transaction of one step; the step's memory context is current again after it. */
 static void
 step_commit(MtDeliveryRun *run)
 {
-	MemoryContext current = CurrentMemoryContext;
-
 	if (run->in_procedure)
-	{
 		SPI_commit();			/* commits and starts the next transaction at once */
-		MemoryContextSwitchTo(current);
-		return;
+	else
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(current);
+	MemoryContextSwitchTo(run->step_memory);
 }
 
 /* Prepares a statement once per process. */
@@ -160,8 +157,10 @@ prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*plan == NULL)
 	{
+		MemoryContext current = CurrentMemoryContext;
 		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
 
+		MemoryContextSwitchTo(current); /* SPI leaves its own context current */
 		if (p == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
@@ -172,12 +171,14 @@ prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 	return *plan;
 }
 
-/* Runs a prepared statement and checks its result code. */
+/* Runs a prepared statement and checks its result code; the caller's memory context stays current. */
 static void
 execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 {
+	MemoryContext current = CurrentMemoryContext;
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
+	MemoryContextSwitchTo(current); /* SPI leaves its own context current */
 	if (rc != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -198,8 +199,10 @@ column_text(HeapTuple tuple, TupleDesc desc, int column)
 static void
 recover_stale_rows(void)
 {
+	MemoryContext current = CurrentMemoryContext;
 	int			rc = SPI_execute("SELECT microtrigger.recover_sending()", false, 0);
 
+	MemoryContextSwitchTo(current);
 	if (rc != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -217,7 +220,7 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 	Datum		values[2];
 	SPIPlanPtr	plan;
 	ClaimedRow *rows;
-	MemoryContext spi_memory;
+	MemoryContext caller_memory;
 
 	recover_stale_rows();
 	plan = prepare_once(&claim_plan,
@@ -251,7 +254,7 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 	values[1] = CStringGetTextDatum(message_id_domain);
 	execute_plan(plan, values, NULL, SPI_OK_UPDATE_RETURNING);
 
-	spi_memory = MemoryContextSwitchTo(batch_memory);
+	caller_memory = MemoryContextSwitchTo(batch_memory);
 	*count = (int) SPI_processed;
 	rows = palloc0(sizeof(ClaimedRow) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
@@ -273,12 +276,12 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 	SPI_freetuptable(SPI_tuptable);
 	if (*count > 0)
 	{
-		char	   *key = mt_unsubscribe_key();
+		char	   *key = mt_unsubscribe_key();	/* restores batch_memory as current */
 
 		for (int i = 0; i < *count; i++)
 			rows[i].unsubscribe_token = mt_unsubscribe_token(key, rows[i].user_id, rows[i].id);
 	}
-	MemoryContextSwitchTo(spi_memory);
+	MemoryContextSwitchTo(caller_memory);
 	return rows;
 }
 

@@ -27,6 +27,7 @@ typedef struct MtDeliveryRun
 	int			claimed;		/* rows claimed by the last batch */
 	struct MtSmtpSession *smtp; /* opened on the first message, reused after */
 	MemoryContext memory;		/* lives as long as the run; batches use a child reset each time */
+	MemoryContext step_memory;	/* current in a step, and again after its commit */
 } MtDeliveryRun;
 
 /* Claims up to batch_size due rows, sends them and records each result; returns how many were sent. */
@@ -35,7 +36,10 @@ extern int	mt_deliver_batch(MtDeliveryRun *run);
 /* Closes the SMTP session of a run (safe to call twice). */
 extern void mt_delivery_run_end(MtDeliveryRun *run);
 
-/* The HMAC key of unsubscribe tokens: the secret GUC, else the installation's secret (needs SPI). */
+/*
+ * The HMAC key of unsubscribe tokens: the secret GUC, else the installation's secret (needs SPI).
+ * Allocated in, and returns with, the caller's memory context.
+ */
 extern char *mt_unsubscribe_key(void);
 
 /* The unsubscribe token of (user, outbox row) under key, palloc'd and URL-safe. */

@@ -30,6 +30,8 @@ PG_FUNCTION_INFO_V1(mt_unsubscribe_token_sql);
 char *
 mt_unsubscribe_key(void)
 {
+	MemoryContext caller_memory = CurrentMemoryContext;
+	char	   *key;
 	int			rc;
 
 	if (mt_unsubscribe_secret != NULL && mt_unsubscribe_secret[0] != '\0')
@@ -52,7 +54,11 @@ mt_unsubscribe_key(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no unsubscribe secret is configured"),
 				 errhint("Set microtrigger.unsubscribe_secret.")));
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	/* SPI calls leave SPI's own context current: the key belongs to the caller's */
+	MemoryContextSwitchTo(caller_memory);
+	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return key;
 }
 
 /* HMAC-SHA256 of "mt1:" payload under key, into digest. */

@@ -216,11 +216,28 @@ check "kill: every copy received carries the row's one Message-ID" "$dups_ok" "y
 echo "kill: the server received $(( $(received) - before )) copies of 4 messages"
 
 # --- 9. deliver_loop drains and commits per message --------------------------------------
-q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
-      SELECT 'l' || g, 'loop' || g || '@example.com', 'Loop', 'x', now() FROM generate_series(1, 25) g" >/dev/null
-q -c "CALL microtrigger.deliver_loop('2 seconds', 10)" >/dev/null
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, html_body, text_body, send_after)
+      SELECT 'l' || g, 'loop' || g || '@example.com', 'Loop ' || g, '<p>Hello ' || g || '</p>', 'Hello', now()
+        FROM generate_series(1, 300) g" >/dev/null
+q -c "CALL microtrigger.deliver_loop('3 seconds', 50)" >/dev/null
 check "deliver_loop drains all due rows in batches" \
-    "$(q -c "SELECT count(*) FILTER (WHERE status = 'sent') FROM microtrigger.outbox WHERE user_id LIKE 'l%'")" "25"
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'sent') FROM microtrigger.outbox WHERE user_id LIKE 'l%'")" "300"
 check "no row left sending" "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE status = 'sending'")" "0"
+
+# --- 10. every message received carries its own row's unsubscribe token --------------------
+# (catches memory reuse: a token must never come from another row or from freed memory)
+"$PY" - "$OUT" >"$WORK/tokens.tsv" <<'PYEOF'
+import email, email.policy, glob, re, sys
+for path in sorted(glob.glob(sys.argv[1] + "/*.eml")):
+    msg = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+    m = re.search(r"token=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)>", str(msg.get("List-Unsubscribe", "")))
+    print("%s\t%s" % (msg["Message-ID"], m.group(1) if m else "MISSING"))
+PYEOF
+check "every received message has the unsubscribe token of its own row" \
+    "$(q -c "CREATE TEMP TABLE got (message_id text, token text)" \
+         -c "\\copy got FROM '$WORK/tokens.tsv'" \
+         -c "SELECT count(*) FILTER (WHERE g.token IS DISTINCT FROM microtrigger.unsubscribe_token(o.user_id, o.id)) || ' of ' || count(*)
+               FROM got g LEFT JOIN microtrigger.outbox o USING (message_id)" | tail -1)" \
+    "0 of $(wc -l <"$WORK/tokens.tsv")"
 
 echo "delivery: $passed passed, $failed failed"
