@@ -53,6 +53,8 @@ _PG_init(void)
 							NULL, &mt_batch_size, 200, 1, 100000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
+	mt_delivery_define_gucs();
+
 	MarkGUCPrefixReserved("microtrigger");
 
 	mt_worker_init();

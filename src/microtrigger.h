@@ -14,4 +14,7 @@ extern char *mt_unsubscribe_url;	/* microtrigger.unsubscribe_url: base of the on
 extern int	mt_naptime_ms;			/* microtrigger.naptime: the worker's longest sleep */
 extern int	mt_batch_size;			/* microtrigger.batch_size: firings per run_pending transaction */
 
+/* delivery settings (deliver.c) */
+extern void mt_delivery_define_gucs(void);
+
 #endif

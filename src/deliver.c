@@ -1,0 +1,559 @@
+/*
+ * deliver.c: draining the outbox, one batch at a time, never holding a transaction across the
+ * network:
+ *
+ *   1. claim   (transaction 1): recover rows left `sending` too long; refuse (cancel) due rows
+ *              whose address is suppressed or whose contact unsubscribed; mark up to batch_size
+ *              due rows `sending` (attempts + 1, message_id fixed if NULL) with SKIP LOCKED; commit
+ *   2. send    (no writes, no locks): one SMTP session for the whole batch
+ *   3. record  (one short transaction per message, right after the server's reply): `sent`, or
+ *              back to `queued` with backoff, or `dead` (+ a 'bounce' suppression for a 5xx
+ *              to RCPT TO); committing per message keeps the resend window to one message
+ *
+ * Transactions are driven two ways: inside CALL microtrigger.deliver_loop() through SPI_commit,
+ * or inside the delivery background worker (deliver_entry.c) with its own transactions.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "delivery.h"
+#include "microtrigger.h"
+#include "mime.h"
+#include "smtp.h"
+
+char	   *mt_smtp_username = NULL;
+char	   *mt_smtp_password = NULL;
+char	   *mt_unsubscribe_secret = NULL;
+char	   *mt_unsubscribe_mailto = NULL;
+int			mt_max_attempts = 5;
+int			mt_retry_base_delay_s = 60;
+int			mt_retry_max_delay_s = 6 * 3600;
+int			mt_sending_timeout_s = 600;
+int			mt_smtp_timeout_ms = 30000;
+static int	mt_decisions_retention_s = 90 * 86400;
+static int	mt_outbox_retention_s = 30 * 86400;
+
+/* One claimed outbox row, copied out of SPI into the batch's memory. */
+typedef struct ClaimedRow
+{
+	int64		id;
+	char	   *user_id;
+	char	   *to_address;
+	char	   *subject;
+	char	   *preheader;
+	char	   *html_body;
+	char	   *text_body;
+	char	   *message_id;
+	int			attempts;
+	char	   *unsubscribe_token;	/* made in the claim transaction: HMAC needs a resource owner */
+} ClaimedRow;
+
+/* Statements prepared once per process (SPI_keepplan). */
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr record_sent_plan = NULL;
+static SPIPlanPtr record_retry_plan = NULL;
+static SPIPlanPtr record_dead_plan = NULL;
+static SPIPlanPtr bounce_plan = NULL;
+static SPIPlanPtr release_plan = NULL;
+
+/* Defines the delivery GUCs; called from _PG_init. */
+void
+mt_delivery_define_gucs(void)
+{
+	DefineCustomStringVariable("microtrigger.smtp_username",
+							   "User name for SMTP AUTH; empty sends without AUTH.",
+							   NULL, &mt_smtp_username, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.smtp_password",
+							   "Password for SMTP AUTH.",
+							   NULL, &mt_smtp_password, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.unsubscribe_secret",
+							   "Key of the HMAC-SHA256 in unsubscribe tokens; empty uses the secret made at CREATE EXTENSION.",
+							   NULL, &mt_unsubscribe_secret, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.unsubscribe_mailto",
+							   "Address for the mailto: entry of List-Unsubscribe; empty leaves it out.",
+							   NULL, &mt_unsubscribe_mailto, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.max_attempts",
+							"Attempts before an outbox row that keeps failing becomes dead.",
+							NULL, &mt_max_attempts, 5, 1, 100,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.retry_base_delay",
+							"Wait after the first failed attempt; it doubles with each further attempt.",
+							NULL, &mt_retry_base_delay_s, 60, 0, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.retry_max_delay",
+							"Longest wait between two attempts.",
+							NULL, &mt_retry_max_delay_s, 6 * 3600, 0, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.sending_timeout",
+							"Time after which a row left sending (by a crash) is queued again.",
+							NULL, &mt_sending_timeout_s, 600, 1, 7 * 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.smtp_timeout",
+							"Longest time one message may take on the SMTP connection.",
+							NULL, &mt_smtp_timeout_ms, 30000, 100, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.decisions_retention",
+							"Age after which microtrigger.maintain() deletes decisions; 0 keeps them.",
+							NULL, &mt_decisions_retention_s, 90 * 86400, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.outbox_retention",
+							"Age after which microtrigger.maintain() deletes sent, cancelled and dead outbox rows; 0 keeps them.",
+							NULL, &mt_outbox_retention_s, 30 * 86400, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+/*
+ * Opens the transaction of one step (worker mode); inside CALL one is always open already.
+ * The current memory context is the step's: it must outlive the transaction, and it is current
+ * again after step_commit.
+ */
+static void
+step_begin(MtDeliveryRun *run)
+{
+	run->step_memory = CurrentMemoryContext;
+	if (run->in_procedure)
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
+	MemoryContextSwitchTo(run->step_memory);
+}
+
+/* Commits the transaction of one step; the step's memory context is current again after it. */
+static void
+step_commit(MtDeliveryRun *run)
+{
+	if (run->in_procedure)
+		SPI_commit();			/* commits and starts the next transaction at once */
+	else
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	MemoryContextSwitchTo(run->step_memory);
+}
+
+/* Prepares a statement once per process. */
+static SPIPlanPtr
+prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		MemoryContext current = CurrentMemoryContext;
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		MemoryContextSwitchTo(current); /* SPI leaves its own context current */
+		if (p == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not prepare a delivery statement: %s", SPI_result_code_string(SPI_result))));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+/* Runs a prepared statement and checks its result code; the caller's memory context stays current. */
+static void
+execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	MemoryContext current = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	MemoryContextSwitchTo(current); /* SPI leaves its own context current */
+	if (rc != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("delivery statement failed: %s", SPI_result_code_string(rc))));
+}
+
+/* A text column of the current SPI result row, copied into the current context; NULL stays NULL. */
+static char *
+column_text(HeapTuple tuple, TupleDesc desc, int column)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, column, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* Queues again, or kills on the last attempt, the rows left `sending` after sending_timeout. */
+static void
+recover_stale_rows(void)
+{
+	MemoryContext current = CurrentMemoryContext;
+	int			rc = SPI_execute("SELECT microtrigger.recover_sending()", false, 0);
+
+	MemoryContextSwitchTo(current);
+	if (rc != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not recover rows left sending: %s", SPI_result_code_string(rc))));
+}
+
+/*
+ * Step 1: claims up to batch_size due rows (after recovering stale ones and cancelling those
+ * whose address is suppressed or whose contact unsubscribed). Rows land in batch memory.
+ */
+static ClaimedRow *
+claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batch_memory, int *count)
+{
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	SPIPlanPtr	plan;
+	ClaimedRow *rows;
+	MemoryContext caller_memory;
+
+	recover_stale_rows();
+	plan = prepare_once(&claim_plan,
+						"WITH due AS ("
+						"    SELECT o.id,"
+						"           EXISTS (SELECT 1 FROM microtrigger.suppressions s"
+						"                    WHERE s.address = lower(o.to_address)) AS suppressed,"
+						"           EXISTS (SELECT 1 FROM microtrigger.contacts c"
+						"                    WHERE c.user_id = o.user_id AND c.unsubscribed_at IS NOT NULL) AS unsubscribed"
+						"      FROM microtrigger.outbox o"
+						"     WHERE o.status = 'queued' AND o.send_after <= clock_timestamp()"
+						"     ORDER BY o.send_after, o.id"
+						"     LIMIT $1"
+						"       FOR UPDATE OF o SKIP LOCKED),"
+						" refused AS ("
+						"    UPDATE microtrigger.outbox o"
+						"       SET status = 'cancelled',"
+						"           last_error = CASE WHEN due.suppressed THEN 'refused at send time: address suppressed'"
+						"                             ELSE 'refused at send time: contact unsubscribed' END"
+						"      FROM due WHERE o.id = due.id AND (due.suppressed OR due.unsubscribed))"
+						" UPDATE microtrigger.outbox o"
+						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = clock_timestamp(),"
+						"        message_id = coalesce(o.message_id,"
+						"            format('<%s.%s@%s>', o.id, replace(gen_random_uuid()::text, '-', ''), $2::text))"
+						"   FROM due"
+						"  WHERE o.id = due.id AND NOT (due.suppressed OR due.unsubscribed)"
+						" RETURNING o.id, o.user_id, o.to_address, o.subject, o.preheader, o.html_body,"
+						"           o.text_body, o.message_id, o.attempts",
+						2, argtypes);
+	values[0] = Int32GetDatum(run->batch_size);
+	values[1] = CStringGetTextDatum(message_id_domain);
+	execute_plan(plan, values, NULL, SPI_OK_UPDATE_RETURNING);
+
+	caller_memory = MemoryContextSwitchTo(batch_memory);
+	*count = (int) SPI_processed;
+	rows = palloc0(sizeof(ClaimedRow) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		rows[i].id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		rows[i].user_id = column_text(t, d, 2);
+		rows[i].to_address = column_text(t, d, 3);
+		rows[i].subject = column_text(t, d, 4);
+		rows[i].preheader = column_text(t, d, 5);
+		rows[i].html_body = column_text(t, d, 6);
+		rows[i].text_body = column_text(t, d, 7);
+		rows[i].message_id = column_text(t, d, 8);
+		rows[i].attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (*count > 0)
+	{
+		char	   *key = mt_unsubscribe_key();	/* restores batch_memory as current */
+
+		for (int i = 0; i < *count; i++)
+			rows[i].unsubscribe_token = mt_unsubscribe_token(key, rows[i].user_id, rows[i].id);
+	}
+	MemoryContextSwitchTo(caller_memory);
+	return rows;
+}
+
+/* Seconds to wait before attempt number attempts + 1: base * 2^(attempts-1), capped. */
+static double
+retry_delay_seconds(int attempts)
+{
+	double		delay = (double) mt_retry_base_delay_s * pow(2.0, Max(attempts - 1, 0));
+
+	return Min(delay, (double) mt_retry_max_delay_s);
+}
+
+/* Records `sent`. */
+static void
+record_sent(int64 id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	execute_plan(prepare_once(&record_sent_plan,
+							  "UPDATE microtrigger.outbox"
+							  "   SET status = 'sent', sent_at = clock_timestamp(), last_error = NULL, claimed_at = NULL"
+							  " WHERE id = $1 AND status = 'sending'", 1, argtypes),
+				 values, NULL, SPI_OK_UPDATE);
+}
+
+/* Records a failure worth retrying: queued again after the backoff delay. */
+static void
+record_retry(int64 id, double delay_s, const char *error)
+{
+	Oid			argtypes[3] = {INT8OID, FLOAT8OID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(id), Float8GetDatum(delay_s), CStringGetTextDatum(error)};
+
+	execute_plan(prepare_once(&record_retry_plan,
+							  "UPDATE microtrigger.outbox"
+							  "   SET status = 'queued', send_after = clock_timestamp() + make_interval(secs => $2),"
+							  "       last_error = $3, claimed_at = NULL"
+							  " WHERE id = $1 AND status = 'sending'", 3, argtypes),
+				 values, NULL, SPI_OK_UPDATE);
+}
+
+/* Records a permanent failure: dead with its error. */
+static void
+record_dead(int64 id, const char *error)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(error)};
+
+	execute_plan(prepare_once(&record_dead_plan,
+							  "UPDATE microtrigger.outbox"
+							  "   SET status = 'dead', last_error = $2, claimed_at = NULL"
+							  " WHERE id = $1 AND status = 'sending'", 2, argtypes),
+				 values, NULL, SPI_OK_UPDATE);
+}
+
+/* Suppresses an address the server rejected (its trigger cancels the address's queued mail). */
+static void
+record_bounce(const char *address)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(address)};
+
+	execute_plan(prepare_once(&bounce_plan,
+							  "INSERT INTO microtrigger.suppressions (address, reason)"
+							  " VALUES (lower($1), 'bounce') ON CONFLICT (address) DO NOTHING", 1, argtypes),
+				 values, NULL, SPI_OK_INSERT);
+}
+
+/* Gives claimed rows that were not tried back to the queue, their attempt not counted. */
+static void
+release_rows(ClaimedRow *rows, int from, int count)
+{
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum	   *ids;
+	Datum		values[1];
+
+	if (from >= count)
+		return;
+	ids = palloc(sizeof(Datum) * (count - from));
+	for (int i = from; i < count; i++)
+		ids[i - from] = Int64GetDatum(rows[i].id);
+	values[0] = PointerGetDatum(construct_array(ids, count - from, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	execute_plan(prepare_once(&release_plan,
+							  "UPDATE microtrigger.outbox"
+							  "   SET status = 'queued', attempts = attempts - 1, claimed_at = NULL"
+							  " WHERE id = ANY ($1) AND status = 'sending'", 1, argtypes),
+				 values, NULL, SPI_OK_UPDATE);
+}
+
+/* Records one send result in the current transaction; returns true when the message was sent. */
+static bool
+record_result(const ClaimedRow *row, const MtSmtpResult *result)
+{
+	switch (result->outcome)
+	{
+		case MT_SMTP_SENT:
+			record_sent(row->id);
+			return true;
+		case MT_SMTP_REJECTED_RECIPIENT:
+			record_dead(row->id, result->detail);
+			record_bounce(row->to_address);
+			return false;
+		case MT_SMTP_REJECTED_MESSAGE:
+			record_dead(row->id, result->detail);
+			return false;
+		case MT_SMTP_RETRY:
+		case MT_SMTP_UNREACHABLE:
+			if (row->attempts >= mt_max_attempts)
+				record_dead(row->id, psprintf("gave up after %d attempts: %s", row->attempts, result->detail));
+			else
+				record_retry(row->id, retry_delay_seconds(row->attempts), result->detail);
+			return false;
+	}
+	return false;
+}
+
+/* True when a cancel or termination request is waiting: libcurl then aborts the transfer. */
+static bool
+delivery_interrupted(void)
+{
+	return InterruptPending && (QueryCancelPending || ProcDiePending);
+}
+
+/* The SMTP session of the run, opened on first use and reused for every later message. */
+static MtSmtpSession *
+run_session(MtDeliveryRun *run)
+{
+	if (run->smtp == NULL)
+	{
+		MtSmtpConfig config = {0};
+		char		error[256];
+
+		config.url = mt_smtp_url;
+		config.username = mt_smtp_username;
+		config.password = mt_smtp_password;
+		config.timeout_ms = mt_smtp_timeout_ms;
+		config.connect_timeout_ms = Min(mt_smtp_timeout_ms, 10000);
+		config.interrupted = delivery_interrupted;
+		run->smtp = mt_smtp_open(&config, error, sizeof(error));
+		if (run->smtp == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not set up libcurl for SMTP: %s", error)));
+	}
+	return run->smtp;
+}
+
+/* Builds the RFC 5322 message of one row, with its unsubscribe links. */
+static char *
+build_message(const ClaimedRow *row, size_t *len)
+{
+	MtMailMessage msg = {0};
+	const char *token = row->unsubscribe_token;
+
+	msg.from = mt_from_address;
+	msg.to = row->to_address;
+	msg.subject = row->subject;
+	msg.preheader = row->preheader;
+	msg.html_body = row->html_body;
+	msg.text_body = row->text_body;
+	msg.message_id = row->message_id;
+	msg.boundary_seed = row->message_id;
+	msg.date = time(NULL);
+	if (mt_unsubscribe_url && mt_unsubscribe_url[0] != '\0')
+		msg.unsubscribe_https = psprintf("%s%s", mt_unsubscribe_url, token);
+	if (mt_unsubscribe_mailto && mt_unsubscribe_mailto[0] != '\0')
+		msg.unsubscribe_mailto = psprintf("mailto:%s?subject=unsubscribe%%20%s", mt_unsubscribe_mailto, token);
+	return mt_mime_build(&msg, len);
+}
+
+/* Milliseconds of a batch's lease in which messages may still be started. */
+static long
+lease_ms(void)
+{
+	long		timeout_ms = (long) mt_sending_timeout_s * 1000L;
+
+	/* a message started before this still finishes (smtp_timeout) before the lease ends */
+	if (timeout_ms > 2L * mt_smtp_timeout_ms)
+		return timeout_ms - mt_smtp_timeout_ms;
+	return timeout_ms / 2;
+}
+
+/* One batch: claim and commit, then send and record each message in its own transaction. */
+int
+mt_deliver_batch(MtDeliveryRun *run)
+{
+	MemoryContext batch_memory;
+	MemoryContext message_memory;
+	MemoryContext caller_memory = CurrentMemoryContext;
+	char		envelope_from[512];
+	const char *domain;
+	ClaimedRow *rows;
+	int			count;
+	int			sent = 0;
+	TimestampTz claim_start;
+
+	run->claimed = 0;
+	if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
+		return 0;
+	if (!mt_mime_extract_address(mt_from_address, envelope_from, sizeof(envelope_from)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("microtrigger.from_address \"%s\" holds no valid address", mt_from_address),
+				 errhint("Use the form 'Name <user@example.com>' or 'user@example.com'.")));
+	domain = strchr(envelope_from, '@') + 1;
+
+	batch_memory = AllocSetContextCreate(run->memory, "microtrigger delivery batch", ALLOCSET_DEFAULT_SIZES);
+	message_memory = AllocSetContextCreate(batch_memory, "microtrigger delivery message", ALLOCSET_DEFAULT_SIZES);
+
+	claim_start = GetCurrentTimestamp();
+	MemoryContextSwitchTo(batch_memory);
+	step_begin(run);
+	rows = claim_rows(run, domain, batch_memory, &count);
+	step_commit(run);
+	run->claimed = count;
+
+	for (int i = 0; i < count; i++)
+	{
+		const ClaimedRow *row = &rows[i];
+		char		to_address[512];
+		MtSmtpResult result;
+		char	   *data;
+		size_t		len;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(message_memory);
+		MemoryContextSwitchTo(message_memory);
+
+		/* past the lease no message is started: recovery could queue it again meanwhile */
+		if (TimestampDifferenceExceeds(claim_start, GetCurrentTimestamp(), (int) lease_ms()))
+		{
+			step_begin(run);
+			release_rows(rows, i, count);
+			step_commit(run);
+			break;
+		}
+		if (!mt_mime_extract_address(row->to_address, to_address, sizeof(to_address)))
+		{
+			step_begin(run);
+			record_dead(row->id, "invalid recipient address");
+			step_commit(run);
+			continue;
+		}
+
+		/* step 2: the network, with no write and no lock of ours pending */
+		data = build_message(row, &len);
+		mt_smtp_send(run_session(run), envelope_from, to_address, data, len, &result);
+		CHECK_FOR_INTERRUPTS();
+
+		/* step 3: the result, committed at once */
+		step_begin(run);
+		if (record_result(row, &result))
+			sent++;
+		if (result.outcome == MT_SMTP_UNREACHABLE)
+			release_rows(rows, i + 1, count);	/* the server is down: the rest waits too */
+		step_commit(run);
+		if (result.outcome == MT_SMTP_UNREACHABLE)
+			break;
+	}
+	MemoryContextSwitchTo(caller_memory);
+	MemoryContextDelete(batch_memory);
+	run->sent += sent;
+	return sent;
+}
+
+/* Closes the SMTP session (QUIT); safe to call more than once. */
+void
+mt_delivery_run_end(MtDeliveryRun *run)
+{
+	if (run->smtp != NULL)
+	{
+		mt_smtp_close(run->smtp);
+		run->smtp = NULL;
+	}
+}

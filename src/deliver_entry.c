@@ -1,0 +1,265 @@
+/*
+ * deliver_entry.c: the SQL entry points of delivery.
+ *
+ * A SQL function cannot commit, yet delivery must commit its claim before it talks to the
+ * network and its result right after. So:
+ *
+ *   microtrigger.deliver(batch)  (function) hands one batch to a short-lived background worker
+ *       that runs claim / send / record in transactions of its own, waits for it and returns
+ *       how many were sent. It works anywhere, even inside a transaction block; the caller's
+ *       transaction holds no outbox row, so its COMMIT or ROLLBACK changes nothing about
+ *       delivery. The worker sees committed rows only.
+ *   CALL microtrigger.deliver_loop(duration, batch)  (procedure) drains in the calling backend,
+ *       committing between steps (SPI_commit), for up to `duration`, sleeping briefly when
+ *       nothing is due: the pg_cron job microtrigger-deliver.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "delivery.h"
+#include "microtrigger.h"
+
+PG_FUNCTION_INFO_V1(mt_deliver);
+PG_FUNCTION_INFO_V1(mt_deliver_loop);
+
+PGDLLEXPORT void mt_delivery_worker_main(Datum main_arg);
+
+/* What the calling backend and its delivery worker share (in a DSM segment). */
+typedef struct DeliveryShared
+{
+	Oid			database;
+	Oid			authenticated_user;
+	Oid			current_user;
+	int			security_context;
+	int			batch_size;
+	/* written by the worker */
+	bool		finished;
+	int			sent;
+	int			sqlerrcode;
+	char		error[1024];
+	/* the caller's settings, so SET in the session applies to the worker too */
+	Size		guc_state_size;
+	char		guc_state[FLEXIBLE_ARRAY_MEMBER];
+} DeliveryShared;
+
+/* Closes the run's SMTP session when its memory goes away, on success or on error. */
+static void
+close_session_callback(void *arg)
+{
+	mt_delivery_run_end((MtDeliveryRun *) arg);
+}
+
+/* Sets up a run whose memory (and SMTP session) lives under parent. */
+static void
+delivery_run_init(MtDeliveryRun *run, bool in_procedure, int batch_size, MemoryContext parent)
+{
+	MemoryContextCallback *callback;
+
+	memset(run, 0, sizeof(*run));
+	run->in_procedure = in_procedure;
+	run->batch_size = batch_size;
+	run->memory = AllocSetContextCreate(parent, "microtrigger delivery run", ALLOCSET_DEFAULT_SIZES);
+	callback = MemoryContextAlloc(run->memory, sizeof(MemoryContextCallback));
+	callback->func = close_session_callback;
+	callback->arg = run;
+	MemoryContextRegisterResetCallback(run->memory, callback);
+}
+
+/* Refuses a batch size below one. */
+static void
+check_batch_size(int batch_size)
+{
+	if (batch_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch must be at least 1, not %d", batch_size)));
+}
+
+/*
+ * microtrigger.deliver(batch integer DEFAULT 100) RETURNS integer: one batch, claimed, sent and
+ * recorded by a background worker in transactions of its own; returns how many were sent.
+ */
+Datum
+mt_deliver(PG_FUNCTION_ARGS)
+{
+	int			batch_size = PG_GETARG_INT32(0);
+	Size		guc_size;
+	dsm_segment *segment;
+	DeliveryShared *shared;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	BgwHandleStatus status;
+	int			sent;
+
+	check_batch_size(batch_size);
+	if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
+		PG_RETURN_INT32(0);		/* nothing is sent: rows stay queued */
+
+	guc_size = EstimateGUCStateSpace();
+	segment = dsm_create(offsetof(DeliveryShared, guc_state) + guc_size, 0);
+	shared = dsm_segment_address(segment);
+	memset(shared, 0, offsetof(DeliveryShared, guc_state));
+	shared->database = MyDatabaseId;
+	shared->authenticated_user = GetAuthenticatedUserId();
+	GetUserIdAndSecContext(&shared->current_user, &shared->security_context);
+	shared->batch_size = batch_size;
+	shared->guc_state_size = guc_size;
+	SerializeGUCState(guc_size, shared->guc_state);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "microtrigger");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_delivery_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "microtrigger deliver for PID %d", MyProcPid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "microtrigger deliver");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a delivery worker"),
+				 errhint("Raise max_worker_processes, or drain with CALL microtrigger.deliver_loop().")));
+	status = WaitForBackgroundWorkerShutdown(handle);
+	if (status == BGWH_POSTMASTER_DIED)
+		ereport(FATAL,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("postmaster exited during delivery")));
+	if (!shared->finished)
+	{
+		if (shared->error[0] != '\0')
+			ereport(ERROR,
+					(errcode(shared->sqlerrcode ? shared->sqlerrcode : ERRCODE_INTERNAL_ERROR),
+					 errmsg("%s", shared->error)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("the delivery worker stopped before finishing its batch"),
+				 errdetail("Rows it claimed are queued again after microtrigger.sending_timeout.")));
+	}
+	sent = shared->sent;
+	dsm_detach(segment);
+	PG_RETURN_INT32(sent);
+}
+
+/* The delivery worker: connects as the caller, takes its settings, runs one batch. */
+void
+mt_delivery_worker_main(Datum main_arg)
+{
+	dsm_segment *segment;
+	DeliveryShared *shared;
+	MtDeliveryRun run;
+
+	pqsignal(SIGTERM, die);		/* a termination request aborts the transfer, then exits */
+	BackgroundWorkerUnblockSignals();
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "microtrigger deliver");
+	segment = dsm_attach(DatumGetUInt32(main_arg));
+	if (segment == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map the delivery worker's shared memory")));
+	dsm_pin_mapping(segment);	/* kept until the process exits, across transactions */
+	shared = dsm_segment_address(segment);
+
+	BackgroundWorkerInitializeConnectionByOid(shared->database, shared->authenticated_user, 0);
+	StartTransactionCommand();
+	RestoreGUCState(shared->guc_state);
+	CommitTransactionCommand();
+	SetUserIdAndSecContext(shared->current_user, shared->security_context);
+	pgstat_report_activity(STATE_RUNNING, "microtrigger.deliver()");
+
+	delivery_run_init(&run, false, shared->batch_size, TopMemoryContext);
+	PG_TRY();
+	{
+		mt_deliver_batch(&run);
+	}
+	PG_CATCH();
+	{
+		MemoryContext error_memory = MemoryContextSwitchTo(TopMemoryContext);
+		ErrorData  *edata = CopyErrorData();
+
+		MemoryContextSwitchTo(error_memory);
+		strlcpy(shared->error, edata->message ? edata->message : "delivery failed", sizeof(shared->error));
+		shared->sqlerrcode = edata->sqlerrcode;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextDelete(run.memory);	/* closes the SMTP session */
+	shared->sent = run.sent;
+	shared->finished = true;
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Milliseconds in an interval (months as 30 days). */
+static int64
+interval_ms(const Interval *span)
+{
+	return ((int64) span->month * DAYS_PER_MONTH + span->day) * (USECS_PER_DAY / 1000) + span->time / 1000;
+}
+
+/*
+ * CALL microtrigger.deliver_loop(duration interval DEFAULT '50 seconds', batch integer DEFAULT 100):
+ * drains the outbox for up to duration, committing between steps; sleeps a second when empty.
+ */
+Datum
+mt_deliver_loop(PG_FUNCTION_ARGS)
+{
+	int64		duration_ms = interval_ms(PG_GETARG_INTERVAL_P(0));
+	int			batch_size = PG_GETARG_INT32(1);
+	bool		nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	TimestampTz start = GetCurrentTimestamp();
+	MtDeliveryRun run;
+
+	check_batch_size(batch_size);
+	if (!nonatomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("deliver_loop() must be called with CALL outside a transaction block"),
+				 errhint("Inside a transaction block, use SELECT microtrigger.deliver().")));
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
+	delivery_run_init(&run, true, batch_size, CurrentMemoryContext);
+
+	for (;;)
+	{
+		long		elapsed_ms;
+
+		if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
+			break;
+		mt_deliver_batch(&run);
+		elapsed_ms = (long) ((GetCurrentTimestamp() - start) / 1000);
+		if (elapsed_ms >= duration_ms)
+			break;
+		if (run.claimed == 0)
+		{
+			long		nap_ms = Min(1000L, (long) (duration_ms - elapsed_ms));
+
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 nap_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	ereport(DEBUG1, (errmsg_internal("microtrigger.deliver_loop sent %d messages", run.sent)));
+	MemoryContextDelete(run.memory);	/* closes the SMTP session */
+	SPI_finish();
+	PG_RETURN_VOID();
+}

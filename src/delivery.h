@@ -1,0 +1,48 @@
+/*
+ * delivery.h: what the delivery files (deliver.c, deliver_entry.c, unsubscribe.c) share: their
+ * settings and the unsubscribe token. The public entry points are SQL functions (60_delivery.sql).
+ */
+#ifndef MT_DELIVERY_H
+#define MT_DELIVERY_H
+
+#include "postgres.h"
+
+/* delivery GUCs, defined in deliver.c by mt_delivery_define_gucs() */
+extern char *mt_smtp_username;			/* microtrigger.smtp_username (superuser-only) */
+extern char *mt_smtp_password;			/* microtrigger.smtp_password (superuser-only) */
+extern char *mt_unsubscribe_secret;		/* microtrigger.unsubscribe_secret (superuser-only) */
+extern char *mt_unsubscribe_mailto;		/* microtrigger.unsubscribe_mailto */
+extern int	mt_max_attempts;			/* microtrigger.max_attempts */
+extern int	mt_retry_base_delay_s;		/* microtrigger.retry_base_delay */
+extern int	mt_retry_max_delay_s;		/* microtrigger.retry_max_delay */
+extern int	mt_sending_timeout_s;		/* microtrigger.sending_timeout */
+extern int	mt_smtp_timeout_ms;			/* microtrigger.smtp_timeout */
+
+/* One delivery run: claims, sends and records batches; see deliver.c. */
+typedef struct MtDeliveryRun
+{
+	bool		in_procedure;	/* commit with SPI_commit (CALL); else own transactions (worker) */
+	int			batch_size;
+	int			sent;			/* messages the server accepted, over all batches */
+	int			claimed;		/* rows claimed by the last batch */
+	struct MtSmtpSession *smtp; /* opened on the first message, reused after */
+	MemoryContext memory;		/* lives as long as the run; batches use a child reset each time */
+	MemoryContext step_memory;	/* current in a step, and again after its commit */
+} MtDeliveryRun;
+
+/* Claims up to batch_size due rows, sends them and records each result; returns how many were sent. */
+extern int	mt_deliver_batch(MtDeliveryRun *run);
+
+/* Closes the SMTP session of a run (safe to call twice). */
+extern void mt_delivery_run_end(MtDeliveryRun *run);
+
+/*
+ * The HMAC key of unsubscribe tokens: the secret GUC, else the installation's secret (needs SPI).
+ * Allocated in, and returns with, the caller's memory context.
+ */
+extern char *mt_unsubscribe_key(void);
+
+/* The unsubscribe token of (user, outbox row) under key, palloc'd and URL-safe. */
+extern char *mt_unsubscribe_token(const char *key, const char *user_id, int64 outbox_id);
+
+#endif

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Delivery against a real SMTP server on 127.0.0.1 (test/delivery/smtp_server.py, aiosmtpd):
+# message format, retries and backoff, 5xx -> dead + suppression, server down, unsubscribe,
+# suppression, a backend killed mid-batch, deliver() inside a rolled-back transaction.
+# Runs in its own database (mt_delivery); prints "delivery: N passed, M failed".
+set -u
+cd "$MT_BUILD"
+PY=/usr/bin/python3                      # Debian's python, which has aiosmtpd
+DB=mt_delivery
+SMTP_PORT=${MT_SMTP_PORT:-$((MT_PORT + 1000))}
+WORK=$(mktemp -d /tmp/mt-delivery.XXXXXX)
+OUT="$WORK/smtp"
+SERVER_PID=""
+passed=0; failed=0
+
+ok()   { passed=$((passed + 1)); echo "ok - $1"; }
+nok()  { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
+# check NAME ACTUAL EXPECTED: one count
+check() { if [ "$2" = "$3" ]; then ok "$1"; else nok "$1" "got '$2', expected '$3'"; fi; }
+q()    { psql -X -qAt -d "$DB" -v ON_ERROR_STOP=1 "$@"; }
+# sq SQL: runs SQL with the suite's session settings (they reach deliver()'s worker too)
+sq()   { q -c "SET microtrigger.retry_base_delay = 1; SET microtrigger.max_attempts = 3; $1"; }
+
+start_server() {
+    rm -rf "$OUT"; mkdir -p "$OUT"
+    "$PY" test/delivery/smtp_server.py "$SMTP_PORT" "$OUT" >"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do [ -f "$OUT/ready" ] && return 0; sleep 0.1; done
+    echo "smtp server did not start"; cat "$WORK/server.log"; return 1
+}
+stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; }
+control() { printf '%s' "$1" >"$OUT/control.json"; }
+received() { [ -f "$OUT/log.jsonl" ] && wc -l <"$OUT/log.jsonl" || echo 0; }
+# wait_for SECONDS CMD...: polls until CMD succeeds
+wait_for() { local t=$1; shift; for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done; return 1; }
+
+cleanup() {
+    stop_server
+    psql -X -q -d postgres -c "ALTER SYSTEM RESET microtrigger.smtp_url" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- setup --------------------------------------------------------------------------------
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+q -c "CREATE EXTENSION microtrigger CASCADE" >/dev/null
+psql -X -q -d postgres -c "ALTER SYSTEM SET microtrigger.smtp_url = 'smtp://127.0.0.1:$SMTP_PORT/mt.test'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c 'SHOW microtrigger.smtp_url')\" = 'smtp://127.0.0.1:$SMTP_PORT/mt.test' ]" \
+    || echo "smtp_url not reloaded"
+q -c "ALTER DATABASE $DB SET microtrigger.from_address = 'Jürgen''s Shop <shop@acme.example>'" \
+  -c "ALTER DATABASE $DB SET microtrigger.unsubscribe_url = 'https://acme.example/u?token='" \
+  -c "ALTER DATABASE $DB SET microtrigger.unsubscribe_mailto = 'unsubscribe@acme.example'" >/dev/null
+start_server || { echo "delivery: 0 passed, 1 failed"; exit 1; }
+
+# --- 1. messages arrive as valid RFC 5322 ------------------------------------------------
+LONG_LINE=$(printf 'word%.0s ' $(seq 60))
+q >/dev/null <<SQL
+INSERT INTO microtrigger.contacts (user_id, email) VALUES ('ana', 'ana@example.com'), ('bob', 'bob@example.com');
+INSERT INTO microtrigger.outbox (user_id, to_address, subject, preheader, html_body, text_body, send_after) VALUES
+ ('ana', 'ana@example.com', 'Grüße aus Köln — your cart 🛒 is waiting', 'Still thinking it over?',
+  '<html><body><p>Hallo Ana, = dein Warenkorb wartet. $LONG_LINE</p></body></html>', 'Hallo Ana, dein Warenkorb wartet. $LONG_LINE', now()),
+ ('bob', 'bob@example.com', 'Plain subject', NULL, NULL, 'Only text for Bob.', now());
+SQL
+check "deliver() returns the number sent" "$(q -c "SELECT microtrigger.deliver()")" "2"
+check "rows sent once, attempts 1, sent_at and message_id set" \
+    "$(q -c "SELECT string_agg(status || ':' || attempts || ':' || (sent_at IS NOT NULL) || ':' || (message_id ~ '^<[0-9]+\.[0-9a-f]{32}@acme\.example>$'), ',' ORDER BY id) FROM microtrigger.outbox")" \
+    "sent:1:true:true,sent:1:true:true"
+check "server received 2 messages" "$(received)" "2"
+ANA_FILE=$(grep -l 'To: ana@example.com' "$OUT"/*.eml | head -1)
+BOB_FILE=$(grep -l 'To: bob@example.com' "$OUT"/*.eml | head -1)
+q -c "SELECT json_agg(json_build_object(
+        'label', user_id, 'file', CASE user_id WHEN 'ana' THEN '$ANA_FILE' ELSE '$BOB_FILE' END,
+        'to', to_address, 'from_name', 'Jürgen''s Shop', 'from_addr', 'shop@acme.example',
+        'subject', subject, 'message_id', message_id, 'preheader', preheader,
+        'html_contains', 'dein Warenkorb wartet', 'text_contains', CASE user_id WHEN 'ana' THEN 'Hallo Ana' ELSE 'Only text for Bob.' END,
+        'multipart', html_body IS NOT NULL) ORDER BY id) FROM microtrigger.outbox" >"$WORK/expect.json"
+while read -r status rest; do
+    if [ "$status" = ok ]; then ok "message: $rest"; else nok "message: $rest"; fi
+done < <("$PY" test/delivery/check_messages.py "$WORK/expect.json" 2>&1)
+
+# the one-click link of a received message unsubscribes its contact
+TOKEN=$(grep -o 'token=[A-Za-z0-9_.-]*' "$BOB_FILE" | head -1 | cut -d= -f2)
+check "token from a received List-Unsubscribe works" "$(q -c "SELECT microtrigger.unsubscribe('$TOKEN')")" "t"
+check "contact unsubscribed" "$(q -c "SELECT unsubscribed_at IS NOT NULL FROM microtrigger.contacts WHERE user_id = 'bob'")" "t"
+
+# --- 2. 451 then 250: delivered once, attempts 2 -----------------------------------------
+control '{"data": {"retry@example.com": ["451 4.3.0 try again later"]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES ('r', 'retry@example.com', 'Retry', 'x', now())" >/dev/null
+check "451: nothing counted as sent" "$(sq "SELECT microtrigger.deliver()")" "0"
+check "451: queued again with attempts 1 and the reply as error" \
+    "$(q -c "SELECT status || ':' || attempts || ':' || (last_error LIKE '%451 4.3.0%') || ':' || (send_after > now()) FROM microtrigger.outbox WHERE to_address = 'retry@example.com'")" \
+    "queued:1:true:true"
+sleep 1.2
+check "451 then 250: sent on the second try" "$(sq "SELECT microtrigger.deliver()")" "1"
+check "451 then 250: row sent with attempts 2" \
+    "$(q -c "SELECT status || ':' || attempts FROM microtrigger.outbox WHERE to_address = 'retry@example.com'")" "sent:2"
+check "451 then 250: accepted exactly once" "$(grep 'retry@example.com' "$OUT/log.jsonl" | grep -c '"250')" "1"
+check "451 then 250: both tries carry the same Message-ID" \
+    "$(grep -l 'To: retry@example.com' "$OUT"/*.eml | xargs grep -h '^Message-ID:' | sort -u | wc -l)" "1"
+
+# --- 3. 550 to RCPT TO: dead + bounce suppression ----------------------------------------
+control '{"rcpt": {"bad@example.com": "550 5.1.1 no such user"}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('b', 'bad@example.com', 'Bad', 'x', now()), ('b2', 'BAD@example.com', 'Later', 'x', now() + interval '1 hour')" >/dev/null
+sq "SELECT microtrigger.deliver()" >/dev/null
+check "550: row dead with the reply" \
+    "$(q -c "SELECT status || ':' || (last_error LIKE 'RCPT TO: 550 5.1.1%') FROM microtrigger.outbox WHERE to_address = 'bad@example.com'")" "dead:true"
+check "550: address suppressed as bounce" "$(q -c "SELECT reason FROM microtrigger.suppressions WHERE address = 'bad@example.com'")" "bounce"
+check "550: queued mail to the same address (other case) cancelled" \
+    "$(q -c "SELECT status FROM microtrigger.outbox WHERE to_address = 'BAD@example.com'")" "cancelled"
+control '{}'
+
+# --- 4. server down: backoff grows, then dead --------------------------------------------
+stop_server
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
+      SELECT 'd' || g, 'down' || g || '@example.com', 'Down', 'x', now() FROM generate_series(1, 3) g" >/dev/null
+sq "SELECT microtrigger.deliver()" >/dev/null
+check "down: first row queued with attempts 1, the rest released untried" \
+    "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
+    "queued:1,queued:0,queued:0"
+delays=""
+for attempt in 1 2 3; do
+    # only the first row: hold the others back so each call tries it alone
+    q -c "UPDATE microtrigger.outbox SET send_after = now() + interval '1 hour' WHERE user_id IN ('d2', 'd3')" >/dev/null
+    if [ "$attempt" -gt 1 ]; then
+        wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT send_after <= clock_timestamp() FROM microtrigger.outbox WHERE user_id = 'd1'\")\" = t ]"
+        sq "SELECT microtrigger.deliver(1)" >/dev/null
+    fi
+    delays="$delays $(q -c "SELECT CASE WHEN status = 'queued' THEN round(extract(epoch FROM send_after - clock_timestamp()))::text ELSE status END FROM microtrigger.outbox WHERE user_id = 'd1'")"
+done
+check "down: backoff 1 s, 2 s, then dead at max_attempts 3" "$(echo $delays)" "1 2 dead"
+check "down: dead row says why" \
+    "$(q -c "SELECT attempts || ':' || (last_error LIKE 'gave up after 3 attempts:%') FROM microtrigger.outbox WHERE user_id = 'd1'")" "3:true"
+start_server
+
+# --- 5. unsubscribe(token) ---------------------------------------------------------------
+q -c "INSERT INTO microtrigger.contacts (user_id, email) VALUES ('cy', 'cy@example.com')" \
+  -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES ('cy', 'cy@example.com', 'Later', 'x', now() + interval '1 hour')" >/dev/null
+GOOD=$(q -c "SELECT microtrigger.unsubscribe_token('cy', 42)")
+MAC=${GOOD#*.}
+FORGED="${GOOD%%.*}.$( [ "${MAC:0:1}" = A ] && echo B || echo A )${MAC:1}"
+OTHER_PAYLOAD="$(printf '42:ana' | base64 | tr '+/' '-_' | tr -d '=').${GOOD#*.}"
+check "unsubscribe: forged MAC refused" "$(q -c "SELECT microtrigger.unsubscribe('$FORGED')")" "f"
+check "unsubscribe: MAC moved to another user refused" "$(q -c "SELECT microtrigger.unsubscribe('$OTHER_PAYLOAD')")" "f"
+check "unsubscribe: garbage refused" "$(q -c "SELECT microtrigger.unsubscribe('not a token')")" "f"
+check "unsubscribe: nobody unsubscribed by bad tokens" \
+    "$(q -c "SELECT count(*) FROM microtrigger.contacts WHERE user_id IN ('cy', 'ana') AND unsubscribed_at IS NOT NULL")" "0"
+check "unsubscribe: good token accepted" "$(q -c "SELECT microtrigger.unsubscribe('$GOOD')")" "t"
+FIRST=$(q -c "SELECT unsubscribed_at FROM microtrigger.contacts WHERE user_id = 'cy'")
+check "unsubscribe: idempotent (true again, first time kept)" \
+    "$(q -c "SELECT microtrigger.unsubscribe('$GOOD')"):$(q -c "SELECT unsubscribed_at = '$FIRST' FROM microtrigger.contacts WHERE user_id = 'cy'")" "t:t"
+check "unsubscribe: queued mail of the contact cancelled" \
+    "$(q -c "SELECT status || ':' || last_error FROM microtrigger.outbox WHERE user_id = 'cy'")" "cancelled:contact unsubscribed"
+q -c "CREATE ROLE mt_web LOGIN" >/dev/null 2>&1
+q -c "INSERT INTO microtrigger.contacts (user_id, email) VALUES ('dee', 'dee@example.com')" >/dev/null
+DEE=$(q -c "SELECT microtrigger.unsubscribe_token('dee', 7)")
+q -c "GRANT USAGE ON SCHEMA microtrigger TO mt_web" >/dev/null
+check "unsubscribe: a role without table rights may call it (security definer)" \
+    "$(psql -X -qAt -d "$DB" -U mt_web -c "SELECT microtrigger.unsubscribe('$DEE')" 2>&1)" "t"
+check "unsubscribe: that role cannot read the secret" \
+    "$(psql -X -qAt -d "$DB" -U mt_web -c "SELECT secret FROM microtrigger.delivery_secret" 2>&1 | grep -c 'permission denied')" "1"
+
+# --- 6. suppression cancels queued rows; deliver() refuses at send time ------------------
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES ('e', 'Eve@Example.com', 'Later', 'x', now() + interval '1 hour')" \
+  -c "INSERT INTO microtrigger.suppressions (address, reason) VALUES ('EVE@example.COM', 'manual')" >/dev/null
+check "suppression stored lowercased" "$(q -c "SELECT address FROM microtrigger.suppressions WHERE reason = 'manual'")" "eve@example.com"
+check "suppression cancels queued mail" "$(q -c "SELECT status FROM microtrigger.outbox WHERE user_id = 'e'")" "cancelled"
+check "suppression reason checked" "$(q -c "INSERT INTO microtrigger.suppressions VALUES ('x@y.z', 'whim')" 2>&1 | grep -c 'violates check constraint')" "1"
+# rows written after the suppression / unsubscribe (no trigger fires for them): refused by deliver()
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('e2', 'eve@example.com', 'Now', 'x', now()), ('cy', 'cy@example.com', 'Now', 'x', now())" >/dev/null
+before=$(received)
+sq "SELECT microtrigger.deliver()" >/dev/null
+check "deliver() refuses suppressed and unsubscribed rows at send time" \
+    "$(q -c "SELECT string_agg(status || ':' || last_error, ',' ORDER BY id) FROM microtrigger.outbox WHERE send_after <= now() AND user_id IN ('e2', 'cy')")" \
+    "cancelled:refused at send time: address suppressed,cancelled:refused at send time: contact unsubscribed"
+check "nothing sent for refused rows" "$(received)" "$before"
+
+# --- 7. deliver() inside a transaction that rolls back: delivery stands ------------------
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES ('tx', 'tx@example.com', 'Tx', 'x', now())" >/dev/null
+check "deliver() in a rolled-back transaction block" \
+    "$(q -c "BEGIN" -c "SELECT microtrigger.deliver()" -c "ROLLBACK" | head -1)" "1"
+check "its rows stay sent after the rollback" "$(q -c "SELECT status FROM microtrigger.outbox WHERE user_id = 'tx'")" "sent"
+check "deliver_loop refused inside a transaction block" \
+    "$(q -c "BEGIN" -c "CALL microtrigger.deliver_loop('1 second')" 2>&1 | grep -c 'must be called with CALL outside a transaction block')" "1"
+
+# --- 8. a backend killed mid-batch loses nothing; repeats share the Message-ID -----------
+control '{"stall_data": 30}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
+      SELECT 'k' || g, 'kill' || g || '@example.com', 'Kill ' || g, 'x', now() FROM generate_series(1, 4) g" >/dev/null
+before=$(received)
+psql -X -q -d "$DB" -c "SET application_name = 'mt_kill_test'" -c "CALL microtrigger.deliver_loop('60 seconds', 10)" >"$WORK/kill.out" 2>&1 &
+LOOP_PID=$!
+wait_for 20 bash -c "[ \$(wc -l <'$OUT/log.jsonl') -gt $before ]" || echo "no message reached the stalled server"
+check "kill: rows claimed (sending) while the server stalls" \
+    "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE user_id LIKE 'k_' AND status = 'sending'")" "4"
+check "kill: pg_terminate_backend on the delivering backend" \
+    "$(q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mt_kill_test'")" "t"
+wait "$LOOP_PID" 2>/dev/null
+control '{}'
+check "kill: claimed rows still sending after the kill" \
+    "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE user_id LIKE 'k_' AND status = 'sending'")" "4"
+sleep 1.1
+q -c "SET microtrigger.sending_timeout = 1" -c "SELECT microtrigger.deliver()" >/dev/null
+check "kill: recovered and sent after sending_timeout" \
+    "$(q -c "SELECT string_agg(status, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'k_'")" "sent,sent,sent,sent"
+dups_ok=yes; all_there=yes
+while IFS='|' read -r addr mid; do
+    ids=$(grep -l "^To: $addr" "$OUT"/*.eml | xargs -r grep -h '^Message-ID:' | tr -d '\r' | sort -u)
+    [ -z "$ids" ] && all_there=no
+    [ "$ids" != "Message-ID: $mid" ] && [ -n "$ids" ] && dups_ok=no
+done < <(q -c "SELECT to_address, message_id FROM microtrigger.outbox WHERE user_id LIKE 'k_'")
+check "kill: every message reached the server" "$all_there" "yes"
+check "kill: every copy received carries the row's one Message-ID" "$dups_ok" "yes"
+echo "kill: the server received $(( $(received) - before )) copies of 4 messages"
+
+# --- 9. deliver_loop drains and commits per message --------------------------------------
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, html_body, text_body, send_after)
+      SELECT 'l' || g, 'loop' || g || '@example.com', 'Loop ' || g, '<p>Hello ' || g || '</p>', 'Hello', now()
+        FROM generate_series(1, 300) g" >/dev/null
+q -c "CALL microtrigger.deliver_loop('3 seconds', 50)" >/dev/null
+check "deliver_loop drains all due rows in batches" \
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'sent') FROM microtrigger.outbox WHERE user_id LIKE 'l%'")" "300"
+check "no row left sending" "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE status = 'sending'")" "0"
+
+# --- 10. every message received carries its own row's unsubscribe token --------------------
+# (catches memory reuse: a token must never come from another row or from freed memory)
+"$PY" - "$OUT" >"$WORK/tokens.tsv" <<'PYEOF'
+import email, email.policy, glob, re, sys
+for path in sorted(glob.glob(sys.argv[1] + "/*.eml")):
+    msg = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+    m = re.search(r"token=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)>", str(msg.get("List-Unsubscribe", "")))
+    print("%s\t%s" % (msg["Message-ID"], m.group(1) if m else "MISSING"))
+PYEOF
+check "every received message has the unsubscribe token of its own row" \
+    "$(q -c "CREATE TEMP TABLE got (message_id text, token text)" \
+         -c "\\copy got FROM '$WORK/tokens.tsv'" \
+         -c "SELECT count(*) FILTER (WHERE g.token IS DISTINCT FROM microtrigger.unsubscribe_token(o.user_id, o.id)) || ' of ' || count(*)
+               FROM got g LEFT JOIN microtrigger.outbox o USING (message_id)" | tail -1)" \
+    "0 of $(wc -l <"$WORK/tokens.tsv")"
+
+echo "delivery: $passed passed, $failed failed"
