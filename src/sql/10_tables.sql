@@ -157,13 +157,6 @@ CREATE INDEX firings_due ON microtrigger.firings (due_at, id) WHERE state = 'wai
 -- Cooldown: a trigger's earlier firings for one user, by event time.
 CREATE INDEX firings_cooldown ON microtrigger.firings (trigger_name, user_id, event_at);
 
--- Addresses that must not be mailed (bounces, complaints, manual), stored lowercased.
-CREATE TABLE microtrigger.suppressions (
-    address     text PRIMARY KEY CHECK (address = lower(address)),
-    reason      text NOT NULL CHECK (reason IN ('bounce', 'complaint', 'manual')),
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-
 -- pg_dump keeps the user's data and definitions (not the derived work tables).
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.contacts', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.events', '');
@@ -176,4 +169,3 @@ SELECT pg_catalog.pg_extension_config_dump('microtrigger.journeys', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.decisions', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.firings', '');
-SELECT pg_catalog.pg_extension_config_dump('microtrigger.suppressions', '');

@@ -41,43 +41,6 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                                           'occurred_at', microtrigger.iso_utc(e.occurred_at))
 $$;
 
--- The one-click unsubscribe link of a user (microtrigger.unsubscribe_url + the user's token).
-CREATE FUNCTION microtrigger.unsubscribe_link(p_user_id text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT current_setting('microtrigger.unsubscribe_url') || p_user_id
-$$;
-
--- The data an email is rendered with. A name resolves from the first of: the context query's
--- row, the event's params, the contact's attributes, then the fixed names below.
-CREATE FUNCTION microtrigger.render_context(p_event_id bigint, p_trigger text, p_profile jsonb,
-                                            p_as_of timestamptz)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-               'user_id', e.user_id,
-               'email', c.email,
-               'event', microtrigger.event_document(e),
-               'profile', coalesce(p_profile, '{}'),
-               'user', CASE WHEN c.user_id IS NULL THEN '{}'::jsonb
-                            ELSE c.attributes || jsonb_build_object(
-                                'user_id', c.user_id, 'email', c.email, 'timezone', c.timezone,
-                                'attributes', c.attributes) END,
-               'segments', coalesce((SELECT jsonb_object_agg(m.segment, true)
-                                     FROM microtrigger.segment_members m
-                                     WHERE m.user_id = e.user_id), '{}'),
-               'last_page', (SELECT p.params ->> 'url' FROM microtrigger.events p
-                             WHERE p.user_id = e.user_id AND p.event_type = 'page_view'
-                               AND p.occurred_at <= p_as_of
-                             ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1),
-               'trigger', p_trigger,
-               'unsubscribe_url', microtrigger.unsubscribe_link(e.user_id))
-           || coalesce(c.attributes, '{}')
-           || e.params
-           || coalesce(p_profile, '{}')
-    FROM microtrigger.events e
-    LEFT JOIN microtrigger.contacts c ON c.user_id = e.user_id
-    WHERE e.id = p_event_id
-$$;
-
 -- Does all work due at as_of; returns the number of actions taken.
 CREATE FUNCTION microtrigger.run_pending(as_of timestamptz DEFAULT now()) RETURNS integer
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'mt_run_pending_sql';
