@@ -1,4 +1,12 @@
--- The demo's templates and triggers: the seed's micro-moments as SQL rows.
+-- The demo's templates, sequence and triggers: the seed's micro-moments as SQL rows, plus a small
+-- CRM schema the triggers join to.
+CREATE SCHEMA crm;
+CREATE TABLE crm.plans (name text PRIMARY KEY, price int);
+INSERT INTO crm.plans VALUES ('Starter', 19), ('Pro', 49), ('Enterprise', 199);
+CREATE TABLE crm.customer_profile (user_id text PRIMARY KEY, lifecycle_stage text, company_size int);
+INSERT INTO crm.customer_profile
+SELECT 'user' || u, (ARRAY['lead', 'trial', 'customer'])[1 + u % 3], (ARRAY[3, 12, 80, 400, 2500])[1 + u % 5]
+FROM generate_series(1, 20000) u;
 INSERT INTO microtrigger.templates (name, subject, preheader, html_body, text_body) VALUES
 ('layout', '{{$subject}}Acme{{/subject}}', NULL,
  '<html><body style="font-family:sans-serif"><header><b>Acme</b></header>{{$body}}{{/body}}<footer><p>You get this because you visited acme.example. <a href="{{unsubscribe_url}}">Unsubscribe</a></p></footer></body></html>',
@@ -7,8 +15,11 @@ INSERT INTO microtrigger.templates (name, subject, preheader, html_body, text_bo
 --
 Unsubscribe: {{unsubscribe_url}}'),
 ('compare_plans', 'Still comparing plans, {{first_name}}?', 'You spent {{time_spent}} seconds on {{url}}',
- '{{<layout}}{{$body}}<p>Hi {{first_name}},</p><p>You spent {{time_spent}} seconds on <a href="https://acme.example{{url}}">our pricing</a>. Here is how the plans compare:</p><ul>{{#plans}}<li><b>{{name}}</b>: {{price}}</li>{{/plans}}</ul>{{#segments.b2b}}<p>Teams like {{company}} usually pick Pro.</p>{{/segments.b2b}}{{/body}}{{/layout}}',
+ '{{<layout}}{{$body}}<p>Hi {{first_name}},</p><p>You spent {{time_spent}} seconds on <a href="https://acme.example{{url}}">our pricing</a>. Here is how the plans compare:</p><ul>{{#plans}}<li><b>{{name}}</b>: ${{price}}/month</li>{{/plans}}</ul>{{#company_size}}<p>Teams of {{company_size}} at {{company}} usually pick Pro.</p>{{/company_size}}{{/body}}{{/layout}}',
  '{{<layout}}{{$body}}Hi {{first_name}}, you spent {{time_spent}} seconds on {{url}}. Starter 19, Pro 49, Enterprise 199.{{/body}}{{/layout}}'),
+('cart_recovery_2', 'Still thinking about {{plan}}, {{first_name}}?', 'Teams your size pick {{plan}}',
+ '{{<layout}}{{$body}}<p>Hi {{first_name}}, your {{plan}} cart is still here. Questions? Just reply.</p>{{/body}}{{/layout}}',
+ 'Hi {{first_name}}, your {{plan}} cart is still here. Questions? Just reply.'),
 ('cart_recovery', 'Your {{plan}} plan is waiting, {{first_name}}', 'Pick up where you left off',
  '{{<layout}}{{$body}}<p>Hi {{first_name}}, you left the <b>{{plan}}</b> plan (${{price}}/month) in your cart.</p><p><a href="https://acme.example/cart/{{cart_id}}">Finish checkout</a></p>{{/body}}{{/layout}}',
  '{{<layout}}{{$body}}Hi {{first_name}}, you left the {{plan}} plan (${{price}}/month) in your cart: https://acme.example/cart/{{cart_id}}{{/body}}{{/layout}}'),
@@ -22,10 +33,17 @@ Unsubscribe: {{unsubscribe_url}}'),
  '{{<layout}}{{$body}}<p>Third look at pricing this week. Your last page was {{last_page}}. Want a call?</p>{{/body}}{{/layout}}',
  'Third look at pricing this week. Your last page was {{last_page}}. Want a call?');
 
+-- the seed's friction signal: a 2-email recovery sequence a day apart, ended by a purchase
+INSERT INTO microtrigger.sequences (name, definition) VALUES ('cart_recovery', '{
+  "steps": [{"send_email": {"template": "cart_recovery"}}, {"wait": "1 day"},
+            {"send_email": {"template": "cart_recovery_2"}}],
+  "exit": {"event": "purchase"}, "reentry": "3 days"}');
+
 INSERT INTO microtrigger.triggers (name, definition) VALUES
--- > 90 s on pricing -> compare plans
+-- > 90 s on pricing -> compare plans, enriched from the CRM tables
 ('pricing_intent', '{"event": "page_view",
    "condition": {"url": {"$startsWith": "/pricing"}, "time_spent": {"$gt": 90}},
+   "context": "SELECT p.lifecycle_stage, p.company_size, (SELECT jsonb_agg(jsonb_build_object(''name'', name, ''price'', price) ORDER BY price) FROM crm.plans) AS plans FROM (SELECT $1 AS user_id) u LEFT JOIN crm.customer_profile p USING (user_id)",
    "delay": "10 minutes", "cooldown": "3 days",
    "actions": [{"send_email": {"template": "compare_plans"}}]}'),
 -- the seed's pro-plan rule, verbatim
@@ -36,7 +54,7 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES
 -- cart added and no checkout of the same cart within 30 minutes
 ('cart_abandoned', '{"event": "add_to_cart",
    "unless": {"event": "checkout", "within": "30 minutes", "same": ["cart_id"]},
-   "actions": [{"send_email": {"template": "cart_recovery"}}]}'),
+   "actions": [{"start_sequence": "cart_recovery"}]}'),
 -- whitepaper downloaded -> case study
 ('whitepaper_followup', '{"event": "whitepaper_download", "delay": "1 hour",
    "actions": [{"send_email": {"template": "whitepaper_followup"}}]}'),

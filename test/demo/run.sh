@@ -32,15 +32,18 @@ SELECT event_type, count(*) AS events FROM microtrigger.events GROUP BY 1 ORDER 
 SELECT trigger_name, count(*) AS firings, count(*) FILTER (WHERE is_absence) AS absence_windows
 FROM microtrigger.firings GROUP BY 1 ORDER BY 1;
 \echo '-- emails in the outbox'
-SELECT trigger_name, count(*) AS emails, min(send_after) AS first_send_after, max(send_after) AS last_send_after
+SELECT coalesce(trigger_name || ' / ' || sequence_name, trigger_name) AS source, count(*) AS emails,
+       min(send_after) AS first_send_after, max(send_after) AS last_send_after
 FROM microtrigger.outbox GROUP BY 1 ORDER BY 1;
+\echo '-- journeys of the recovery sequence'
+SELECT status, count(*) AS journeys FROM microtrigger.journeys GROUP BY 1 ORDER BY 1;
 \echo '-- decisions by outcome'
 SELECT outcome, count(*) AS decisions FROM microtrigger.decisions GROUP BY 1 ORDER BY 2 DESC;
 \echo '-- two rendered emails'
 \x on
 (SELECT to_address, subject, preheader, text_body, html_body FROM microtrigger.outbox WHERE trigger_name = 'pricing_intent' ORDER BY id LIMIT 1)
 UNION ALL
-(SELECT to_address, subject, preheader, text_body, html_body FROM microtrigger.outbox WHERE trigger_name = 'cart_abandoned' ORDER BY id LIMIT 1);
+(SELECT to_address, subject, preheader, text_body, html_body FROM microtrigger.outbox WHERE sequence_name = 'cart_recovery' AND step > 0 ORDER BY id LIMIT 1);
 \x off
 \echo '-- why one user got what they got: explain()'
 SELECT at, trigger_name, outcome, detail FROM microtrigger.explain((SELECT user_id FROM microtrigger.decisions WHERE outcome = 'cancelled_by_event' ORDER BY id LIMIT 1)) LIMIT 5;
