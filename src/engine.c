@@ -24,6 +24,7 @@
 #include "engine_internal.h"
 #include "journeys.h"
 #include "rulecache.h"
+#include "subxact.h"
 #include "trigger_rows.h"
 
 PG_FUNCTION_INFO_V1(mt_run_pending_sql);
@@ -136,35 +137,34 @@ cooldown_active(const MtTrigger *trigger, const Firing *firing)
 	return SPI_processed > 0;
 }
 
-/*
- * Runs the trigger's context query as its owner, read-only, in a subtransaction that is always
- * rolled back. Returns its first row as a jsonb object ({} when no row), or NULL with *error set;
- * *denied tells a privilege failure apart.
- */
-static Jsonb *
-run_context_query(const MtRule *rule, const char *user_id, char **error, bool *denied)
+/* The context query's inputs and result, for the subtransaction. */
+typedef struct ContextQuery
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
+	const MtRule *rule;
+	const char *user_id;
+	MemoryContext result_context;
+	Jsonb	   *result;
+} ContextQuery;
+
+/* Runs the context query as the owner, read-only, with the fixed search_path. */
+static void
+context_query_work(void *arg)
+{
+	ContextQuery *query = arg;
 	Oid			saved_user;
 	int			saved_security;
 	bool		saved_read_only = XactReadOnly;
-	Jsonb	   *result = NULL;
-	char	   *sql = psprintf("SELECT to_jsonb(q) FROM (\n%s\n) q LIMIT 1", rule->trigger->context_sql);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(query->user_id)};
+	char	   *sql = psprintf("SELECT to_jsonb(q) FROM (\n%s\n) q LIMIT 1", query->rule->trigger->context_sql);
 
-	*error = NULL;
-	*denied = false;
 	GetUserIdAndSecContext(&saved_user, &saved_security);
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
 	PG_TRY();
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(user_id)};
 		int			nestlevel;
 		int			ret;
 
-		SetUserIdAndSecContext(rule->owner, saved_security | SECURITY_LOCAL_USERID_CHANGE |
+		SetUserIdAndSecContext(query->rule->owner, saved_security | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		nestlevel = mt_context_search_path_push();
 		XactReadOnly = true;
@@ -176,45 +176,48 @@ run_context_query(const MtRule *rule, const char *user_id, char **error, bool *d
 		{
 			bool		isnull;
 			Datum		row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext inner = MemoryContextSwitchTo(caller_context);
+			MemoryContext inner = MemoryContextSwitchTo(query->result_context);
 
-			result = DatumGetJsonbPCopy(row);
+			query->result = DatumGetJsonbPCopy(row);
 			MemoryContextSwitchTo(inner);
 		}
 		AtEOXact_GUC(false, nestlevel);
-		XactReadOnly = saved_read_only;
-		SetUserIdAndSecContext(saved_user, saved_security);
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
 	}
-	PG_CATCH();
+	PG_FINALLY();
 	{
-		ErrorData  *edata;
-
 		XactReadOnly = saved_read_only;
 		SetUserIdAndSecContext(saved_user, saved_security);
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Runs the trigger's context query as its owner, read-only, in a subtransaction that is always
+ * rolled back. Returns its first row as a jsonb object ({} when no row), or NULL with *error set;
+ * *denied tells a privilege failure apart.
+ */
+static Jsonb *
+run_context_query(const MtRule *rule, const char *user_id, char **error, bool *denied)
+{
+	ContextQuery query = {rule, user_id, CurrentMemoryContext, NULL};
+	ErrorData  *edata = mt_run_in_subtransaction(context_query_work, &query, false);
+
+	*error = NULL;
+	*denied = false;
+	if (edata != NULL)
+	{
 		*error = edata->message;
 		*denied = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
 		return NULL;
 	}
-	PG_END_TRY();
-	if (result == NULL)
+	if (query.result == NULL)
 	{
 		JsonbParseState *state = NULL;
 
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+		query.result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	}
-	return result;
+	return query.result;
 }
 
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
@@ -302,39 +305,36 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	return acted ? "queued" : "not_queued";
 }
 
+/* A firing and the clock, for the subtransaction. */
+typedef struct FiringWork
+{
+	const Firing *firing;
+	TimestampTz as_of;
+} FiringWork;
+
+/* Decides, acts and marks the firing done. */
+static void
+firing_work(void *arg)
+{
+	FiringWork *work = arg;
+
+	finish_firing(work->firing, process_firing(work->firing, work->as_of));
+}
+
 /* Processes one firing in a subtransaction: an unexpected error becomes an "error" decision. */
 static void
 process_firing_safely(const Firing *firing, TimestampTz as_of)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
+	FiringWork	work = {firing, as_of};
+	ErrorData  *edata = mt_run_in_subtransaction(firing_work, &work, true);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		finish_firing(firing, process_firing(firing, as_of));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
 		MtDecisionKey key = firing_key(firing);
 
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
 		mt_record_decision(&key, as_of, "error", mt_detail1("error", edata->message));
 		finish_firing(firing, "error");
 	}
-	PG_END_TRY();
 }
 
 /* Claims up to limit due firings; returns them in a palloc'd array. */

@@ -22,9 +22,11 @@
 #include "utils/tuplestore.h"
 
 #include "condition_eval.h"
+#include "engine_internal.h"
 #include "ingest.h"
 #include "journeys.h"
 #include "rulecache.h"
+#include "subxact.h"
 
 PG_FUNCTION_INFO_V1(mt_ingest_events);
 
@@ -49,23 +51,6 @@ static SPIPlanPtr session_plan;
 static SPIPlanPtr cooldown_plan;
 static SPIPlanPtr insert_firing_plan;
 static SPIPlanPtr rule_error_plan;
-
-/* Prepares a plan once and keeps it. */
-static SPIPlanPtr
-prepare_kept(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-							errmsg("could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result))));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
 
 /* A text[] of the clause's event types. */
 static Datum
@@ -96,7 +81,7 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 
 	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
 	{
-		SPIPlanPtr	plan = prepare_kept(&history_count_plan[typed], typed
+		SPIPlanPtr	plan = mt_kept_plan(&history_count_plan[typed], typed
 										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
 										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
@@ -112,7 +97,7 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 
 	/* with a condition: read the window's events and evaluate each one here */
 	{
-		SPIPlanPtr	plan = prepare_kept(&history_rows_plan[typed], typed
+		SPIPlanPtr	plan = mt_kept_plan(&history_rows_plan[typed], typed
 										? "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 										"WHERE user_id = $1 AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
 										: "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
@@ -174,7 +159,7 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (event->session_id == NULL)
 		return false;
-	plan = prepare_kept(&session_plan,
+	plan = mt_kept_plan(&session_plan,
 						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
 						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3",
 						3, argtypes);
@@ -203,7 +188,7 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (trigger->cooldown <= 0)
 		return false;
-	plan = prepare_kept(&cooldown_plan,
+	plan = mt_kept_plan(&cooldown_plan,
 						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
 						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') LIMIT 1",
 						4, argtypes);
@@ -222,7 +207,7 @@ insert_firing(const MtTrigger *trigger, const IngestEvent *event)
 {
 	Oid			argtypes[6] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID};
 	Datum		values[6];
-	SPIPlanPtr	plan = prepare_kept(&insert_firing_plan,
+	SPIPlanPtr	plan = mt_kept_plan(&insert_firing_plan,
 									"INSERT INTO microtrigger.firings "
 									"(trigger_name, source_event_id, user_id, event_at, due_at, is_absence) "
 									"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -247,7 +232,7 @@ record_rule_error(const MtTrigger *trigger, const IngestEvent *event, const char
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
 	Datum		values[4];
-	SPIPlanPtr	plan = prepare_kept(&rule_error_plan,
+	SPIPlanPtr	plan = mt_kept_plan(&rule_error_plan,
 									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id) "
 									"VALUES (now(), $1, $2, 'rule_error', jsonb_build_object('error', $4::text, 'stage', 'ingest'), $3)",
 									4, argtypes);
@@ -259,45 +244,41 @@ record_rule_error(const MtTrigger *trigger, const IngestEvent *event, const char
 	SPI_execute_plan(plan, values, NULL, false, 0);
 }
 
+/* A matched rule and its event, for the subtransaction. */
+typedef struct MatchWork
+{
+	MtRule	   *rule;
+	IngestEvent *event;
+} MatchWork;
+
+/* The checks after a condition matched: history, session, cooldown, then the firing. */
+static void
+check_and_fire(void *arg)
+{
+	MatchWork  *work = arg;
+	const MtTrigger *trigger = work->rule->trigger;
+
+	if (history_holds(trigger, work->event) &&
+		(!trigger->has_session || session_holds(trigger, work->event)) &&
+		(trigger->has_unless || !in_cooldown(trigger, work->event)))
+		insert_firing(trigger, work->event);
+}
+
 /*
- * The checks after a condition matched, in a subtransaction: history, session, cooldown, then
- * the firing. An error becomes a rule_error decision; cancellation still stops the statement.
+ * Finishes a match in a subtransaction: an error becomes a rule_error decision, so a failing
+ * rule never fails the INSERT (a cancel still stops the statement).
  */
 static void
 finish_match(MtRule *rule, IngestEvent *event)
 {
-	const MtTrigger *trigger = rule->trigger;
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
+	MatchWork	work = {rule, event};
+	ErrorData  *edata = mt_run_in_subtransaction(check_and_fire, &work, true);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		if (history_holds(trigger, event) &&
-			(!trigger->has_session || session_holds(trigger, event)) &&
-			(trigger->has_unless || !in_cooldown(trigger, event)))
-			insert_firing(trigger, event);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-		record_rule_error(trigger, event, edata->message);
+		record_rule_error(rule->trigger, event, edata->message);
 		FreeErrorData(edata);
 	}
-	PG_END_TRY();
 }
 
 /* Rule-cache callback: evaluate the condition, and on a match do the rest. */

@@ -25,6 +25,8 @@
 #include "journeys.h"
 #include "jsonc_bridge.h"
 #include "sequence_def.h"
+#include "subxact.h"
+#include "trigger_rows.h"
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(mt_validate_sequence_row);
@@ -447,39 +449,36 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 	return queued;
 }
 
+/* A journey and the clock, for the subtransaction. */
+typedef struct JourneyWork
+{
+	const Journey *journey;
+	TimestampTz as_of;
+} JourneyWork;
+
+/* Advances the journey. */
+static void
+journey_work(void *arg)
+{
+	JourneyWork *work = arg;
+
+	(void) advance_journey(work->journey, work->as_of);
+}
+
 /* Advances one journey in a subtransaction: an unexpected error exits it with a decision. */
 static void
 advance_journey_safely(const Journey *journey, TimestampTz as_of)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
+	JourneyWork work = {journey, as_of};
+	ErrorData  *edata = mt_run_in_subtransaction(journey_work, &work, true);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		(void) advance_journey(journey, as_of);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
 		MtDecisionKey key = {journey->user_id, journey->trigger_name, journey->sequence_name,
 		journey->source_event_id};
 
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
 		exit_journey(journey->id, &key, psprintf("error: %s", edata->message), journey->next_at, as_of);
 	}
-	PG_END_TRY();
 }
 
 /* Advances due journeys in batches; returns how many were advanced. */
@@ -583,39 +582,37 @@ exit_on_event(int64 event_id, text *user_id, MtDocument *doc, Jsonb *params)
 	}
 }
 
+/* An ingested event, for the subtransaction. */
+typedef struct ExitWork
+{
+	int64		event_id;
+	text	   *user_id;
+	MtDocument *doc;
+	Jsonb	   *params;
+} ExitWork;
+
+/* Ends the journeys the event exits. */
+static void
+exit_work(void *arg)
+{
+	ExitWork   *work = arg;
+
+	exit_on_event(work->event_id, work->user_id, work->doc, work->params);
+}
+
 /* Ingest's entry: exit matching journeys in a subtransaction; a failure becomes a decision. */
 void
 mt_journeys_exit_on_event(int64 event_id, text *user_id, MtDocument *doc, Jsonb *params)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
+	ExitWork	work = {event_id, user_id, doc, params};
+	ErrorData  *edata = mt_run_in_subtransaction(exit_work, &work, true);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		exit_on_event(event_id, user_id, doc, params);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
 		MtDecisionKey key = {text_to_cstring(user_id), NULL, NULL, event_id};
 
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-		mt_record_decision(&key, doc->occurred_at, "rule_error",
-						   mt_detail1("error", edata->message));
+		mt_record_decision(&key, doc->occurred_at, "rule_error", mt_detail1("error", edata->message));
 	}
-	PG_END_TRY();
 }
 
 /* Raises the standard "invalid sequence" error. */
@@ -625,19 +622,6 @@ report_invalid_sequence(const char *name, const char *path, const char *message)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid sequence \"%s\" at %s: %s", name, path, message)));
-}
-
-/* Does a row named `name` exist in microtrigger.<table>? */
-static bool
-row_exists(const char *table, const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-
-	if (SPI_execute_with_args(psprintf("SELECT 1 FROM microtrigger.%s WHERE name = $1", table),
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read microtrigger.%s", table)));
-	return SPI_processed > 0;
 }
 
 /* Checks what a compiled sequence names: templates, segments, regexes. */
@@ -655,12 +639,12 @@ check_sequence_references(const MtSequence *sequence)
 
 		if (step->kind == MT_STEP_SEND)
 		{
-			if (step->send.template_name && !row_exists("templates", step->send.template_name))
+			if (step->send.template_name && !mt_named_row_exists("templates", step->send.template_name))
 				report_invalid_sequence(sequence->name, psprintf("%s.send_email.template", step->path),
 										psprintf("unknown template \"%s\"", step->send.template_name));
 			for (int v = 0; v < step->send.n_variants; v++)
 			{
-				if (!row_exists("templates", step->send.variants[v].template_name))
+				if (!mt_named_row_exists("templates", step->send.variants[v].template_name))
 					report_invalid_sequence(sequence->name, psprintf("%s.send_email.variants[%d].template", step->path, v),
 											psprintf("unknown template \"%s\"", step->send.variants[v].template_name));
 				if (!mt_condition_check_regexes(step->send.variants[v].when, &err))
@@ -671,7 +655,7 @@ check_sequence_references(const MtSequence *sequence)
 		{
 			const MtBranchArm *arm = &step->arms[a];
 
-			if (arm->kind == MT_TEST_IN_SEGMENT && !row_exists("segments", arm->segment))
+			if (arm->kind == MT_TEST_IN_SEGMENT && !mt_named_row_exists("segments", arm->segment))
 				report_invalid_sequence(sequence->name, psprintf("%s[%d].if.in_segment", step->path, a),
 										psprintf("unknown segment \"%s\"", arm->segment));
 			if (arm->condition && !mt_condition_check_regexes(arm->condition, &err))

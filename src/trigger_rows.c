@@ -56,8 +56,8 @@ check_trigger_regexes(const MtTrigger *trigger)
 }
 
 /* Does a row named `name` exist in microtrigger.<table>? */
-static bool
-named_row_exists(const char *table, const char *name)
+bool
+mt_named_row_exists(const char *table, const char *name)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
@@ -79,20 +79,20 @@ check_action_references(const MtTrigger *trigger)
 		const MtAction *action = &trigger->actions[a];
 		char		path[128];
 
-		if (action->template_name && !named_row_exists("templates", action->template_name))
+		if (action->template_name && !mt_named_row_exists("templates", action->template_name))
 		{
 			snprintf(path, sizeof(path), "$.actions[%d].send_email.template", a);
 			report_invalid(trigger->name, path,
 						   psprintf("unknown template \"%s\"", action->template_name));
 		}
 		for (int v = 0; v < action->n_variants; v++)
-			if (!named_row_exists("templates", action->variants[v].template_name))
+			if (!mt_named_row_exists("templates", action->variants[v].template_name))
 			{
 				snprintf(path, sizeof(path), "$.actions[%d].send_email.variants[%d].template", a, v);
 				report_invalid(trigger->name, path,
 							   psprintf("unknown template \"%s\"", action->variants[v].template_name));
 			}
-		if (action->sequence_name && !named_row_exists("sequences", action->sequence_name))
+		if (action->sequence_name && !mt_named_row_exists("sequences", action->sequence_name))
 		{
 			snprintf(path, sizeof(path), "$.actions[%d].start_sequence", a);
 			report_invalid(trigger->name, path,
