@@ -4,8 +4,10 @@
 -- row, the event's params, the contact's attributes, then the fixed names below.
 CREATE FUNCTION microtrigger.render_context(p_event_id bigint, p_trigger text, p_profile jsonb,
                                             p_as_of timestamptz)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+-- plpgsql, not sql: its plan is prepared once per session instead of at every call
+BEGIN
+    RETURN (SELECT jsonb_build_object(
                'user_id', e.user_id,
                'email', c.email,
                'event', microtrigger.event_document(e),
@@ -28,6 +30,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
            || coalesce(p_profile, '{}')
     FROM microtrigger.events e
     LEFT JOIN microtrigger.contacts c ON c.user_id = e.user_id
-    WHERE e.id = p_event_id
+    WHERE e.id = p_event_id);
+END
 $$;
 
