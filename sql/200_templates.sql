@@ -82,6 +82,20 @@ SELECT * FROM microtrigger.render_email('t200_cart',
 -- The layout's default blocks, when an email overrides nothing.
 SELECT microtrigger.render('{{<t200_layout}}{{/t200_layout}}', '{"unsubscribe_url": "u"}');
 
+-- render() keeps what it compiled between calls, but partials from the table are read on every
+-- call: a template changed later in the same transaction is not served stale.
+DO $$
+DECLARE
+    rendered text;
+BEGIN
+    INSERT INTO microtrigger.templates (name, subject, html_body) VALUES ('t200_sig', 's', 'signature v1');
+    FOR i IN 1..2 LOOP
+        rendered := microtrigger.render('-- {{>t200_sig}}', '{}');
+        RAISE NOTICE 'call %: %', i, rendered;
+        UPDATE microtrigger.templates SET html_body = 'signature v2' WHERE name = 't200_sig';
+    END LOOP;
+END $$;
+
 -- Syntax errors are refused when a template is written, naming the part, line and column.
 INSERT INTO microtrigger.templates (name, subject) VALUES ('t200_bad', 'Hi {{name');
 INSERT INTO microtrigger.templates (name, subject, preheader)

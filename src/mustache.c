@@ -1077,10 +1077,12 @@ render_fail(Render *r, const char *fmt,...)
 	r->failed = true;
 }
 
-/* Makes room for n more bytes of output, or fails the render at the output limit. */
+/* Grows the output for n more bytes, or fails the render at the output limit. */
 static bool
-out_reserve(MtmOut *out, size_t n)
+out_grow(MtmOut *out, size_t n)
 {
+	size_t		cap;
+
 	if (out->overflow)
 		return false;
 	if (out->len + n > out->max)
@@ -1089,18 +1091,23 @@ out_reserve(MtmOut *out, size_t n)
 		render_fail(out->render, "rendered output exceeds the limit of %zu bytes", out->max);
 		return false;
 	}
-	if (out->len + n + 1 > out->cap)
-	{
-		size_t		cap = out->cap ? out->cap : 1024;
-
-		while (cap < out->len + n + 1)
-			cap *= 2;
-		if (cap > out->max + 1)
-			cap = out->max + 1;
-		out->buf = mt_realloc(out->buf, cap);
-		out->cap = cap;
-	}
+	cap = out->cap ? out->cap : 4096;
+	while (cap < out->len + n + 1)
+		cap *= 2;
+	if (cap > out->max + 1)
+		cap = out->max + 1;
+	out->buf = mt_realloc(out->buf, cap);
+	out->cap = cap;
 	return true;
+}
+
+/* Makes room for n more bytes (the common case inline). */
+static inline bool
+out_reserve(MtmOut *out, size_t n)
+{
+	if (out->len + n < out->cap && out->len + n <= out->max)
+		return true;
+	return out_grow(out, n);
 }
 
 /* Appends raw bytes. */
@@ -1124,11 +1131,18 @@ flush_indent(Render *r)
 	}
 }
 
+/* Which bytes {{x}} escapes (& < > " '): the index of their entity, 0 for the others. */
+static const unsigned char html_escape_index[256] = {
+	['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5,
+};
+static const char *const html_entities[] = {"", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+static const unsigned char html_entity_len[] = {0, 5, 4, 4, 6, 5};
+
 /* Appends data text, HTML-escaped when the tag asks for it. */
 void
 mtm_out_write(MtmOut *out, const char *s, size_t n)
 {
-	size_t		run = 0;
+	size_t		i = 0;
 
 	if (n == 0)
 		return;
@@ -1138,41 +1152,19 @@ mtm_out_write(MtmOut *out, const char *s, size_t n)
 		out_raw(out, s, n);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
+	while (i < n)
 	{
-		const char *entity;
-		size_t		elen;
+		size_t		run = i;
+		unsigned char entity;
 
-		switch (s[i])
-		{
-			case '&':
-				entity = "&amp;";
-				elen = 5;
-				break;
-			case '<':
-				entity = "&lt;";
-				elen = 4;
-				break;
-			case '>':
-				entity = "&gt;";
-				elen = 4;
-				break;
-			case '"':
-				entity = "&quot;";
-				elen = 6;
-				break;
-			case '\'':
-				entity = "&#39;";
-				elen = 5;
-				break;
-			default:
-				continue;
-		}
+		while (i < n && html_escape_index[(unsigned char) s[i]] == 0)
+			i++;
 		out_raw(out, s + run, i - run);
-		out_raw(out, entity, elen);
-		run = i + 1;
+		if (i == n)
+			break;
+		entity = html_escape_index[(unsigned char) s[i++]];
+		out_raw(out, html_entities[entity], html_entity_len[entity]);
 	}
-	out_raw(out, s + run, n - run);
 }
 
 /* Appends template text, indenting each new line that has content when indentation is on. */

@@ -6,8 +6,9 @@
  *
  * Memory: every render runs in its own memory context, deleted when it ends, so the output
  * buffer, jsonb value handles and compiled partials of one render go at once. render() keeps
- * its compiled template and partials in contexts under fn_mcxt, reused while the arguments stay
- * the same (the rows of one query usually share one template).
+ * its compiled template and the partials compiled from its `partials` argument in contexts
+ * under fn_mcxt, reused while those arguments stay the same (the rows of one query usually share
+ * one template); partials read from the table are compiled per call.
  */
 #include "postgres.h"
 
@@ -170,14 +171,26 @@ typedef struct CachedPartial
 	const MtmTemplate *tmpl;	/* NULL: there is no such template */
 } CachedPartial;
 
+/* A list of compiled partials by name, in one memory context. */
+typedef struct PartialList
+{
+	MemoryContext cxt;
+	CachedPartial *items;
+	int			count;
+	int			cap;
+} PartialList;
+
+/*
+ * Partials from the argument may be kept as long as the argument is the same (render() keeps
+ * them across the rows of a query); partials read from the table live for one render only, so
+ * a template changed later in the same transaction is never served stale.
+ */
 typedef struct PartialLookup
 {
 	Jsonb	   *partials;		/* name -> template text; may be NULL */
 	MtRenderMode mode;
-	MemoryContext cache_cxt;	/* where compiled partials and the cache live */
-	CachedPartial *items;
-	int			count;
-	int			cap;
+	PartialList from_argument;
+	PartialList from_table;
 } PartialLookup;
 
 /* Prepared once per backend and kept: one plan per body column. */
@@ -238,61 +251,78 @@ table_template(const char *name, size_t name_len, MtRenderMode mode, MemoryConte
 	return result;
 }
 
-/* An MtmPartialLookup: compiled once per name and lookup; a syntax error names the partial. */
-static const MtmTemplate *
-lookup_partial(void *ctx, const char *name, size_t name_len, MtmError *err)
+/* The cached entry for name in list, or NULL. */
+static CachedPartial *
+partial_list_find(PartialList *list, const char *name, size_t name_len)
 {
-	PartialLookup *lookup = ctx;
-	MemoryContext caller = CurrentMemoryContext;
-	const char *source = NULL;
-	size_t		source_len = 0;
-	JsonbValue	found;
-	MtmTemplate *tmpl = NULL;
+	for (int i = 0; i < list->count; i++)
+		if (list->items[i].name_len == name_len &&
+			memcmp(list->items[i].name, name, name_len) == 0)
+			return &list->items[i];
+	return NULL;
+}
 
-	for (int i = 0; i < lookup->count; i++)
-		if (lookup->items[i].name_len == name_len &&
-			memcmp(lookup->items[i].name, name, name_len) == 0)
-			return lookup->items[i].tmpl;
+/* Compiles source (NULL: no such template) into the list's context and remembers it. */
+static bool
+partial_list_add(PartialList *list, const char *name, size_t name_len, const char *source,
+				 size_t source_len, const MtmTemplate **tmpl, MtmError *err)
+{
+	MemoryContext caller = MemoryContextSwitchTo(list->cxt);
 
-	if (lookup->partials != NULL && JB_ROOT_IS_OBJECT(lookup->partials) &&
-		getKeyJsonValueFromContainer(&lookup->partials->root, name, (int) name_len, &found) != NULL)
-	{
-		if (found.type == jbvString)
-		{
-			source = found.val.string.val;
-			source_len = found.val.string.len;
-		}
-	}
-	else
-	{
-		source = table_template(name, name_len, lookup->mode, lookup->cache_cxt);
-		source_len = source ? strlen(source) : 0;
-	}
-
-	MemoryContextSwitchTo(lookup->cache_cxt);
+	*tmpl = NULL;
 	if (source != NULL)
 	{
-		tmpl = mtm_compile(source, source_len, err);
-		if (tmpl == NULL)
+		*tmpl = mtm_compile(source, source_len, err);
+		if (*tmpl == NULL)
 		{
 			snprintf(err->where, sizeof(err->where), "in partial \"%.*s\"",
 					 (int) Min(name_len, 100), name);
 			MemoryContextSwitchTo(caller);
-			return NULL;
+			return false;
 		}
 	}
-	if (lookup->count == lookup->cap)
+	if (list->count == list->cap)
 	{
-		lookup->cap = lookup->cap ? lookup->cap * 2 : 8;
-		lookup->items = lookup->items
-			? repalloc(lookup->items, lookup->cap * sizeof(CachedPartial))
-			: palloc(lookup->cap * sizeof(CachedPartial));
+		list->cap = list->cap ? list->cap * 2 : 8;
+		list->items = list->items
+			? repalloc(list->items, list->cap * sizeof(CachedPartial))
+			: palloc(list->cap * sizeof(CachedPartial));
 	}
-	lookup->items[lookup->count].name = pnstrdup(name, name_len);
-	lookup->items[lookup->count].name_len = name_len;
-	lookup->items[lookup->count].tmpl = tmpl;
-	lookup->count++;
+	list->items[list->count].name = pnstrdup(name, name_len);
+	list->items[list->count].name_len = name_len;
+	list->items[list->count].tmpl = *tmpl;
+	list->count++;
 	MemoryContextSwitchTo(caller);
+	return true;
+}
+
+/* An MtmPartialLookup: the argument first, then the table; compiled once per name. */
+static const MtmTemplate *
+lookup_partial(void *ctx, const char *name, size_t name_len, MtmError *err)
+{
+	PartialLookup *lookup = ctx;
+	CachedPartial *cached;
+	JsonbValue	found;
+	const MtmTemplate *tmpl;
+	char	   *source;
+
+	if ((cached = partial_list_find(&lookup->from_argument, name, name_len)) != NULL ||
+		(cached = partial_list_find(&lookup->from_table, name, name_len)) != NULL)
+		return cached->tmpl;
+
+	if (lookup->partials != NULL && JB_ROOT_IS_OBJECT(lookup->partials) &&
+		getKeyJsonValueFromContainer(&lookup->partials->root, name, (int) name_len, &found) != NULL)
+	{
+		bool		is_text = found.type == jbvString;
+
+		partial_list_add(&lookup->from_argument, name, name_len,
+						 is_text ? found.val.string.val : NULL,
+						 is_text ? found.val.string.len : 0, &tmpl, err);
+		return tmpl;
+	}
+	source = table_template(name, name_len, lookup->mode, lookup->from_table.cxt);
+	partial_list_add(&lookup->from_table, name, name_len, source, source ? strlen(source) : 0,
+					 &tmpl, err);
 	return tmpl;
 }
 
@@ -362,7 +392,8 @@ mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *partials, MtRend
 	MemoryContextSwitchTo(work);
 	lookup.partials = partials;
 	lookup.mode = mode;
-	lookup.cache_cxt = work;
+	lookup.from_argument.cxt = work;
+	lookup.from_table.cxt = work;
 	out = render_with(tmpl, data, &lookup, mode, &len, &err);
 	MemoryContextSwitchTo(caller);
 	if (out != NULL)
@@ -484,7 +515,7 @@ cached_lookup(RenderCache *cache, Jsonb *partials)
 		memset(&cache->lookup, 0, sizeof(cache->lookup));
 		cache->lookup.partials = cache->partials;
 		cache->lookup.mode = MT_RENDER_HTML;
-		cache->lookup.cache_cxt = cache->partials_cxt;
+		cache->lookup.from_argument.cxt = cache->partials_cxt;
 	}
 	return &cache->lookup;
 }
@@ -517,6 +548,8 @@ mt_render_sql(PG_FUNCTION_ARGS)
 	lookup = cached_lookup(cache, partials);
 
 	work = AllocSetContextCreate(caller, "microtrigger render() call", ALLOCSET_DEFAULT_SIZES);
+	memset(&lookup->from_table, 0, sizeof(lookup->from_table));
+	lookup->from_table.cxt = work;
 	MemoryContextSwitchTo(work);
 	out = render_with(tmpl, data, lookup, MT_RENDER_HTML, &len, &err);
 	MemoryContextSwitchTo(caller);

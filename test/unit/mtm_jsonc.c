@@ -77,6 +77,24 @@ jsonc_append_scalar(void *ctx, MtmValue scalar, MtmOut *out)
 
 	if (json_object_get_type(obj) == json_type_string)
 		mtm_out_write(out, json_object_get_string(obj), json_object_get_string_len(obj));
+	else if (json_object_get_type(obj) == json_type_int)
+	{
+		/* json-c would format with snprintf on every read: do it directly */
+		char		digits[24];
+		char	   *end = digits + sizeof(digits),
+				   *p = end;
+		int64_t		value = json_object_get_int64(obj);
+		uint64_t	magnitude = value < 0 ? -(uint64_t) value : (uint64_t) value;
+
+		do
+		{
+			*--p = (char) ('0' + magnitude % 10);
+			magnitude /= 10;
+		} while (magnitude > 0);
+		if (value < 0)
+			*--p = '-';
+		mtm_out_write(out, p, end - p);
+	}
 	else
 	{
 		const char *text = json_object_get_string(obj);
