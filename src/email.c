@@ -22,13 +22,24 @@ static SPIPlanPtr render_context_plan;
 static SPIPlanPtr template_plan;
 static SPIPlanPtr outbox_plan;
 
-/* Prepares a plan once for the backend and keeps it. */
+/* Prepares a plan once for the backend and keeps it (generic plans after a few calls). */
 SPIPlanPtr
 mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 {
+	return mt_kept_plan_opts(slot, sql, nargs, argtypes, 0);
+}
+
+/*
+ * Prepares a plan once and keeps it, with cursor options: CURSOR_OPT_CUSTOM_PLAN replans at every
+ * call, for queries over tables that grow inside one statement (a COPY's events and firings),
+ * where a generic plan made when the table looked empty would seq-scan it for every match.
+ */
+SPIPlanPtr
+mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes, int cursor_options)
+{
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, cursor_options);
 
 		if (plan == NULL)
 			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),

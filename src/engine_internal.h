@@ -44,6 +44,8 @@ typedef struct MtContact
 } MtContact;
 
 extern SPIPlanPtr mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
+extern SPIPlanPtr mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
+									int cursor_options);
 extern void mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only,
 							long limit, int expected);
 extern char *mt_spi_text(int row, int column);

@@ -44,7 +44,11 @@ typedef struct IngestEvent
 	MtDocument	doc;
 } IngestEvent;
 
-/* Prepared plans, kept for the backend's life (SPI_keepplan). */
+/*
+ * Prepared plans, kept for the backend's life (SPI_keepplan). Those over events and firings are
+ * replanned at every call (CURSOR_OPT_CUSTOM_PLAN): both tables grow inside one COPY, and a
+ * generic plan made while they looked empty would scan them whole for every match.
+ */
 static SPIPlanPtr history_count_plan[2];	/* [has types] */
 static SPIPlanPtr history_rows_plan[2];
 static SPIPlanPtr session_plan;
@@ -81,12 +85,12 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 
 	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
 	{
-		SPIPlanPtr	plan = mt_kept_plan(&history_count_plan[typed], typed
+		SPIPlanPtr	plan = mt_kept_plan_opts(&history_count_plan[typed], typed
 										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
 										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND occurred_at >= $2 AND occurred_at <= $3",
-										typed ? 4 : 3, argtypes);
+										typed ? 4 : 3, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 		bool		isnull;
 
 		ret = SPI_execute_plan(plan, values, NULL, false, 1);
@@ -97,12 +101,12 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 
 	/* with a condition: read the window's events and evaluate each one here */
 	{
-		SPIPlanPtr	plan = mt_kept_plan(&history_rows_plan[typed], typed
+		SPIPlanPtr	plan = mt_kept_plan_opts(&history_rows_plan[typed], typed
 										? "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 										"WHERE user_id = $1 AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
 										: "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
-										typed ? 4 : 3, argtypes);
+										typed ? 4 : 3, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 
 		ret = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
@@ -159,10 +163,10 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (event->session_id == NULL)
 		return false;
-	plan = mt_kept_plan(&session_plan,
+	plan = mt_kept_plan_opts(&session_plan,
 						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
 						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3",
-						3, argtypes);
+						3, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 	values[0] = PointerGetDatum(event->session_id);
 	values[1] = TimestampTzGetDatum(event->occurred_at);
 	values[2] = PointerGetDatum(event->user_id);
@@ -188,10 +192,10 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (trigger->cooldown <= 0)
 		return false;
-	plan = mt_kept_plan(&cooldown_plan,
+	plan = mt_kept_plan_opts(&cooldown_plan,
 						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
 						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') LIMIT 1",
-						4, argtypes);
+						4, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = PointerGetDatum(event->user_id);
 	values[2] = TimestampTzGetDatum(event->occurred_at - trigger->cooldown);
