@@ -10,7 +10,8 @@
 # Usage: test/bench/copy_bench.sh
 # Env: EVENTS (default 1000000), REPS (default 3), SETS (default "10 100 1000"),
 #      VERIFY (trigger counts whose firings are checked; default "10"), MT_PORT (default 54340),
-#      MT_KEEP=1, PERF=1 (perf record the 1,000-trigger COPY backend; needs perf).
+#      MT_KEEP=1, PERF=1 (perf record the COPY backend with the last set; needs perf),
+#      ANALYZE_EMPTY=1 (VACUUM ANALYZE the emptied tables before each COPY: the bad case).
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 EVENTS=${EVENTS:-1000000}
@@ -33,10 +34,15 @@ mt_log "generating $EVENTS events into $CSV and the trigger sets"
 "${PSQL[@]}" -v events="$EVENTS" -v csv="$CSV" -f "$SRC/test/bench/copy_bench_setup.sql" >&2 || exit 1
 mt_log "events file: $(du -h "$CSV" | cut -f1)"
 
-# prepare TABLE: empty it (and the work tables) and checkpoint, so every COPY starts alike
+# prepare TABLE: empty it (and the work tables) and checkpoint, so every COPY starts alike.
 prepare() {
+    # No VACUUM ANALYZE of the emptied tables: it would record "0 rows" in pg_class, and the
+    # ingest trigger's kept cooldown plan, planned on that, seq-scans firings for the whole COPY
+    # (quadratic; see docs/benchmarks.md). ANALYZE_EMPTY=1 does it anyway, to show that case.
+    local analyze=()
+    [ -n "${ANALYZE_EMPTY:-}" ] && analyze=(-c "VACUUM ANALYZE $1, microtrigger.firings, microtrigger.decisions")
     "${PSQL[@]}" -c "TRUNCATE $1" -c "TRUNCATE microtrigger.firings, microtrigger.decisions" \
-        -c "VACUUM ANALYZE microtrigger.firings, microtrigger.decisions" -c "CHECKPOINT" >/dev/null || exit 1
+        "${analyze[@]}" -c "CHECKPOINT" >/dev/null || exit 1
 }
 # copy_time TABLE: seconds taken by COPY of the file into TABLE (one psql, one transaction)
 copy_time() {
@@ -108,3 +114,26 @@ for n in $VERIFY; do
 done
 echo
 echo "raw: $(tr '\n' ';' <"$RES")"
+
+# PERF=1: profile the COPY backend with the largest trigger set (perf record -g -p), print the top
+if [ -n "${PERF:-}" ]; then
+    n=${SETS##* }
+    q "SELECT bench.load_set($n)" >/dev/null
+    prepare microtrigger.events
+    { echo "\\o $MT_TMP/pid"; echo "SELECT pg_backend_pid();"; echo "\\o"
+      echo "SELECT pg_sleep(2);"
+      echo "COPY microtrigger.events (user_id, event_type, occurred_at, session_id, params) FROM '$CSV' WITH (FORMAT csv);"
+    } | "${PSQL[@]}" -At >/dev/null &
+    copier=$!
+    sleep 1
+    perf record -q -g -o "$MT_TMP/perf.data" -p "$(cat "$MT_TMP/pid")" >/dev/null 2>&1 &
+    perfpid=$!
+    wait "$copier"
+    kill -INT "$perfpid"; wait "$perfpid"
+    echo
+    echo "perf profile of COPY with $n triggers (self time, top 40):"
+    perf report -i "$MT_TMP/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -40
+    echo
+    echo "perf profile (with children, top 40):"
+    perf report -i "$MT_TMP/perf.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -40
+fi

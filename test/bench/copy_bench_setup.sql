@@ -105,11 +105,11 @@ SELECT * FROM (VALUES
   '{"event": "form_start", "condition": {"form": "demo"}, "unless": {"event": "form_submit", "within": "10 minutes", "same": ["form"]}}',
   'e.params->>''form'' = ''demo''', '0', true),
  ('whitepaper', 'equality', 'download',
-  '{"event": "download", "condition": {"asset": {"$startsWith": "whitepaper-7"}}, "cooldown": "1 hour"}',
-  'starts_with(e.params->>''asset'', ''whitepaper-7'')', '1 hour', false),
+  '{"event": "download", "condition": {"asset": {"$startsWith": "whitepaper-77"}}, "cooldown": "1 hour"}',
+  'starts_with(e.params->>''asset'', ''whitepaper-77'')', '1 hour', false),
  ('pricing_third_view', 'history', 'page_view',
-  '{"event": "page_view", "condition": {"url": "/pricing/enterprise"}, "history": [{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}}, "within": "7 days", "count": {"$gte": 3}}]}',
-  'e.params->>''url'' = ''/pricing/enterprise'' AND (SELECT count(*) FROM microtrigger.events h WHERE h.user_id = e.user_id AND h.event_type = ''page_view'' AND starts_with(h.params->>''url'', ''/pricing'') AND h.occurred_at BETWEEN e.occurred_at - interval ''7 days'' AND e.occurred_at) >= 3',
+  '{"event": "page_view", "condition": {"url": "/pricing/enterprise"}, "history": [{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}}, "within": "7 days", "count": {"$gte": 4}}]}',
+  'e.params->>''url'' = ''/pricing/enterprise'' AND (SELECT count(*) FROM microtrigger.events h WHERE h.user_id = e.user_id AND h.event_type = ''page_view'' AND starts_with(h.params->>''url'', ''/pricing'') AND h.occurred_at BETWEEN e.occurred_at - interval ''7 days'' AND e.occurred_at) >= 4',
   '1 day', false),
  ('big_purchase', 'numeric', 'purchase',
   '{"event": "purchase", "condition": {"amount": {"$gt": 1900}}, "cooldown": 0}',
@@ -132,21 +132,21 @@ SELECT 's' || lpad(k::text, 4, '0') || '_' || kind AS name, kind, event_type, de
 FROM k, ncat, LATERAL (
   SELECT * FROM (
     SELECT 'equality' AS kind, 'page_view' AS event_type,
-           jsonb_build_object('event', 'page_view', 'condition', jsonb_build_object('url', c.url, 'time_spent', jsonb_build_object('$gt', 270))) AS definition,
-           format('e.params->>''url'' = %L AND ', c.url) || bench.ts(270) AS predicate, interval '1 day' AS cooldown, false AS absence
+           jsonb_build_object('event', 'page_view', 'condition', jsonb_build_object('url', c.url, 'time_spent', jsonb_build_object('$gt', 330))) AS definition,
+           format('e.params->>''url'' = %L AND ', c.url) || bench.ts(330) AS predicate, interval '1 day' AS cooldown, false AS absence
     FROM catalog c WHERE k.bucket < 60 AND c.n = 1 + (k.k * 7) % ncat.n
     UNION ALL
     SELECT 'prefix', 'page_view',
-           jsonb_build_object('event', 'page_view', 'condition', jsonb_build_object('url', jsonb_build_object('$startsWith', p), 'time_spent', jsonb_build_object('$gt', 360))),
-           format('starts_with(e.params->>''url'', %L) AND ', p) || bench.ts(360), '1 day', false
+           jsonb_build_object('event', 'page_view', 'condition', jsonb_build_object('url', jsonb_build_object('$startsWith', p), 'time_spent', jsonb_build_object('$gt', 420))),
+           format('starts_with(e.params->>''url'', %L) AND ', p) || bench.ts(420), '1 day', false
     FROM (SELECT CASE k.k % 4 WHEN 0 THEN '/blog/post-' || (10 + k.k % 110) WHEN 1 THEN '/product/p-' || (10 + k.k % 40)
                               WHEN 2 THEN '/docs/' || (ARRAY['start', 'api', 'sdk', 'guides'])[1 + k.k % 3] || '/page-' || (1 + k.k % 39)
                               ELSE '/features/f-' || (1 + k.k % 40) END AS p) x
     WHERE k.bucket BETWEEN 60 AND 74
     UNION ALL
     SELECT 'in', 'add_to_cart',
-           jsonb_build_object('event', 'add_to_cart', 'cooldown', 0, 'condition', jsonb_build_object('sku', 'p-' || (1 + k.k % 500), 'plan', '{"$in": ["pro", "enterprise"]}'::jsonb, 'price', '{"$gte": 250}'::jsonb)),
-           format('e.params->>''sku'' = %L AND e.params->>''plan'' IN (''pro'', ''enterprise'') AND (e.params->>''price'')::numeric >= 250', 'p-' || (1 + k.k % 500)), '0', false
+           jsonb_build_object('event', 'add_to_cart', 'cooldown', 0, 'condition', jsonb_build_object('sku', 'p-' || (1 + k.k % 500), 'plan', '{"$in": ["pro", "enterprise"]}'::jsonb, 'price', '{"$gte": 280}'::jsonb)),
+           format('e.params->>''sku'' = %L AND e.params->>''plan'' IN (''pro'', ''enterprise'') AND (e.params->>''price'')::numeric >= 280', 'p-' || (1 + k.k % 500)), '0', false
     WHERE k.bucket BETWEEN 75 AND 84
     UNION ALL
     SELECT 'equality', 'download',
@@ -160,17 +160,17 @@ FROM k, ncat, LATERAL (
     WHERE k.bucket BETWEEN 90 AND 92
     UNION ALL
     SELECT 'history', 'page_view',
-           jsonb_build_object('event', 'page_view', 'condition', jsonb_build_object('url', '/product/p-' || (1 + k.k % 500), 'time_spent', '{"$gt": 120}'::jsonb),
+           jsonb_build_object('event', 'page_view', 'condition', jsonb_build_object('url', '/product/p-' || (1 + k.k % 500), 'time_spent', '{"$gt": 180}'::jsonb),
                               'history', '[{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}}, "within": "7 days"}]'::jsonb),
-           format('e.params->>''url'' = %L AND ', '/product/p-' || (1 + k.k % 500)) || bench.ts(120)
+           format('e.params->>''url'' = %L AND ', '/product/p-' || (1 + k.k % 500)) || bench.ts(180)
              || ' AND EXISTS (SELECT 1 FROM microtrigger.events h WHERE h.user_id = e.user_id AND h.event_type = ''page_view'' AND starts_with(h.params->>''url'', ''/pricing'') AND h.occurred_at BETWEEN e.occurred_at - interval ''7 days'' AND e.occurred_at)',
            '1 day', false
     WHERE k.bucket BETWEEN 93 AND 94
     UNION ALL
     SELECT 'absence', 'add_to_cart',
-           jsonb_build_object('event', 'add_to_cart', 'condition', jsonb_build_object('sku', 'p-' || (1 + k.k % 500), 'price', '{"$gte": 200}'::jsonb),
+           jsonb_build_object('event', 'add_to_cart', 'condition', jsonb_build_object('sku', 'p-' || (1 + k.k % 500), 'price', '{"$gte": 270}'::jsonb),
                               'unless', '{"event": "checkout", "within": "1 hour", "same": ["cart_id"]}'::jsonb),
-           format('e.params->>''sku'' = %L AND (e.params->>''price'')::numeric >= 200', 'p-' || (1 + k.k % 500)), '0', true
+           format('e.params->>''sku'' = %L AND (e.params->>''price'')::numeric >= 270', 'p-' || (1 + k.k % 500)), '0', true
     WHERE k.bucket BETWEEN 95 AND 96
     UNION ALL
     SELECT 'equality', 'search',
