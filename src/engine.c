@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "render.h"
 #include "rulecache.h"
+#include "segments.h"
 #include "trigger_rows.h"
 
 PG_FUNCTION_INFO_V1(mt_run_pending_sql);
@@ -788,6 +789,7 @@ mt_run_pending(TimestampTz as_of, int limit)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	mt_rulecache_ensure();
+	done += mt_segments_run_pending(as_of, limit);
 	batch_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger run_pending batch",
 										  ALLOCSET_DEFAULT_SIZES);
 	for (;;)
@@ -834,6 +836,7 @@ mt_next_due(void)
 	if (!isnull)
 		result = DatumGetTimestampTz(value);
 	SPI_finish();
+	result = Min(result, mt_segments_next_due());
 	return result;
 }
 
