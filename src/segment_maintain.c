@@ -114,18 +114,44 @@ mt_user_work_new(const char *user_id, int n_segments)
 	return work;
 }
 
-/* Reads the stored membership and schedule of the user for the named segments. */
-static void
-load_stored_states(const char *user_id, char **names, int n, StoredState *states)
+/*
+ * Reads the stored membership and schedule of every (segment, user) pair of the pass in one
+ * query; states[u][k] is user u's state for cache segment k (only affected ones are filled).
+ */
+static StoredState **
+load_stored_states(MtUserWork **users, int n_users)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTARRAYOID};
-	Datum		values[2] = {CStringGetTextDatum(user_id), text_array(names, n)};
+	int			n_segments = mt_segment_cache_count();
+	StoredState **states = palloc(sizeof(StoredState *) * Max(n_users, 1));
+	Datum	   *segment_names = palloc(sizeof(Datum) * Max(n_users * n_segments, 1));
+	Datum	   *user_ids = palloc(sizeof(Datum) * Max(n_users * n_segments, 1));
+	int		   *pair_user = palloc(sizeof(int) * Max(n_users * n_segments, 1));
+	int		   *pair_segment = palloc(sizeof(int) * Max(n_users * n_segments, 1));
+	int			n_pairs = 0;
+	Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[2];
 
+	for (int u = 0; u < n_users; u++)
+	{
+		Datum		user_id = CStringGetTextDatum(users[u]->user_id);
+
+		states[u] = palloc0(sizeof(StoredState) * Max(n_segments, 1));
+		for (int k = 0; k < n_segments; k++)
+			if (users[u]->at[k] != DT_NOBEGIN)
+			{
+				segment_names[n_pairs] = CStringGetTextDatum(mt_segment_cache_entry(k)->segment->name);
+				user_ids[n_pairs] = user_id;
+				pair_user[n_pairs] = u;
+				pair_segment[n_pairs++] = k;
+			}
+	}
+	values[0] = PointerGetDatum(construct_array(segment_names, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(user_ids, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	run_plan(kept_plan(&stored_plan,
-					   "SELECT s.ord::int, m.user_id IS NOT NULL, sc.changes_at "
-					   "FROM unnest($2::text[]) WITH ORDINALITY AS s(name, ord) "
-					   "LEFT JOIN microtrigger.segment_members m ON m.segment = s.name AND m.user_id = $1 "
-					   "LEFT JOIN microtrigger.segment_schedule sc ON sc.segment = s.name AND sc.user_id = $1",
+					   "SELECT p.ord::int, m.user_id IS NOT NULL, sc.changes_at "
+					   "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(segment, user_id, ord) "
+					   "LEFT JOIN microtrigger.segment_members m ON m.segment = p.segment AND m.user_id = p.user_id "
+					   "LEFT JOIN microtrigger.segment_schedule sc ON sc.segment = p.segment AND sc.user_id = p.user_id",
 					   2, argtypes), values, NULL, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -135,16 +161,15 @@ load_stored_states(const char *user_id, char **names, int n, StoredState *states
 		bool		unscheduled;
 		int			ord = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull)) - 1;
 		Datum		changes_at = SPI_getbinval(tuple, desc, 3, &unscheduled);
+		StoredState *state = &states[pair_user[ord]][pair_segment[ord]];
 
-		states[ord].member = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
-		states[ord].scheduled = false;
+		state->member = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
+		state->scheduled = !unscheduled;
 		if (!unscheduled)
-		{
-			states[ord].scheduled = true;
-			states[ord].changes_at = DatumGetTimestampTz(changes_at);
-		}
+			state->changes_at = DatumGetTimestampTz(changes_at);
 	}
 	SPI_freetuptable(SPI_tuptable);
+	return states;
 }
 
 /* Does the contact match the segment's profile? Reads the contact once per user (cached in *doc). */
@@ -269,40 +294,104 @@ load_clause_times(const char *user_id, int *affected, int n_affected, TimestampT
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* Writes the new membership and schedule of one (segment, user) where they differ. */
-static void
-store_result(const char *segment, const char *user_id, const StoredState *stored, const MtSweep *sweep)
+/* Rows to write at the end of a pass: (segment, user[, time]) per kind of write. */
+typedef struct WriteList
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3] = {CStringGetTextDatum(segment), CStringGetTextDatum(user_id), 0};
+	Datum	   *segments;
+	Datum	   *users;
+	Datum	   *times;
+	int			n;
+	int			capacity;
+} WriteList;
 
+/* The writes of a pass, done in four statements at its end. */
+typedef struct PassWrites
+{
+	WriteList	enter;			/* upsert segment_members (entered_at) */
+	WriteList	exit;			/* delete from segment_members */
+	WriteList	schedule;		/* upsert segment_schedule (changes_at) */
+	WriteList	unschedule;		/* delete from segment_schedule */
+} PassWrites;
+
+/* Appends one row to a write list (in the list's memory context). */
+static void
+add_write(WriteList *list, MemoryContext context, const char *segment, const char *user_id, TimestampTz at)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+
+	if (list->n == list->capacity)
+	{
+		list->capacity = list->capacity ? list->capacity * 2 : 64;
+		list->segments = list->segments ? repalloc(list->segments, sizeof(Datum) * list->capacity)
+			: palloc(sizeof(Datum) * list->capacity);
+		list->users = list->users ? repalloc(list->users, sizeof(Datum) * list->capacity)
+			: palloc(sizeof(Datum) * list->capacity);
+		list->times = list->times ? repalloc(list->times, sizeof(Datum) * list->capacity)
+			: palloc(sizeof(Datum) * list->capacity);
+	}
+	list->segments[list->n] = CStringGetTextDatum(segment);
+	list->users[list->n] = CStringGetTextDatum(user_id);
+	list->times[list->n] = TimestampTzGetDatum(at);
+	list->n++;
+	MemoryContextSwitchTo(old);
+}
+
+/* Files the writes one (segment, user) needs where the new state differs from the stored one. */
+static void
+plan_writes(PassWrites *writes, MemoryContext context, const char *segment, const char *user_id,
+			const StoredState *stored, const MtSweep *sweep)
+{
 	if (sweep->member && sweep->n_changes > 0)
-	{
-		values[2] = TimestampTzGetDatum(sweep->changes[sweep->n_changes - 1].at);
-		run_plan(kept_plan(&enter_plan,
-						   "INSERT INTO microtrigger.segment_members (segment, user_id, entered_at) "
-						   "VALUES ($1, $2, $3) ON CONFLICT (segment, user_id) "
-						   "DO UPDATE SET entered_at = EXCLUDED.entered_at", 3, argtypes),
-				 values, NULL, SPI_OK_INSERT);
-	}
+		add_write(&writes->enter, context, segment, user_id, sweep->changes[sweep->n_changes - 1].at);
 	else if (!sweep->member && stored->member)
-		run_plan(kept_plan(&exit_plan,
-						   "DELETE FROM microtrigger.segment_members WHERE segment = $1 AND user_id = $2",
-						   2, argtypes), values, NULL, SPI_OK_DELETE);
-
+		add_write(&writes->exit, context, segment, user_id, 0);
 	if (sweep->has_next && (!stored->scheduled || stored->changes_at != sweep->next_change))
-	{
-		values[2] = TimestampTzGetDatum(sweep->next_change);
-		run_plan(kept_plan(&schedule_plan,
-						   "INSERT INTO microtrigger.segment_schedule (segment, user_id, changes_at) "
-						   "VALUES ($1, $2, $3) ON CONFLICT (segment, user_id) "
-						   "DO UPDATE SET changes_at = EXCLUDED.changes_at", 3, argtypes),
-				 values, NULL, SPI_OK_INSERT);
-	}
+		add_write(&writes->schedule, context, segment, user_id, sweep->next_change);
 	else if (!sweep->has_next && stored->scheduled)
-		run_plan(kept_plan(&unschedule_plan,
-						   "DELETE FROM microtrigger.segment_schedule WHERE segment = $1 AND user_id = $2",
-						   2, argtypes), values, NULL, SPI_OK_DELETE);
+		add_write(&writes->unschedule, context, segment, user_id, 0);
+}
+
+/* Runs one write statement over a list: $1 segments, $2 users, $3 times. */
+static void
+run_write(SPIPlanPtr *slot, const char *sql, WriteList *list, int expected)
+{
+	Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[3];
+
+	if (list->n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(list->segments, list->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(list->users, list->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(list->times, list->n, TIMESTAMPTZOID, sizeof(TimestampTz),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	run_plan(kept_plan(slot, sql, 3, argtypes), values, NULL, expected);
+}
+
+/*
+ * Writes a pass's results: per-row upserts and deletes by key (each (segment, user) appears once
+ * in a pass), in four statements instead of one per row.
+ */
+static void
+flush_writes(PassWrites *writes)
+{
+	run_write(&enter_plan,
+			  "INSERT INTO microtrigger.segment_members (segment, user_id, entered_at) "
+			  "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+			  "ON CONFLICT (segment, user_id) DO UPDATE SET entered_at = EXCLUDED.entered_at",
+			  &writes->enter, SPI_OK_INSERT);
+	run_write(&exit_plan,
+			  "DELETE FROM microtrigger.segment_members m USING unnest($1::text[], $2::text[]) AS x(segment, user_id) "
+			  "WHERE m.segment = x.segment AND m.user_id = x.user_id AND $3 IS NOT NULL",
+			  &writes->exit, SPI_OK_DELETE);
+	run_write(&schedule_plan,
+			  "INSERT INTO microtrigger.segment_schedule (segment, user_id, changes_at) "
+			  "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+			  "ON CONFLICT (segment, user_id) DO UPDATE SET changes_at = EXCLUDED.changes_at",
+			  &writes->schedule, SPI_OK_INSERT);
+	run_write(&unschedule_plan,
+			  "DELETE FROM microtrigger.segment_schedule s USING unnest($1::text[], $2::text[]) AS x(segment, user_id) "
+			  "WHERE s.segment = x.segment AND s.user_id = x.user_id AND $3 IS NOT NULL",
+			  &writes->unschedule, SPI_OK_DELETE);
 }
 
 /* Appends a change (the list lives in the caller's long-lived context). */
@@ -327,17 +416,16 @@ add_change(ChangeList *list, MemoryContext context, const char *user_id, const c
 }
 
 /*
- * Re-evaluates one user for every segment of its work, writes the results, and appends the
- * membership changes to the list. Returns the number of segments evaluated.
+ * Re-evaluates one user for every segment of its work from the stored states, files the writes
+ * and appends the membership changes. Returns the number of segments evaluated.
  */
 static int
-maintain_user(const MtUserWork *work, ChangeList *changes, MemoryContext changes_context)
+maintain_user(const MtUserWork *work, const StoredState *stored_by_segment, PassWrites *writes,
+			  ChangeList *changes, MemoryContext pass_context)
 {
 	int			n_segments = mt_segment_cache_count();
 	int		   *affected = palloc(sizeof(int) * Max(n_segments, 1));
-	char	  **names = palloc(sizeof(char *) * Max(n_segments, 1));
 	int			n_affected = 0;
-	StoredState *stored;
 	TimestampTz *from;
 	TimestampTz since = DT_NOEND;
 	MtSegmentTimes **times;
@@ -346,24 +434,20 @@ maintain_user(const MtUserWork *work, ChangeList *changes, MemoryContext changes
 
 	for (int k = 0; k < n_segments; k++)
 		if (work->at[k] != DT_NOBEGIN)
-		{
-			affected[n_affected] = k;
-			names[n_affected++] = mt_segment_cache_entry(k)->segment->name;
-		}
+			affected[n_affected++] = k;
 	if (n_affected == 0)
 		return 0;
-	stored = palloc0(sizeof(StoredState) * n_affected);
 	from = palloc(sizeof(TimestampTz) * n_affected);
 	times = palloc(sizeof(MtSegmentTimes *) * n_affected);
-	load_stored_states(work->user_id, names, n_affected, stored);
 
 	/* sweep from the stored state's end (when it has passed) and read back as far as windows reach */
 	for (int a = 0; a < n_affected; a++)
 	{
 		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
+		const StoredState *stored = &stored_by_segment[affected[a]];
 		TimestampTz at = work->at[affected[a]];
 
-		from[a] = stored[a].scheduled && stored[a].changes_at < at ? stored[a].changes_at : at;
+		from[a] = stored->scheduled && stored->changes_at < at ? stored->changes_at : at;
 		if (segment->all_history)
 			since = DT_NOBEGIN;
 		else if (since != DT_NOBEGIN)
@@ -379,10 +463,11 @@ maintain_user(const MtUserWork *work, ChangeList *changes, MemoryContext changes
 
 		mt_segment_times_sort(segment, times[a]);
 		times[a]->profile_ok = profile_matches(segment, work->user_id, &contact, &contact_loaded);
-		mt_segment_sweep(segment, times[a], stored[a].member, from[a], work->at[affected[a]], &sweep);
-		store_result(segment->name, work->user_id, &stored[a], &sweep);
+		mt_segment_sweep(segment, times[a], stored_by_segment[affected[a]].member, from[a],
+						 work->at[affected[a]], &sweep);
+		plan_writes(writes, pass_context, segment->name, work->user_id, &stored_by_segment[affected[a]], &sweep);
 		for (int c = 0; c < sweep.n_changes; c++)
-			add_change(changes, changes_context, work->user_id, segment->name,
+			add_change(changes, pass_context, work->user_id, segment->name,
 					   sweep.changes[c].at, sweep.changes[c].entered);
 	}
 	return n_affected;
@@ -552,26 +637,37 @@ typedef struct MaintainPass
 	ChangeList	changes;
 } MaintainPass;
 
-/* Maintains every user of the pass, then records all their changes; returns pairs evaluated. */
+/*
+ * Maintains every user of the pass: one read of the stored states, per user one read of events
+ * (and of the contact when a profile matters), then all writes and all changes at once.
+ * Returns the pairs evaluated.
+ */
 static int
 maintain_pass(void *arg)
 {
 	MaintainPass *pass = arg;
 	int			evaluated = 0;
 	int			first = pass->changes.n;
+	PassWrites	writes = {0};
+	StoredState **stored;
+	MemoryContext old = MemoryContextSwitchTo(pass->changes_context);
 
+	stored = load_stored_states(pass->users, pass->n_users);
+	MemoryContextSwitchTo(old);
 	for (int u = 0; u < pass->n_users; u++)
 	{
-		MemoryContext old;
-
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(pass->user_context);
 		old = MemoryContextSwitchTo(pass->user_context);
-		evaluated += maintain_user(pass->users[u], &pass->changes, pass->changes_context);
+		evaluated += maintain_user(pass->users[u], stored[u], &writes, &pass->changes, pass->changes_context);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextReset(pass->user_context);
+	old = MemoryContextSwitchTo(pass->user_context);
+	flush_writes(&writes);
 	record_changes(&pass->changes, first);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(pass->user_context);
 	return evaluated;
 }
 
