@@ -24,6 +24,7 @@
 #include "engine_internal.h"
 #include "journeys.h"
 #include "rulecache.h"
+#include "segments.h"
 #include "subxact.h"
 #include "trigger_rows.h"
 
@@ -410,10 +411,13 @@ mt_run_pending(TimestampTz as_of, int limit)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	mt_rulecache_ensure();
+	/* segment windows first: their enter/exit events may fire triggers acted on below */
+	done = mt_segments_run_pending(as_of, limit);
+	mt_rulecache_ensure();
 	mt_rulecache_pin();
 	batch_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger run_pending batch",
 										  ALLOCSET_DEFAULT_SIZES);
-	done = run_firings(as_of, limit, batch_context);
+	done += run_firings(as_of, limit, batch_context);
 	done += mt_run_journeys(as_of, limit, batch_context);
 	MemoryContextDelete(batch_context);
 	mt_rulecache_unpin();
@@ -439,7 +443,7 @@ mt_next_due(void)
 	if (!isnull)
 		result = DatumGetTimestampTz(value);
 	SPI_finish();
-	return result;
+	return Min(result, mt_segments_next_due());
 }
 
 /* SQL: microtrigger.run_pending(as_of timestamptz DEFAULT now()) RETURNS integer. */

@@ -1,0 +1,109 @@
+-- Segments: definitions validated when written, membership kept current incrementally (events,
+-- contacts, expiring windows), refresh_segment() as the from-scratch computation. docs/segments.md.
+
+-- When each user's membership of a segment next changes with no new event (a counted event
+-- leaves its window, or a future-dated one enters). Members and non-members alike: a non-member
+-- enters when the purchase that excluded them leaves its window. run_pending re-evaluates rows
+-- whose time has come: an index range scan, never a sweep of all members.
+CREATE TABLE microtrigger.segment_schedule (
+    segment     text NOT NULL REFERENCES microtrigger.segments (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    user_id     text NOT NULL,
+    changes_at  timestamptz NOT NULL,
+    PRIMARY KEY (segment, user_id)
+);
+CREATE INDEX segment_schedule_due ON microtrigger.segment_schedule (changes_at);
+CREATE INDEX segment_schedule_user ON microtrigger.segment_schedule (user_id);
+
+-- The time each segment's membership is current to: the latest run_pending as_of (or refresh).
+-- A late event (occurred_at before it) is judged at this time, as a fresh computation would be.
+CREATE TABLE microtrigger.segment_clock (
+    segment  text PRIMARY KEY REFERENCES microtrigger.segments (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    as_of    timestamptz NOT NULL
+);
+
+-- segment_stats counts enters and exits per segment and day without scanning every event.
+CREATE INDEX events_segment_changes ON microtrigger.events ((params ->> 'segment'), occurred_at)
+    WHERE event_type IN ('segment_enter', 'segment_exit');
+
+SELECT pg_catalog.pg_extension_config_dump('microtrigger.segment_schedule', '');
+SELECT pg_catalog.pg_extension_config_dump('microtrigger.segment_clock', '');
+
+-- Segment rows are validated and compiled when written, backfilled when created or changed, and
+-- every backend's segment cache follows the table.
+CREATE FUNCTION microtrigger.validate_segment_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_validate_segment_row';
+CREATE FUNCTION microtrigger.backfill_segment_row() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_backfill_segment_row';
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.segments
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_segment_row();
+CREATE TRIGGER backfill AFTER INSERT OR UPDATE ON microtrigger.segments
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.backfill_segment_row();
+CREATE TRIGGER invalidate_segment_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.segments
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();
+
+-- New events: the segments their types can change are re-evaluated for their users, once per
+-- statement (INSERT, multi-row INSERT or COPY).
+CREATE FUNCTION microtrigger.segments_ingest_events() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_segments_ingest_events';
+CREATE TRIGGER segments_ingest AFTER INSERT ON microtrigger.events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_ingest_events();
+
+-- Contacts: a profile may have changed.
+CREATE FUNCTION microtrigger.segments_contact_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_segments_contact_changed';
+CREATE TRIGGER segments_contact_added AFTER INSERT OR DELETE ON microtrigger.contacts
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.segments_contact_changed();
+CREATE TRIGGER segments_contact_changed AFTER UPDATE ON microtrigger.contacts
+    FOR EACH ROW
+    WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.email IS DISTINCT FROM NEW.email
+          OR OLD.timezone IS DISTINCT FROM NEW.timezone OR OLD.attributes IS DISTINCT FROM NEW.attributes)
+    EXECUTE FUNCTION microtrigger.segments_contact_changed();
+
+-- Recomputes a segment from the event history and contacts at as_of (set-based SQL built from its
+-- definition), replaces its membership, records the differences as segment_enter/segment_exit
+-- events at as_of, and returns its member count.
+CREATE FUNCTION microtrigger.refresh_segment(name text, as_of timestamptz DEFAULT now())
+RETURNS integer
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'mt_refresh_segment_sql';
+
+COMMENT ON FUNCTION microtrigger.refresh_segment(text, timestamptz) IS
+    'recomputes a segment from the event history at as_of and replaces its membership; returns its member count';
+
+-- Who is a member at as_of, computed from scratch; changes nothing.
+CREATE FUNCTION microtrigger.segment_members_at(name text, as_of timestamptz)
+RETURNS SETOF text
+    LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'mt_segment_members_at_sql';
+
+COMMENT ON FUNCTION microtrigger.segment_members_at(text, timestamptz) IS
+    'the members of a segment at as_of, computed from the event history without changing anything';
+
+-- Is the user a current member of the segment?
+CREATE FUNCTION microtrigger.in_segment(user_id text, name text) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (SELECT 1 FROM microtrigger.segment_members m
+                   WHERE m.segment = in_segment.name AND m.user_id = in_segment.user_id)
+$$;
+
+-- For operators: each segment's size, and its enters and exits per day (UTC) from the
+-- segment_enter / segment_exit events. A segment with no such event has one row with day NULL.
+CREATE VIEW microtrigger.segment_stats AS
+SELECT s.name AS segment,
+       coalesce(m.members, 0) AS members,
+       d.day,
+       coalesce(d.enters, 0) AS enters,
+       coalesce(d.exits, 0) AS exits
+FROM microtrigger.segments s
+LEFT JOIN (SELECT segment, count(*) AS members FROM microtrigger.segment_members GROUP BY segment) m
+       ON m.segment = s.name
+LEFT JOIN (SELECT e.params ->> 'segment' AS segment,
+                  (e.occurred_at AT TIME ZONE 'UTC')::date AS day,
+                  count(*) FILTER (WHERE e.event_type = 'segment_enter') AS enters,
+                  count(*) FILTER (WHERE e.event_type = 'segment_exit') AS exits
+           FROM microtrigger.events e
+           WHERE e.event_type IN ('segment_enter', 'segment_exit')
+           GROUP BY 1, 2) d
+       ON d.segment = s.name;
+
+COMMENT ON VIEW microtrigger.segment_stats IS
+    'each segment''s size, and its enters and exits per day (UTC)';
