@@ -54,7 +54,8 @@ INSERT INTO microtrigger.sequences (name, definition) VALUES ('cart_recovery', '
 INSERT INTO microtrigger.triggers (name, definition) VALUES ('cart_abandoned',
  '{"event": "add_to_cart", "unless": {"event": "checkout", "within": "30 minutes", "same": ["cart_id"]},
    "cooldown": 0, "actions": [{"start_sequence": "cart_recovery"}]}');
-INSERT INTO microtrigger.segment_members (segment, user_id, entered_at) VALUES ('b2b', 's3', '2026-11-01');
+-- s3 is in b2b through its profile (company_size 500): the segment keeps itself current
+SELECT segment, user_id FROM microtrigger.segment_members ORDER BY 1, 2;
 
 INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) VALUES
  ('s1', 'add_to_cart', '2026-11-02 09:00', '{"cart_id": "c1", "plan": "pro"}'),
