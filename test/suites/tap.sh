@@ -5,7 +5,7 @@ set -u
 cd "$MT_BUILD/test/tap"
 PGXS_DIR=$(dirname "$(dirname "$(pg_config --pgxs)")")
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi; }
-as_pg env PATH="$MT_BIN:$PATH" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+as_pg env PATH="$MT_BIN:$PATH" MT_BUILD="$MT_BUILD" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
     prove -I "$PGXS_DIR/test/perl" -v $(ls t/*.pl) >tap.out 2>&1
 cat tap.out
 for f in tmp_check/log/*; do [ -f "$f" ] && grep -q "not ok" tap.out && { echo "== $f"; tail -n 30 "$f"; }; done
