@@ -702,11 +702,96 @@ compile_condition(struct json_object *json, const char *path, MtError *err)
 }
 
 /* Compiles a condition object found at path; NULL and *err filled when it is not valid. */
+static void order_cheapest_first(MtCondition *cond);
+
 MtCondition *
 mt_condition_compile(struct json_object *json, const char *path, MtError *err)
 {
-	return compile_condition(json, path ? path : "$", err);
+	MtCondition *cond = compile_condition(json, path ? path : "$", err);
+
+	if (cond != NULL)
+		order_cheapest_first(cond);
+	return cond;
 }
+
+/* The relative cost of evaluating one operator (a regex is the dearest by far). */
+static int
+op_cost(const MtOp *op)
+{
+	switch (op->kind)
+	{
+		case MT_OP_REGEX:
+			return 50;
+		case MT_OP_ELEM_MATCH:
+			return 20;
+		case MT_OP_ALL:
+		case MT_OP_NOT:
+			return 8;
+		case MT_OP_IN:
+		case MT_OP_NIN:
+		case MT_OP_STARTS_WITH:
+		case MT_OP_ENDS_WITH:
+		case MT_OP_CONTAINS:
+			return 3;
+		default:
+			return 2;
+	}
+}
+
+/* The relative cost of evaluating a node: its operators and children. */
+static int
+node_cost(const MtCondition *cond)
+{
+	int			cost = cond->kind == MT_NODE_FIELD ? cond->nsteps : 0;
+
+	for (int i = 0; i < cond->nops; i++)
+		cost += op_cost(&cond->ops[i]);
+	for (int i = 0; i < cond->nchildren; i++)
+		cost += node_cost(cond->children[i]);
+	return cost;
+}
+
+/* qsort comparator: cheaper children first. */
+static int
+compare_node_cost(const void *a, const void *b)
+{
+	int			ca = node_cost(*(MtCondition *const *) a);
+	int			cb = node_cost(*(MtCondition *const *) b);
+
+	return (ca > cb) - (ca < cb);
+}
+
+/* qsort comparator: cheaper operators first. */
+static int
+compare_op_cost(const void *a, const void *b)
+{
+	int			ca = op_cost(a);
+	int			cb = op_cost(b);
+
+	return (ca > cb) - (ca < cb);
+}
+
+/*
+ * Orders the parts of every AND (and the operators on a field) cheapest first: they all must
+ * hold and evaluation never fails, so the result is the same, but a cheap mismatch
+ * (time_spent > 90) now spares the regex. OR and NOR keep their order (any order is right).
+ */
+static void
+order_cheapest_first(MtCondition *cond)
+{
+	for (int i = 0; i < cond->nchildren; i++)
+		order_cheapest_first(cond->children[i]);
+	for (int i = 0; i < cond->nops; i++)
+	{
+		if (cond->ops[i].sub != NULL)
+			order_cheapest_first(cond->ops[i].sub);
+	}
+	if (cond->kind == MT_NODE_AND && cond->nchildren > 1)
+		qsort(cond->children, cond->nchildren, sizeof(MtCondition *), compare_node_cost);
+	if (cond->kind == MT_NODE_FIELD && cond->nops > 1)
+		qsort(cond->ops, cond->nops, sizeof(MtOp), compare_op_cost);
+}
+
 
 /* Parses JSON text with json-c and compiles it (see condition.h). */
 MtCondition *
@@ -794,6 +879,30 @@ mt_condition_is_empty(const MtCondition *cond)
 	return cond != NULL && cond->kind == MT_NODE_AND && cond->nchildren == 0;
 }
 
+/*
+ * The literal text every string matching an anchored regex starts with ("^/blog/post-" gives
+ * "/blog/post-"), or 0 when there is none we can be sure of: not anchored, case-insensitive,
+ * multi-line, extended, or holding an alternation anywhere.
+ */
+static size_t
+regex_literal_prefix(const MtOp *op)
+{
+	const char *text = op->value.text;
+	size_t		len = op->value.len;
+	size_t		i;
+
+	if (len < 2 || text[0] != '^' ||
+		(op->regex_flags & (MT_REGEX_ICASE | MT_REGEX_MULTILINE | MT_REGEX_EXTENDED)) != 0 ||
+		memchr(text, '|', len) != NULL)
+		return 0;
+	for (i = 1; i < len && strchr(".[]()*+?{}\\$^", text[i]) == NULL; i++)
+		;
+	/* a quantifier that may drop the last literal character: do not count it */
+	if (i < len && (text[i] == '*' || text[i] == '?' || text[i] == '{'))
+		i--;
+	return i > 1 ? i - 1 : 0;
+}
+
 /* Reports the literal constraints of an AND node (the top level or $and), recursively. */
 static void
 collect_literals(const MtCondition *cond, MtLiteralCallback cb, void *arg)
@@ -816,6 +925,13 @@ collect_literals(const MtCondition *cond, MtLiteralCallback cb, void *arg)
 			cb(arg, cond->field, MT_LITERAL_EQUALS, op->value.text, op->value.len);
 		else if (op->kind == MT_OP_STARTS_WITH)
 			cb(arg, cond->field, MT_LITERAL_PREFIX, op->value.text, op->value.len);
+		else if (op->kind == MT_OP_REGEX)
+		{
+			size_t		prefix_len = regex_literal_prefix(op);
+
+			if (prefix_len > 0)
+				cb(arg, cond->field, MT_LITERAL_PREFIX, op->value.text + 1, prefix_len);
+		}
 	}
 }
 
