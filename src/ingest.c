@@ -269,15 +269,29 @@ check_and_fire(void *arg)
 }
 
 /*
- * Finishes a match in a subtransaction: an error becomes a rule_error decision, so a failing
- * rule never fails the INSERT (a cancel still stops the statement).
+ * Whether each match runs in its own subtransaction. A statement is first matched in one
+ * subtransaction for all its events (cheap); only if that fails is it matched again carefully,
+ * one subtransaction per match, so the failing rule becomes a rule_error decision and the
+ * others still fire.
+ */
+static bool careful_matching = false;
+
+/*
+ * Finishes a match: history, session, cooldown, firing. In careful mode an error becomes a
+ * rule_error decision, so a failing rule never fails the INSERT (a cancel still stops it).
  */
 static void
 finish_match(MtRule *rule, IngestEvent *event)
 {
 	MatchWork	work = {rule, event};
-	ErrorData  *edata = mt_run_in_subtransaction(check_and_fire, &work, true);
+	ErrorData  *edata;
 
+	if (!careful_matching)
+	{
+		check_and_fire(&work);
+		return;
+	}
+	edata = mt_run_in_subtransaction(check_and_fire, &work, true);
 	if (edata != NULL)
 	{
 		record_rule_error(rule->trigger, event, edata->message);
@@ -328,6 +342,38 @@ read_event(TupleTableSlot *slot, const EventColumns *cols, IngestEvent *event)
 						   event->occurred_at);
 }
 
+/* One pass over the transition table. */
+typedef struct IngestPass
+{
+	Tuplestorestate *rows;
+	TupleTableSlot *slot;
+	EventColumns cols;
+	MemoryContext row_context;
+} IngestPass;
+
+/* Matches every event of the statement (from the start of the transition table). */
+static void
+match_events(void *arg)
+{
+	IngestPass *pass = arg;
+
+	tuplestore_rescan(pass->rows);
+	while (tuplestore_gettupleslot(pass->rows, true, false, pass->slot))
+	{
+		IngestEvent event;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(pass->row_context);
+		old = MemoryContextSwitchTo(pass->row_context);
+		read_event(pass->slot, &pass->cols, &event);
+		mt_rulecache_candidates(&event.doc, consider_rule, &event);
+		if (mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
+			mt_journeys_exit_on_event(event.id, event.user_id, &event.doc, event.params);
+		MemoryContextSwitchTo(old);
+	}
+}
+
 /*
  * AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT on microtrigger.events:
  * match every inserted event against the enabled triggers.
@@ -336,13 +382,10 @@ Datum
 mt_ingest_events(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Tuplestorestate *rows;
 	TupleDesc	desc;
-	TupleTableSlot *slot;
-	EventColumns cols;
-	MemoryContext row_context;
-	MemoryContext old;
 	int			read_pointer;
+	IngestPass	pass;
+	ErrorData  *edata;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || trigdata->tg_newtable == NULL)
@@ -361,35 +404,31 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 	mt_rulecache_pin();
 
 	desc = RelationGetDescr(trigdata->tg_relation);
-	cols.id = SPI_fnumber(desc, "id");
-	cols.user_id = SPI_fnumber(desc, "user_id");
-	cols.event_type = SPI_fnumber(desc, "event_type");
-	cols.occurred_at = SPI_fnumber(desc, "occurred_at");
-	cols.session_id = SPI_fnumber(desc, "session_id");
-	cols.params = SPI_fnumber(desc, "params");
+	pass.cols.id = SPI_fnumber(desc, "id");
+	pass.cols.user_id = SPI_fnumber(desc, "user_id");
+	pass.cols.event_type = SPI_fnumber(desc, "event_type");
+	pass.cols.occurred_at = SPI_fnumber(desc, "occurred_at");
+	pass.cols.session_id = SPI_fnumber(desc, "session_id");
+	pass.cols.params = SPI_fnumber(desc, "params");
 
-	rows = trigdata->tg_newtable;
-	read_pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
-	tuplestore_select_read_pointer(rows, read_pointer);
-	tuplestore_rescan(rows);
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	row_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger ingest row",
-										ALLOCSET_DEFAULT_SIZES);
-	while (tuplestore_gettupleslot(rows, true, false, slot))
+	pass.rows = trigdata->tg_newtable;
+	read_pointer = tuplestore_alloc_read_pointer(pass.rows, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(pass.rows, read_pointer);
+	pass.slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	pass.row_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger ingest row",
+											 ALLOCSET_DEFAULT_SIZES);
+	careful_matching = false;
+	edata = mt_run_in_subtransaction(match_events, &pass, true);
+	if (edata != NULL)
 	{
-		IngestEvent event;
-
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(row_context);
-		old = MemoryContextSwitchTo(row_context);
-		read_event(slot, &cols, &event);
-		mt_rulecache_candidates(&event.doc, consider_rule, &event);
-		if (mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
-			mt_journeys_exit_on_event(event.id, event.user_id, &event.doc, event.params);
-		MemoryContextSwitchTo(old);
+		/* something failed: match again, each match in its own subtransaction */
+		FreeErrorData(edata);
+		careful_matching = true;
+		match_events(&pass);
+		careful_matching = false;
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(row_context);
+	ExecDropSingleTupleTableSlot(pass.slot);
+	MemoryContextDelete(pass.row_context);
 	mt_rulecache_unpin();
 	SPI_finish();
 	return PointerGetDatum(NULL);
