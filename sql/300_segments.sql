@@ -106,6 +106,8 @@ SELECT microtrigger.run_pending('2026-11-04 00:00');
 SELECT microtrigger.track('s1', 'purchase', '{"amount": 19}', '2026-11-02 10:00') > 0 AS tracked;
 SELECT user_id, event_type, occurred_at FROM microtrigger.events
 WHERE event_type = 'segment_exit' AND user_id = 's1' ORDER BY id;
+-- (the pricing check at 12-02 stays: a check that is still ahead is never moved later by an
+-- event; when it comes, run_pending finds no change and drops it)
 SELECT segment, user_id, changes_at FROM microtrigger.segment_schedule WHERE user_id = 's1' ORDER BY 1;
 
 -- Expiry at the right as_of: the purchase leaves its 30-day window at 12-02 10:00 (plus 1 µs),
@@ -130,6 +132,7 @@ FROM (VALUES ('s4', interval '0 days'), ('s5', interval '5 days')) u(id, shift),
 UNION ALL VALUES ('s4', 'purchase', timestamptz '2026-11-10 12:00', jsonb '{}'),
                  ('s5', 'purchase', '2026-11-15 12:00', '{}');
 SELECT segment, user_id, changes_at FROM microtrigger.segment_schedule WHERE user_id IN ('s4', 's5') ORDER BY 1, 2;
+-- run_pending re-evaluates the three kept checks of 12-02 (s1, s2) and 11-09 11:00 (s3): no change
 SELECT microtrigger.run_pending('2026-12-10 12:00');
 SELECT microtrigger.in_segment('s4', 'pricing_not_converted') AS s4_before;
 SELECT microtrigger.run_pending('2026-12-12 00:00');

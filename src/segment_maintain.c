@@ -336,15 +336,25 @@ add_write(WriteList *list, MemoryContext context, const char *segment, const cha
 	MemoryContextSwitchTo(old);
 }
 
-/* Files the writes one (segment, user) needs where the new state differs from the stored one. */
+/*
+ * Files the writes one (segment, user) evaluated at `at` needs where the new state differs from
+ * the stored one. A stored next check that is still ahead and not later than the new next change
+ * is kept: checking early is harmless (run_pending finds no change and stores the exact time),
+ * and an active user's every event would otherwise move it — one write per event per segment.
+ */
 static void
 plan_writes(PassWrites *writes, MemoryContext context, const char *segment, const char *user_id,
-			const StoredState *stored, const MtSweep *sweep)
+			const StoredState *stored, const MtSweep *sweep, TimestampTz at)
 {
+	bool		keep_check = stored->scheduled && stored->changes_at > at &&
+		(!sweep->has_next || stored->changes_at <= sweep->next_change);
+
 	if (sweep->member && sweep->n_changes > 0)
 		add_write(&writes->enter, context, segment, user_id, sweep->changes[sweep->n_changes - 1].at);
 	else if (!sweep->member && stored->member)
 		add_write(&writes->exit, context, segment, user_id, 0);
+	if (keep_check)
+		return;
 	if (sweep->has_next && (!stored->scheduled || stored->changes_at != sweep->next_change))
 		add_write(&writes->schedule, context, segment, user_id, sweep->next_change);
 	else if (!sweep->has_next && stored->scheduled)
@@ -465,7 +475,8 @@ maintain_user(const MtUserWork *work, const StoredState *stored_by_segment, Pass
 		times[a]->profile_ok = profile_matches(segment, work->user_id, &contact, &contact_loaded);
 		mt_segment_sweep(segment, times[a], stored_by_segment[affected[a]].member, from[a],
 						 work->at[affected[a]], &sweep);
-		plan_writes(writes, pass_context, segment->name, work->user_id, &stored_by_segment[affected[a]], &sweep);
+		plan_writes(writes, pass_context, segment->name, work->user_id, &stored_by_segment[affected[a]],
+					&sweep, work->at[affected[a]]);
 		for (int c = 0; c < sweep.n_changes; c++)
 			add_change(changes, pass_context, work->user_id, segment->name,
 					   sweep.changes[c].at, sweep.changes[c].entered);

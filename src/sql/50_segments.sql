@@ -25,8 +25,8 @@ CREATE TABLE microtrigger.segment_clock (
 CREATE INDEX events_segment_changes ON microtrigger.events ((params ->> 'segment'), occurred_at)
     WHERE event_type IN ('segment_enter', 'segment_exit');
 
-SELECT pg_catalog.pg_extension_config_dump('microtrigger.segment_schedule', '');
-SELECT pg_catalog.pg_extension_config_dump('microtrigger.segment_clock', '');
+-- segment_schedule and segment_clock are derived state and are not dumped: restoring the
+-- segments rows backfills them (and the members) from the restored events.
 
 -- Segment rows are validated and compiled when written, backfilled when created or changed, and
 -- every backend's segment cache follows the table.

@@ -42,6 +42,8 @@ SELECT g AS seq, 'u' || (1 + floor(random() * $USERS)::int) AS user_id,
                           'time_spent', floor(random() * 300)::int, 'amount', floor(random() * 200)::int) AS params
 FROM generate_series(1, $EVENTS) g;
 COPY (SELECT user_id, event_type, occurred_at, params FROM bench_source ORDER BY seq) TO '$CSV' WITH (FORMAT csv);
+CREATE INDEX ON bench_source (seq);
+ANALYZE bench_source;
 CREATE TABLE bench_segments (name text, definition jsonb);
 INSERT INTO bench_segments
 SELECT 'seg' || lpad(i::text, 2, '0'), CASE i % 5

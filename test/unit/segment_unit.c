@@ -1,0 +1,190 @@
+/*
+ * segment_unit.c: PostgreSQL-free unit tests of segment definitions (src/segment_def.c) and the
+ * membership timeline (src/segment_timeline.c): derived index fields, validation paths, and
+ * randomized sweeps checked against membership evaluated point by point.
+ * Prints "segment-unit: N passed, M failed". Built and run by test/suites/segment_unit.sh.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "mtalloc.h"
+#include "segment_def.h"
+#include "segment_timeline.h"
+
+static int	passed;
+static int	failed;
+
+/* Records one check; prints the failures. */
+static void
+check(int ok, const char *what, const char *detail)
+{
+	if (ok)
+		passed++;
+	else
+	{
+		failed++;
+		printf("FAIL: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+	}
+}
+
+/* Compiles a segment from JSON text; NULL (and *err filled) when invalid. */
+static MtSegment *
+compile(const char *text, MtError *err)
+{
+	struct json_object *json = json_tokener_parse(text);
+	MtSegment  *segment;
+
+	memset(err, 0, sizeof(*err));
+	segment = mt_segment_compile("s", json, err);
+	json_object_put(json);
+	return segment;
+}
+
+/* The definition is refused at path (the message is only printed on failure). */
+static void
+expect_error(const char *text, const char *path)
+{
+	MtError		err;
+	MtSegment  *segment = compile(text, &err);
+	char		detail[1200];
+
+	snprintf(detail, sizeof(detail), "got %s at %s: %s", segment ? "valid" : "error", err.path, err.message);
+	check(segment == NULL && strcmp(err.path, path) == 0, text, detail);
+	mt_segment_free(segment);
+}
+
+/* Derived fields: types, any type, windows, anchor. */
+static void
+test_summary(void)
+{
+	MtError		err;
+	MtSegment  *s = compile("{\"include\": [{\"event\": \"purchase\", \"count\": {\"$lt\": 2}},"
+							" {\"event\": [\"page_view\", \"checkout\"], \"within\": 60}],"
+							" \"exclude\": [{\"condition\": {\"event_type\": \"refund\"}, \"within\": \"2 minutes\"}]}", &err);
+
+	check(s != NULL, "summary compiles", err.message);
+	if (s == NULL)
+		return;
+	check(s->n_event_types == 4 && strcmp(s->event_types[0], "checkout") == 0 &&
+		  strcmp(s->event_types[3], "refund") == 0, "distinct sorted types", NULL);
+	check(!s->any_type, "types pinned by condition", NULL);
+	check(s->all_history, "a clause without window", NULL);
+	check(s->longest_within == 120 * 1000000LL, "longest window", NULL);
+	check(s->anchor == 1, "anchor is the first clause 0 does not pass", NULL);
+	mt_segment_free(s);
+	s = compile("{\"include\": [{\"condition\": {\"url\": \"/x\"}}], \"profile\": {\"plan\": \"free\"}}", &err);
+	check(s != NULL && s->any_type && s->profile != NULL, "any type and profile", err.message);
+	mt_segment_free(s);
+}
+
+/* Validation paths. */
+static void
+test_errors(void)
+{
+	expect_error("[]", "$");
+	expect_error("{}", "$");
+	expect_error("{\"include\": {\"event\": \"x\"}, \"foo\": 1}", "$.foo");
+	expect_error("{\"include\": [{\"event\": \"x\", \"within\": \"soon\"}]}", "$.include[0].within");
+	expect_error("{\"include\": [{\"event\": \"x\"}], \"exclude\": [{\"event\": \"y\", \"count\": -1}]}", "$.exclude[0].count");
+	expect_error("{\"include\": [{\"event\": \"segment_exit\"}]}", "$.include[0].event");
+	expect_error("{\"include\": [{\"event\": \"x\", \"count\": 0}]}", "$.include");
+	expect_error("{\"profile\": [1]}", "$.profile");
+	expect_error("{\"profile\": {\"a\": {\"$nope\": 1}}}", "$.profile.a");
+}
+
+/* A small deterministic random generator (the test must not depend on libc's rand). */
+static unsigned long long rng_state = 88172645463325252ULL;
+static long long
+next_random(long long bound)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (long long) (rng_state % (unsigned long long) bound);
+}
+
+/*
+ * Random clause times; the sweep's result must agree with membership evaluated at every time:
+ * its changes alternate and each is a real change, the final state is the state at `to`, and
+ * the next change is the first later time membership differs (checked at every microsecond of
+ * a small time scale).
+ */
+static void
+test_sweeps(void)
+{
+	MtError		err;
+	MtSegment  *s = compile("{\"include\": [{\"event\": \"a\", \"within\": 0.00001, \"count\": {\"$gte\": 1, \"$lt\": 3}},"
+							" {\"event\": \"b\"}], \"exclude\": [{\"event\": \"c\", \"within\": 0.000007}]}", &err);
+	int			bad = 0;
+
+	check(s != NULL, "sweep segment compiles", err.message);
+	if (s == NULL)
+		return;
+	for (int iter = 0; iter < 3000; iter++)
+	{
+		MtSegmentTimes *times = mt_segment_times_new(s);
+		MtSweep		sweep;
+		long long	from = next_random(60);
+		long long	to = from + next_random(30);
+		bool		stored;
+		bool		value;
+		long long	t;
+
+		for (int i = next_random(6); i > 0; i--)
+			mt_clause_times_add(&times->include[0], next_random(100));
+		for (int i = next_random(3); i > 0; i--)
+			mt_clause_times_add(&times->include[1], next_random(100));
+		for (int i = next_random(3); i > 0; i--)
+			mt_clause_times_add(&times->exclude[0], next_random(100));
+		mt_segment_times_sort(s, times);
+		times->profile_ok = next_random(10) > 0;
+		stored = next_random(2);
+		mt_segment_sweep(s, times, stored, from, to, &sweep);
+
+		value = stored;
+		for (int c = 0; c < sweep.n_changes; c++)
+		{
+			if (sweep.changes[c].entered == value || sweep.changes[c].at < from || sweep.changes[c].at > to ||
+				mt_segment_member_at(s, times, sweep.changes[c].at) != sweep.changes[c].entered ||
+				(sweep.changes[c].at > from &&
+				 mt_segment_member_at(s, times, sweep.changes[c].at - 1) == sweep.changes[c].entered))
+				bad++;
+			value = sweep.changes[c].entered;
+		}
+		/* between changes, membership holds still */
+		for (t = from; t <= to; t++)
+		{
+			bool		expected = stored;
+
+			for (int c = 0; c < sweep.n_changes && sweep.changes[c].at <= t; c++)
+				expected = sweep.changes[c].entered;
+			if (mt_segment_member_at(s, times, t) != expected)
+				bad++;
+		}
+		if (sweep.member != mt_segment_member_at(s, times, to))
+			bad++;
+		for (t = to + 1; t < 200; t++)
+			if (mt_segment_member_at(s, times, t) != sweep.member)
+				break;
+		if (t < 200 ? (!sweep.has_next || sweep.next_change != t) : sweep.has_next)
+			bad++;
+		mt_sweep_free(&sweep);
+		mt_segment_times_free(s, times);
+	}
+	check(bad == 0, "3000 random sweeps agree with point-by-point membership", NULL);
+	mt_segment_free(s);
+}
+
+/* Runs every test and prints the tally. */
+int
+main(void)
+{
+	test_summary();
+	test_errors();
+	test_sweeps();
+	printf("segment-unit: %d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
