@@ -164,7 +164,6 @@ SELECT pg_catalog.pg_extension_config_dump('microtrigger.templates', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.triggers', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.sequences', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.segments', '');
-SELECT pg_catalog.pg_extension_config_dump('microtrigger.segment_members', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.journeys', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.decisions', '');
