@@ -218,7 +218,16 @@ main(void)
 	expect_literals("{\"$and\": [{\"a\": \"x\"}, {\"$and\": [{\"b\": {\"startsWith\": \"p\"}}]}]}", "a=x b^p");
 	expect_literals("{\"$or\": [{\"a\": \"x\"}], \"$nor\": [{\"b\": \"y\"}]}", "");
 	expect_literals("{\"a.b\": \"x\", \"c\": {\"$ne\": \"y\"}, \"d\": {\"$not\": {\"$eq\": \"z\"}}}", "");
-	expect_literals("{\"a\": {\"$in\": [\"x\"]}, \"b\": {\"$regex\": \"^x\"}, \"e\": {\"$endsWith\": \"x\"}}", "");
+	expect_literals("{\"a\": {\"$in\": [\"x\"]}, \"b\": {\"$regex\": \"^x\"}, \"e\": {\"$endsWith\": \"x\"}}", "b^x");
+	/* an anchored regex gives its literal prefix, unless it cannot be sure of one */
+	expect_literals("{\"u\": {\"$regex\": \"^/blog/post-1.*\"}}", "u^/blog/post-1");
+	expect_literals("{\"u\": {\"$regex\": \"^/pricingx?$\"}}", "u^/pricing");
+	expect_literals("{\"u\": {\"$regex\": \"^/a+b\"}}", "u^/a");
+	expect_literals("{\"u\": {\"$regex\": \"^/ab|/cd\"}}", "");
+	expect_literals("{\"u\": {\"$regex\": \"^/ab\", \"$options\": \"i\"}}", "");
+	expect_literals("{\"u\": {\"$regex\": \"^/ab\", \"$options\": \"m\"}}", "");
+	expect_literals("{\"u\": {\"$regex\": \"/ab\"}}", "");
+	expect_literals("{\"u\": {\"$regex\": \"^x*\"}}", "");
 	expect_literals("{}", "");
 
 	/* required values of a top-level field */
