@@ -9,6 +9,7 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES
  ('pricing_long', '{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}, "time_spent": {"$gt": 90}}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
  ('pricing_exact', '{"event": "page_view", "condition": {"url": "/pricing/teams"}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
  ('blog_regex', '{"event": "page_view", "condition": {"url": {"$regex": "^/blog/.*pric", "$options": "i"}}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
+ ('aa_long_prefix', '{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing/teams"}}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
  ('teams_regex', '{"event": "page_view", "condition": {"time_spent": {"$gte": 20}, "url": {"$regex": "^/pricing/te+a?ms$"}}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
  ('pricing_regex_q', '{"event": "page_view", "condition": {"url": {"$regex": "^/pricingx?$"}}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
  ('big_cart', '{"event": "add_to_cart", "condition": {"price": {"$gte": 100}, "plan": {"$in": ["pro", "enterprise"]}}, "cooldown": 0, "actions": [{"send_email": {"template": "t"}}]}'),
@@ -53,6 +54,7 @@ WITH expected AS (
    WHERE event_type = 'page_view' AND params->>'url' LIKE '/pricing%' AND jsonb_typeof(params->'time_spent') = 'number' AND (params->>'time_spent')::numeric > 90
   UNION ALL SELECT 'pricing_exact', count(*) FROM microtrigger.events WHERE event_type = 'page_view' AND params->>'url' = '/pricing/teams'
   UNION ALL SELECT 'blog_regex', count(*) FROM microtrigger.events WHERE event_type = 'page_view' AND params->>'url' ~* '^/blog/.*pric'
+  UNION ALL SELECT 'aa_long_prefix', count(*) FROM microtrigger.events WHERE event_type = 'page_view' AND params->>'url' LIKE '/pricing/teams%'
   UNION ALL SELECT 'teams_regex', count(*) FROM microtrigger.events WHERE event_type = 'page_view' AND params->>'url' ~ '^/pricing/te+a?ms$' AND (params->>'time_spent')::int >= 20
   UNION ALL SELECT 'pricing_regex_q', count(*) FROM microtrigger.events WHERE event_type = 'page_view' AND params->>'url' ~ '^/pricingx?$'
   UNION ALL SELECT 'big_cart', count(*) FROM microtrigger.events WHERE event_type = 'add_to_cart' AND (params->>'price')::int >= 100 AND params->>'plan' IN ('pro', 'enterprise')

@@ -115,6 +115,16 @@ compare_groups(const void *a, const void *b)
 	return compare_literal(x, strlen(x), y, strlen(y));
 }
 
+/* qsort comparator for prefix buckets: by literal length, ascending. */
+static int
+compare_prefix_lengths(const void *a, const void *b)
+{
+	size_t		x = ((const PrefixLength *) a)->len;
+	size_t		y = ((const PrefixLength *) b)->len;
+
+	return (x > y) - (x < y);
+}
+
 /* What one rule's condition says about the literals of top-level fields. */
 typedef struct RuleLiterals
 {
@@ -258,6 +268,9 @@ build_group(RuleGroup *group, List *rules)
 	for (int b = 0; b < group->n_prefix_lengths; b++)
 		qsort(group->prefixes[b].entries, group->prefixes[b].n_entries, sizeof(LiteralEntry),
 			  compare_entries);
+	/* shortest first: the lookup stops at the first length longer than the value */
+	if (group->n_prefix_lengths > 1)
+		qsort(group->prefixes, group->n_prefix_lengths, sizeof(PrefixLength), compare_prefix_lengths);
 }
 
 /* Compiles one triggers row into a rule; a row that no longer compiles is skipped with a warning. */
