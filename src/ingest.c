@@ -15,7 +15,11 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -44,15 +48,40 @@ typedef struct IngestEvent
 	MtDocument	doc;
 } IngestEvent;
 
+/* Prepared plans, kept for the backend's life (SPI_keepplan). */
+static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */
+static SPIPlanPtr history_rows_plan[2][2];
+static SPIPlanPtr session_plan[2];	/* [replan] */
+static SPIPlanPtr cooldown_plan[2];
+
 /*
- * Prepared plans, kept for the backend's life (SPI_keepplan). Those over events and firings are
- * replanned at every call (CURSOR_OPT_CUSTOM_PLAN): both tables grow inside one COPY, and a
- * generic plan made while they looked empty would scan them whole for every match.
+ * Whether this statement replans its queries over events and firings at every call: when
+ * the planner's statistics say a table is (nearly) empty, a kept generic plan would seq-scan
+ * it while the COPY fills it. Otherwise kept generic plans are used (planning is then free).
  */
-static SPIPlanPtr history_count_plan[2];	/* [has types] */
-static SPIPlanPtr history_rows_plan[2];
-static SPIPlanPtr session_plan;
-static SPIPlanPtr cooldown_plan;
+static int	replan = 0;
+
+/* The cursor options for the statement's queries over growing tables. */
+#define GROWING_TABLE_OPTIONS (replan ? CURSOR_OPT_CUSTOM_PLAN : 0)
+
+/* Do the planner's statistics show fewer than `rows` rows in microtrigger.<table>? */
+static bool
+stats_show_few_rows(const char *table, double rows)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("microtrigger", false));
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		few = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+
+		/* reltuples -1: never analyzed, the planner then assumes a few pages and uses the index */
+		few = form->reltuples >= 0 && form->reltuples < rows;
+		ReleaseSysCache(tuple);
+	}
+	return few;
+}
 static SPIPlanPtr insert_firing_plan;
 static SPIPlanPtr rule_error_plan;
 
@@ -85,12 +114,12 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 
 	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
 	{
-		SPIPlanPtr	plan = mt_kept_plan_opts(&history_count_plan[typed], typed
+		SPIPlanPtr	plan = mt_kept_plan_opts(&history_count_plan[replan][typed], typed
 										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
 										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND occurred_at >= $2 AND occurred_at <= $3",
-										typed ? 4 : 3, argtypes, CURSOR_OPT_CUSTOM_PLAN);
+										typed ? 4 : 3, argtypes, GROWING_TABLE_OPTIONS);
 		bool		isnull;
 
 		ret = SPI_execute_plan(plan, values, NULL, false, 1);
@@ -101,12 +130,12 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 
 	/* with a condition: read the window's events and evaluate each one here */
 	{
-		SPIPlanPtr	plan = mt_kept_plan_opts(&history_rows_plan[typed], typed
+		SPIPlanPtr	plan = mt_kept_plan_opts(&history_rows_plan[replan][typed], typed
 										? "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 										"WHERE user_id = $1 AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
 										: "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
-										typed ? 4 : 3, argtypes, CURSOR_OPT_CUSTOM_PLAN);
+										typed ? 4 : 3, argtypes, GROWING_TABLE_OPTIONS);
 
 		ret = SPI_execute_plan(plan, values, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
@@ -163,10 +192,10 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (event->session_id == NULL)
 		return false;
-	plan = mt_kept_plan_opts(&session_plan,
+	plan = mt_kept_plan_opts(&session_plan[replan],
 						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
 						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3",
-						3, argtypes, CURSOR_OPT_CUSTOM_PLAN);
+						3, argtypes, GROWING_TABLE_OPTIONS);
 	values[0] = PointerGetDatum(event->session_id);
 	values[1] = TimestampTzGetDatum(event->occurred_at);
 	values[2] = PointerGetDatum(event->user_id);
@@ -192,10 +221,10 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (trigger->cooldown <= 0)
 		return false;
-	plan = mt_kept_plan_opts(&cooldown_plan,
+	plan = mt_kept_plan_opts(&cooldown_plan[replan],
 						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
 						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') LIMIT 1",
-						4, argtypes, CURSOR_OPT_CUSTOM_PLAN);
+						4, argtypes, GROWING_TABLE_OPTIONS);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = PointerGetDatum(event->user_id);
 	values[2] = TimestampTzGetDatum(event->occurred_at - trigger->cooldown);
@@ -402,6 +431,7 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 	mt_rulecache_pin();
+	replan = stats_show_few_rows("firings", 10000) || stats_show_few_rows("events", 100000) ? 1 : 0;
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	pass.cols.id = SPI_fnumber(desc, "id");
