@@ -34,6 +34,7 @@
 
 char	   *mt_smtp_username = NULL;
 char	   *mt_smtp_password = NULL;
+char	   *mt_smtp_ca_file = NULL;
 char	   *mt_unsubscribe_secret = NULL;
 char	   *mt_unsubscribe_mailto = NULL;
 int			mt_max_attempts = 5;
@@ -79,6 +80,10 @@ mt_delivery_define_gucs(void)
 							   "Password for SMTP AUTH.",
 							   NULL, &mt_smtp_password, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.smtp_ca_file",
+							   "PEM file of the certificate authorities that verify the SMTP server; empty uses the system's.",
+							   NULL, &mt_smtp_ca_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("microtrigger.unsubscribe_secret",
 							   "Key of the HMAC-SHA256 in unsubscribe tokens; empty uses the secret made at CREATE EXTENSION.",
 							   NULL, &mt_unsubscribe_secret, "",
@@ -417,6 +422,7 @@ run_session(MtDeliveryRun *run)
 		config.url = mt_smtp_url;
 		config.username = mt_smtp_username;
 		config.password = mt_smtp_password;
+		config.ca_file = mt_smtp_ca_file;
 		config.timeout_ms = mt_smtp_timeout_ms;
 		config.connect_timeout_ms = Min(mt_smtp_timeout_ms, 10000);
 		config.interrupted = delivery_interrupted;

@@ -9,6 +9,7 @@
 
 /* delivery GUCs, defined in deliver.c by mt_delivery_define_gucs() */
 extern char *mt_smtp_username;			/* microtrigger.smtp_username (superuser-only) */
+extern char *mt_smtp_ca_file;			/* microtrigger.smtp_ca_file */
 extern char *mt_smtp_password;			/* microtrigger.smtp_password (superuser-only) */
 extern char *mt_unsubscribe_secret;		/* microtrigger.unsubscribe_secret (superuser-only) */
 extern char *mt_unsubscribe_mailto;		/* microtrigger.unsubscribe_mailto */

@@ -139,6 +139,8 @@ mt_smtp_open(const MtSmtpConfig *config, char *errbuf, size_t errsize)
 	curl_easy_setopt(s->curl, CURLOPT_URL, config->url);
 	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);	/* never touch the backend's signals */
 	curl_easy_setopt(s->curl, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);	/* STARTTLS when offered */
+	if (config->ca_file != NULL && config->ca_file[0] != '\0')
+		curl_easy_setopt(s->curl, CURLOPT_CAINFO, config->ca_file);	/* a private CA */
 	curl_easy_setopt(s->curl, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(s->curl, CURLOPT_READFUNCTION, read_message);
 	curl_easy_setopt(s->curl, CURLOPT_READDATA, s);

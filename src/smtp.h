@@ -33,6 +33,7 @@ typedef struct MtSmtpConfig
 	const char *url;			/* smtp://host:port[/ehlo-domain] or smtps://... */
 	const char *username;		/* AUTH credentials; NULL or "" for none */
 	const char *password;
+	const char *ca_file;		/* PEM file of CAs to verify the server with; NULL or "": the system's */
 	long		timeout_ms;		/* the longest one message may take, connection included */
 	long		connect_timeout_ms;
 	bool		(*interrupted) (void);	/* polled while waiting; true aborts the transfer */
