@@ -13,29 +13,6 @@
 
 #define PATH_MAX_LEN 512
 
-/* The JSON type of a value, for messages. */
-static const char *
-type_phrase(struct json_object *value)
-{
-	switch (json_object_get_type(value))
-	{
-		case json_type_null:
-			return "null";
-		case json_type_boolean:
-			return "a boolean";
-		case json_type_double:
-		case json_type_int:
-			return "a number";
-		case json_type_object:
-			return "an object";
-		case json_type_array:
-			return "an array";
-		case json_type_string:
-			return "a string";
-	}
-	return "a value";
-}
-
 /* Is the event type one that segment maintenance itself records? */
 bool
 mt_segment_is_own_event(const char *event_type, int len)
@@ -85,7 +62,7 @@ parse_clause_list(struct json_object *json, const char *path, const char *key, c
 	}
 	if (!json_object_is_type(json, json_type_array) || json_object_array_length(json) == 0)
 		return mt_error_set(err, path, "%s must be a non-empty array of clauses, not %s", key,
-							json_object_is_type(json, json_type_array) ? "an empty array" : type_phrase(json));
+							json_object_is_type(json, json_type_array) ? "an empty array" : mt_json_type_phrase(json));
 	*n_clauses = (int) json_object_array_length(json);
 	*clauses = mt_alloc(sizeof(MtClause) * (size_t) *n_clauses);
 	for (int i = 0; i < *n_clauses; i++)
@@ -163,7 +140,7 @@ parse_segment(struct json_object *def, MtSegment *segment, MtError *err)
 
 	if (!json_object_is_type(def, json_type_object))
 		return mt_error_set(err, "$", "a segment definition must be a JSON object, not %s",
-							type_phrase(def));
+							mt_json_type_phrase(def));
 	{
 		json_object_object_foreach(def, key, unused)
 		{
@@ -193,7 +170,7 @@ parse_segment(struct json_object *def, MtSegment *segment, MtError *err)
 	{
 		if (!json_object_is_type(value, json_type_object))
 			return mt_error_set(err, "$.profile", "a condition must be a JSON object, not %s",
-								type_phrase(value));
+								mt_json_type_phrase(value));
 		if ((segment->profile = mt_condition_compile(value, "$.profile", err)) == NULL)
 			return false;
 	}

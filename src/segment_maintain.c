@@ -18,6 +18,8 @@
 #include "utils/resowner.h"
 
 #include "condition_eval.h"
+#include "engine_internal.h"
+#include "subxact.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
 #include "segment_timeline.h"
@@ -61,23 +63,6 @@ static SPIPlanPtr unschedule_plan;
 static SPIPlanPtr record_plan;
 static SPIPlanPtr error_plan;
 static SPIPlanPtr postpone_plan;
-
-/* Prepares a plan once and keeps it. */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-							errmsg("could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result))));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
 
 /* Runs a plan and checks its result code. */
 static void
@@ -147,7 +132,7 @@ load_stored_states(MtUserWork **users, int n_users)
 	}
 	values[0] = PointerGetDatum(construct_array(segment_names, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(user_ids, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
-	run_plan(kept_plan(&stored_plan,
+	run_plan(mt_kept_plan(&stored_plan,
 					   "SELECT p.ord::int, m.user_id IS NOT NULL, sc.changes_at "
 					   "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(segment, user_id, ord) "
 					   "LEFT JOIN microtrigger.segment_members m ON m.segment = p.segment AND m.user_id = p.user_id "
@@ -183,7 +168,7 @@ profile_matches(const MtSegment *segment, const char *user_id, Jsonb **contact, 
 		Oid			argtypes[1] = {TEXTOID};
 		Datum		values[1] = {CStringGetTextDatum(user_id)};
 
-		run_plan(kept_plan(&contact_plan,
+		run_plan(mt_kept_plan(&contact_plan,
 						   "SELECT c.attributes || jsonb_build_object('user_id', c.user_id, 'email', c.email, "
 						   "'timezone', c.timezone) FROM microtrigger.contacts c WHERE c.user_id = $1",
 						   1, argtypes), values, NULL, SPI_OK_SELECT);
@@ -251,13 +236,13 @@ load_clause_times(const char *user_id, int *affected, int n_affected, TimestampT
 	values[1] = text_array(types, n_types);
 	values[2] = TimestampTzGetDatum(since);
 	if (any_type)
-		plan = kept_plan(&events_any_plan,
+		plan = mt_kept_plan(&events_any_plan,
 						 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 						 "WHERE user_id = $1 AND occurred_at >= $3 "
 						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL",
 						 3, argtypes);
 	else
-		plan = kept_plan(&events_typed_plan,
+		plan = mt_kept_plan(&events_typed_plan,
 						 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
 						 "WHERE user_id = $1 AND event_type = ANY ($2) AND occurred_at >= $3",
 						 3, argtypes);
@@ -374,7 +359,7 @@ run_write(SPIPlanPtr *slot, const char *sql, WriteList *list, int expected)
 	values[1] = PointerGetDatum(construct_array(list->users, list->n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(list->times, list->n, TIMESTAMPTZOID, sizeof(TimestampTz),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	run_plan(kept_plan(slot, sql, 3, argtypes), values, NULL, expected);
+	run_plan(mt_kept_plan(slot, sql, 3, argtypes), values, NULL, expected);
 }
 
 /*
@@ -540,7 +525,7 @@ record_changes(ChangeList *changes, int first)
 	mt_segment_recording_events = true;
 	PG_TRY();
 	{
-		run_plan(kept_plan(&record_plan,
+		run_plan(mt_kept_plan(&record_plan,
 						   "INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) "
 						   "SELECT u, t, a, jsonb_build_object('segment', s) "
 						   "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
@@ -571,7 +556,7 @@ record_error(const MtUserWork *work, const char *stage, const char *message)
 	values[1] = text_array(names, n);
 	values[2] = CStringGetTextDatum(stage);
 	values[3] = CStringGetTextDatum(message);
-	run_plan(kept_plan(&error_plan,
+	run_plan(mt_kept_plan(&error_plan,
 					   "INSERT INTO microtrigger.decisions (at, user_id, outcome, detail) "
 					   "VALUES (now(), $1, 'segment_error', jsonb_build_object('segments', to_jsonb($2::text[]), "
 					   "'stage', $3::text, 'error', $4::text))", 4, argtypes),
@@ -594,10 +579,27 @@ postpone_checks(const MtUserWork *work, TimestampTz postpone_to)
 	values[0] = CStringGetTextDatum(work->user_id);
 	values[1] = text_array(names, n);
 	values[2] = TimestampTzGetDatum(postpone_to);
-	run_plan(kept_plan(&postpone_plan,
+	run_plan(mt_kept_plan(&postpone_plan,
 					   "UPDATE microtrigger.segment_schedule SET changes_at = $3 "
 					   "WHERE user_id = $1 AND segment = ANY ($2) AND changes_at < $3", 3, argtypes),
 			 values, NULL, SPI_OK_UPDATE);
+}
+
+/* A function returning int, run by mt_run_in_subtransaction. */
+typedef struct IntWork
+{
+	int			(*fn) (void *);
+	void	   *arg;
+	int			result;
+} IntWork;
+
+/* Calls the function and keeps its result. */
+static void
+int_work(void *arg)
+{
+	IntWork    *work = arg;
+
+	work->result = work->fn(work->arg);
 }
 
 /*
@@ -607,35 +609,11 @@ postpone_checks(const MtUserWork *work, TimestampTz postpone_to)
 static char *
 in_subtransaction(int (*fn) (void *), void *arg, int *result)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
-	char	   *volatile message = NULL;
+	IntWork		work = {fn, arg, 0};
+	ErrorData  *edata = mt_run_in_subtransaction(int_work, &work, true);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
-	{
-		*result = fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-		message = edata->message;
-	}
-	PG_END_TRY();
-	return message;
+	*result = work.result;
+	return edata ? edata->message : NULL;
 }
 
 /* The arguments of one maintenance pass over some users. */

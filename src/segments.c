@@ -11,6 +11,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "engine_internal.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
 #include "segments.h"
@@ -23,23 +24,6 @@ static SPIPlanPtr claim_plan;
 static SPIPlanPtr next_due_plan;
 static SPIPlanPtr forget_plan;
 
-/* Prepares a plan once and keeps it. */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-							errmsg("could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result))));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
-
 /*
  * Moves every segment's clock forward to as_of. A clock another run_pending holds is skipped:
  * that one is moving it too, and a late clock only delays, never loses, a re-evaluation.
@@ -51,7 +35,7 @@ advance_clocks(TimestampTz as_of)
 	Datum		values[1] = {TimestampTzGetDatum(as_of)};
 	int			ret;
 
-	ret = SPI_execute_plan(kept_plan(&advance_plan,
+	ret = SPI_execute_plan(mt_kept_plan(&advance_plan,
 									 "UPDATE microtrigger.segment_clock c SET as_of = $1 "
 									 "FROM (SELECT segment FROM microtrigger.segment_clock WHERE as_of < $1 "
 									 "      FOR UPDATE SKIP LOCKED) due WHERE c.segment = due.segment",
@@ -80,7 +64,7 @@ claim_due(TimestampTz as_of, int want, MtUserWork ***users, int *n_users)
 	uint64		claimed;
 	MtUserWork **array;
 
-	ret = SPI_execute_plan(kept_plan(&claim_plan,
+	ret = SPI_execute_plan(mt_kept_plan(&claim_plan,
 									 "SELECT user_id, segment FROM microtrigger.segment_schedule "
 									 "WHERE changes_at <= $1 ORDER BY changes_at LIMIT $2 FOR UPDATE SKIP LOCKED",
 									 2, argtypes), values, NULL, false, 0);
@@ -123,7 +107,7 @@ forget_unknown_checks(TimestampTz as_of)
 		names[k] = CStringGetTextDatum(mt_segment_cache_entry(k)->segment->name);
 	values[0] = TimestampTzGetDatum(as_of);
 	values[1] = PointerGetDatum(construct_array(names, mt_segment_cache_count(), TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_plan(kept_plan(&forget_plan,
+	if (SPI_execute_plan(mt_kept_plan(&forget_plan,
 								   "DELETE FROM microtrigger.segment_schedule "
 								   "WHERE changes_at <= $1 AND segment <> ALL ($2)", 2, argtypes),
 						 values, NULL, false, 0) != SPI_OK_DELETE)
@@ -184,7 +168,7 @@ mt_segments_next_due(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
-	if (SPI_execute_plan(kept_plan(&next_due_plan,
+	if (SPI_execute_plan(mt_kept_plan(&next_due_plan,
 								   "SELECT min(changes_at) FROM microtrigger.segment_schedule", 0, NULL),
 						 NULL, NULL, true, 1) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read the segment schedule")));
