@@ -1,6 +1,6 @@
 -- Triggers as rows: validation when written, and the path from event to outbox.
-CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, preheader, html_body, text_body) VALUES

@@ -1,7 +1,7 @@
 -- Enrichment: the context query runs read-only as the trigger's owner, never as a superuser by
 -- accident; a failure is a decision, not an error.
-CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET TimeZone = 'UTC';
 
 CREATE ROLE mt_marketer NOLOGIN;

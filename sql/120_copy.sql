@@ -1,7 +1,7 @@
 -- COPY of 10,000 events with several triggers gives exactly the expected firings: the C matcher
 -- (with its rule index) agrees with the same rules written as SQL predicates.
-CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, html_body) VALUES ('t', 'hi', 'hi');

@@ -1,7 +1,7 @@
 -- Absence signals: "did X and not Y within T", decided when the window closes, from all events
 -- recorded by then (late and out-of-order events count), keyed on the same cart.
-CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES

@@ -1,4 +1,6 @@
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS microtrigger;
+RESET client_min_messages;
 -- Templates: rendering, escaping, layouts, partials, validation when written, limits.
 -- Every template row made here is named t200_* and removed at the end.
 \set VERBOSITY default
