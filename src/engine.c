@@ -22,6 +22,7 @@
 #include "condition_eval.h"
 #include "engine.h"
 #include "engine_internal.h"
+#include "event_window.h"
 #include "journeys.h"
 #include "rulecache.h"
 #include "segments.h"
@@ -43,7 +44,6 @@ typedef struct Firing
 } Firing;
 
 static SPIPlanPtr claim_plan;
-static SPIPlanPtr absence_plan;
 static SPIPlanPtr cooldown_plan;
 static SPIPlanPtr firing_done_plan;
 static SPIPlanPtr next_due_plan;
@@ -67,54 +67,6 @@ finish_firing(const Firing *firing, const char *outcome)
 	mt_execute_plan(mt_kept_plan(&firing_done_plan,
 								 "UPDATE microtrigger.firings SET state = 'done', outcome = $2 WHERE id = $1",
 								 2, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
-}
-
-/*
- * The absence check at the window's end: the first event of the user inside the window
- * (by occurred_at, whatever its arrival order) that passes the unless clause; 0 when none.
- */
-static int64
-find_cancelling_event(const MtTrigger *trigger, const Firing *firing, Jsonb *source_params)
-{
-	static const Oid argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
-	const MtClause *unless = &trigger->unless;
-	Datum		values[4];
-
-	values[0] = CStringGetTextDatum(firing->user_id);
-	values[1] = TimestampTzGetDatum(firing->event_at);
-	values[2] = TimestampTzGetDatum(firing->event_at + unless->within);
-	values[3] = Int64GetDatum(firing->source_event_id);
-	mt_execute_plan(mt_kept_plan(&absence_plan,
-								 "SELECT id, event_type, occurred_at, session_id, params FROM microtrigger.events "
-								 "WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 AND id <> $4 "
-								 "ORDER BY occurred_at, id", 4, argtypes),
-					values, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-		char	   *type = mt_spi_text(row, 2);
-		char	   *session = mt_spi_text(row, 4);
-		Jsonb	   *params = DatumGetJsonbP(mt_spi_datum(row, 5, &isnull));
-		MtDocument	doc;
-		bool		same = true;
-
-		if (!mt_clause_accepts_type(unless, type, strlen(type)))
-			continue;
-		for (int i = 0; same && i < unless->n_same; i++)
-			same = mt_same_param(source_params, params, unless->same[i]);
-		if (!same)
-			continue;
-		if (unless->condition != NULL)
-		{
-			mt_document_init_event(&doc, params, firing->user_id, strlen(firing->user_id),
-								   type, strlen(type), session, session ? strlen(session) : 0,
-								   DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull)));
-			if (!mt_condition_eval(unless->condition, &doc))
-				continue;
-		}
-		return DatumGetInt64(mt_spi_datum(row, 1, &isnull));
-	}
-	return 0;
 }
 
 /* Has the trigger queued an email for the user within its cooldown around this firing? */
@@ -250,7 +202,11 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	}
 	if (firing->is_absence)
 	{
-		int64		cancelling = find_cancelling_event(rule->trigger, firing, source_params);
+		/* decided at the window's end, from every event that occurred inside it */
+		int64		cancelling = mt_first_matching_event(&rule->trigger->unless, firing->user_id,
+														 firing->event_at,
+														 firing->event_at + rule->trigger->unless.within,
+														 firing->source_event_id, source_params);
 
 		if (cancelling != 0)
 		{

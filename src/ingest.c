@@ -15,11 +15,7 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -27,6 +23,7 @@
 
 #include "condition_eval.h"
 #include "engine_internal.h"
+#include "event_window.h"
 #include "ingest.h"
 #include "journeys.h"
 #include "rulecache.h"
@@ -49,123 +46,11 @@ typedef struct IngestEvent
 } IngestEvent;
 
 /* Prepared plans, kept for the backend's life (SPI_keepplan). */
-static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */
-static SPIPlanPtr history_rows_plan[2][2];
 static SPIPlanPtr session_plan[2];	/* [replan] */
 static SPIPlanPtr cooldown_plan[2];
 
-/*
- * Whether this statement replans its queries over events and firings at every call: when
- * the planner's statistics say a table is (nearly) empty, a kept generic plan would seq-scan
- * it while the COPY fills it. Otherwise kept generic plans are used (planning is then free).
- */
-static int	replan = 0;
-
-/* The cursor options for the statement's queries over growing tables. */
-#define GROWING_TABLE_OPTIONS (replan ? CURSOR_OPT_CUSTOM_PLAN : 0)
-
-/* Do the planner's statistics show fewer than `rows` rows in microtrigger.<table>? */
-static bool
-stats_show_few_rows(const char *table, double rows)
-{
-	Oid			relid = get_relname_relid(table, get_namespace_oid("microtrigger", false));
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	bool		few = false;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
-
-		/* reltuples -1: never analyzed, the planner then assumes a few pages and uses the index */
-		few = form->reltuples >= 0 && form->reltuples < rows;
-		ReleaseSysCache(tuple);
-	}
-	return few;
-}
 static SPIPlanPtr insert_firing_plan;
 static SPIPlanPtr rule_error_plan;
-
-/* A text[] of the clause's event types. */
-static Datum
-event_types_array(const MtClause *clause)
-{
-	Datum	   *items = palloc(sizeof(Datum) * clause->n_event_types);
-
-	for (int i = 0; i < clause->n_event_types; i++)
-		items[i] = CStringGetTextDatum(clause->event_types[i]);
-	return PointerGetDatum(construct_array(items, clause->n_event_types, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/* Counts the user's events in [at - within, at] of the clause's types that pass its condition. */
-int64
-mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
-{
-	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
-	Datum		values[4];
-	int			typed = clause->n_event_types > 0 ? 1 : 0;
-	int			ret;
-	int64		count = 0;
-
-	values[0] = PointerGetDatum(user_id);
-	values[1] = TimestampTzGetDatum(at - clause->within);
-	values[2] = TimestampTzGetDatum(at);
-	if (typed)
-		values[3] = event_types_array(clause);
-
-	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
-	{
-		SPIPlanPtr	plan = mt_kept_plan_opts(&history_count_plan[replan][typed], typed
-										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
-										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
-										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
-										"AND occurred_at >= $2 AND occurred_at <= $3",
-										typed ? 4 : 3, argtypes, GROWING_TABLE_OPTIONS);
-		bool		isnull;
-
-		ret = SPI_execute_plan(plan, values, NULL, false, 1);
-		if (ret != SPI_OK_SELECT)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history count failed")));
-		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-
-	/* with a condition: read the window's events and evaluate each one here */
-	{
-		SPIPlanPtr	plan = mt_kept_plan_opts(&history_rows_plan[replan][typed], typed
-										? "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
-										"WHERE user_id = $1 AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
-										: "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
-										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
-										typed ? 4 : 3, argtypes, GROWING_TABLE_OPTIONS);
-
-		ret = SPI_execute_plan(plan, values, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history query failed")));
-		for (uint64 row = 0; row < SPI_processed; row++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[row];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull,
-						session_null;
-			text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
-			TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
-			Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
-			Jsonb	   *params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
-			text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
-			MtDocument	doc;
-
-			mt_document_init_event(&doc, params,
-								   VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id),
-								   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
-								   session_text ? VARDATA_ANY(session_text) : NULL,
-								   session_text ? VARSIZE_ANY_EXHDR(session_text) : 0,
-								   occurred);
-			if (mt_condition_eval(clause->condition, &doc))
-				count++;
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	return count;
-}
 
 /* Every history clause holds at the event's time. */
 static bool
@@ -192,10 +77,10 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (event->session_id == NULL)
 		return false;
-	plan = mt_kept_plan_opts(&session_plan[replan],
+	plan = mt_kept_plan_opts(&session_plan[mt_replan_growing_tables],
 						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
 						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3",
-						3, argtypes, GROWING_TABLE_OPTIONS);
+						3, argtypes, MT_GROWING_TABLE_OPTIONS);
 	values[0] = PointerGetDatum(event->session_id);
 	values[1] = TimestampTzGetDatum(event->occurred_at);
 	values[2] = PointerGetDatum(event->user_id);
@@ -221,10 +106,10 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 
 	if (trigger->cooldown <= 0)
 		return false;
-	plan = mt_kept_plan_opts(&cooldown_plan[replan],
+	plan = mt_kept_plan_opts(&cooldown_plan[mt_replan_growing_tables],
 						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
 						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') LIMIT 1",
-						4, argtypes, GROWING_TABLE_OPTIONS);
+						4, argtypes, MT_GROWING_TABLE_OPTIONS);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = PointerGetDatum(event->user_id);
 	values[2] = TimestampTzGetDatum(event->occurred_at - trigger->cooldown);
@@ -431,7 +316,7 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 	mt_rulecache_pin();
-	replan = stats_show_few_rows("firings", 10000) || stats_show_few_rows("events", 100000) ? 1 : 0;
+	mt_event_window_check_statistics();
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	pass.cols.id = SPI_fnumber(desc, "id");

@@ -21,7 +21,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
-#include "ingest.h"
+#include "event_window.h"
 #include "journeys.h"
 #include "jsonc_bridge.h"
 #include "sequence_def.h"
@@ -61,7 +61,6 @@ static SPIPlanPtr wait_plan;
 static SPIPlanPtr complete_plan;
 static SPIPlanPtr segment_plan;
 static SPIPlanPtr profile_plan;
-static SPIPlanPtr exit_events_plan;
 static SPIPlanPtr active_plan;
 
 /* Relcache callback: a change to microtrigger.sequences drops the compiled sequences. */
@@ -251,40 +250,6 @@ exit_matches(const MtSequence *sequence, MtDocument *doc, Jsonb *params, Jsonb *
 	return true;
 }
 
-/* The first exit event of the journey's user in [started_at, until]; 0 when none. */
-static int64
-find_exit_event(const MtSequence *sequence, const Journey *journey, Jsonb *source_params, TimestampTz until)
-{
-	static const Oid argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
-	Datum		values[4];
-
-	values[0] = CStringGetTextDatum(journey->user_id);
-	values[1] = TimestampTzGetDatum(journey->started_at);
-	values[2] = TimestampTzGetDatum(until);
-	values[3] = Int64GetDatum(journey->source_event_id);
-	mt_execute_plan(mt_kept_plan(&exit_events_plan,
-								 "SELECT id, event_type, occurred_at, session_id, params FROM microtrigger.events "
-								 "WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 AND id <> $4 "
-								 "ORDER BY occurred_at, id", 4, argtypes), values, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-		char	   *type = mt_spi_text(row, 2);
-		char	   *session = mt_spi_text(row, 4);
-		Jsonb	   *params = DatumGetJsonbP(mt_spi_datum(row, 5, &isnull));
-		MtDocument	doc;
-
-		if (!mt_clause_accepts_type(&sequence->exit, type, strlen(type)))
-			continue;
-		mt_document_init_event(&doc, params, journey->user_id, strlen(journey->user_id), type, strlen(type),
-							   session, session ? strlen(session) : 0,
-							   DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull)));
-		if (exit_matches(sequence, &doc, params, source_params))
-			return DatumGetInt64(mt_spi_datum(row, 1, &isnull));
-	}
-	return 0;
-}
-
 /* Is the user in the segment now? */
 static bool
 in_segment(const char *segment, const char *user_id)
@@ -360,7 +325,10 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 	have_source = mt_load_event(journey->source_event_id, journey->user_id, &source_doc, &source_params);
 	if (sequence->has_exit)
 	{
-		int64		exit_event = find_exit_event(sequence, journey, source_params, t);
+		/* an exit event that occurred during the journey, however late it arrived */
+		int64		exit_event = mt_first_matching_event(&sequence->exit, journey->user_id,
+														 journey->started_at, t,
+														 journey->source_event_id, source_params);
 
 		if (exit_event != 0)
 		{

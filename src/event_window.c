@@ -1,0 +1,189 @@
+/*
+ * event_window.c: questions about one user's events in a time window, asked by ingest (history
+ * clauses), the engine (does an event cancel an absence window?) and journeys (history branches,
+ * exit events): counts through the (user_id, event_type, occurred_at) index, conditions evaluated
+ * here on each event's jsonb.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "engine_internal.h"
+#include "event_window.h"
+
+static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */
+static SPIPlanPtr history_rows_plan[2][2];
+static SPIPlanPtr window_rows_plan;
+
+/*
+ * Whether this statement replans its queries over events and firings at every call: when
+ * the planner's statistics say a table is (nearly) empty, a kept generic plan would seq-scan
+ * it while the COPY fills it. Otherwise kept generic plans are used (planning is then free).
+ */
+int			mt_replan_growing_tables = 0;
+
+/* Do the planner's statistics show fewer than `rows` rows in microtrigger.<table>? */
+static bool
+stats_show_few_rows(const char *table, double rows)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("microtrigger", false));
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		few = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+
+		/* reltuples -1: never analyzed, the planner then assumes a few pages and uses the index */
+		few = form->reltuples >= 0 && form->reltuples < rows;
+		ReleaseSysCache(tuple);
+	}
+	return few;
+}
+
+/* Sets mt_replan_growing_tables from the statistics of events and firings (once per statement). */
+void
+mt_event_window_check_statistics(void)
+{
+	mt_replan_growing_tables = stats_show_few_rows("firings", 10000) ||
+		stats_show_few_rows("events", 100000) ? 1 : 0;
+}
+
+/* A text[] of the clause's event types. */
+static Datum
+event_types_array(const MtClause *clause)
+{
+	Datum	   *items = palloc(sizeof(Datum) * clause->n_event_types);
+
+	for (int i = 0; i < clause->n_event_types; i++)
+		items[i] = CStringGetTextDatum(clause->event_types[i]);
+	return PointerGetDatum(construct_array(items, clause->n_event_types, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Counts the user's events in [at - within, at] of the clause's types that pass its condition. */
+int64
+mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
+{
+	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		values[4];
+	int			typed = clause->n_event_types > 0 ? 1 : 0;
+	int			ret;
+	int64		count = 0;
+
+	values[0] = PointerGetDatum(user_id);
+	values[1] = TimestampTzGetDatum(at - clause->within);
+	values[2] = TimestampTzGetDatum(at);
+	if (typed)
+		values[3] = event_types_array(clause);
+
+	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
+	{
+		SPIPlanPtr	plan = mt_kept_plan_opts(&history_count_plan[mt_replan_growing_tables][typed], typed
+										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
+										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
+										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
+										"AND occurred_at >= $2 AND occurred_at <= $3",
+										typed ? 4 : 3, argtypes, MT_GROWING_TABLE_OPTIONS);
+		bool		isnull;
+
+		ret = SPI_execute_plan(plan, values, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history count failed")));
+		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/* with a condition: read the window's events and evaluate each one here */
+	{
+		SPIPlanPtr	plan = mt_kept_plan_opts(&history_rows_plan[mt_replan_growing_tables][typed], typed
+										? "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
+										"WHERE user_id = $1 AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
+										: "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
+										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
+										typed ? 4 : 3, argtypes, MT_GROWING_TABLE_OPTIONS);
+
+		ret = SPI_execute_plan(plan, values, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history query failed")));
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull,
+						session_null;
+			text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
+			TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
+			Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
+			Jsonb	   *params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+			text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
+			MtDocument	doc;
+
+			mt_document_init_event(&doc, params,
+								   VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id),
+								   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
+								   session_text ? VARDATA_ANY(session_text) : NULL,
+								   session_text ? VARSIZE_ANY_EXHDR(session_text) : 0,
+								   occurred);
+			if (mt_condition_eval(clause->condition, &doc))
+				count++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return count;
+}
+
+/*
+ * The first event of the user in [from, to] (by occurred_at, whatever its arrival order), other
+ * than exclude_event_id, that the clause accepts: its type, its condition, and the params named
+ * by `same` equal to those of source_params. 0 when there is none.
+ */
+int64
+mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz from,
+						TimestampTz to, int64 exclude_event_id, Jsonb *source_params)
+{
+	static const Oid argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(user_id);
+	values[1] = TimestampTzGetDatum(from);
+	values[2] = TimestampTzGetDatum(to);
+	values[3] = Int64GetDatum(exclude_event_id);
+	mt_execute_plan(mt_kept_plan(&window_rows_plan,
+								 "SELECT id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+								 "WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 AND id <> $4 "
+								 "ORDER BY occurred_at, id", 4, argtypes),
+					values, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		char	   *type = mt_spi_text(row, 2);
+		char	   *session = mt_spi_text(row, 4);
+		Jsonb	   *params = DatumGetJsonbP(mt_spi_datum(row, 5, &isnull));
+		bool		same = true;
+
+		if (!mt_clause_accepts_type(clause, type, strlen(type)))
+			continue;
+		for (int i = 0; same && i < clause->n_same; i++)
+			same = source_params != NULL && mt_same_param(source_params, params, clause->same[i]);
+		if (!same)
+			continue;
+		if (clause->condition != NULL)
+		{
+			MtDocument	doc;
+
+			mt_document_init_event(&doc, params, user_id, strlen(user_id), type, strlen(type),
+								   session, session ? strlen(session) : 0,
+								   DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull)));
+			if (!mt_condition_eval(clause->condition, &doc))
+				continue;
+		}
+		return DatumGetInt64(mt_spi_datum(row, 1, &isnull));
+	}
+	return 0;
+}

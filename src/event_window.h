@@ -1,0 +1,34 @@
+/*
+ * event_window.h: questions about one user's events in a time window (history counts, the first
+ * event that cancels an absence or ends a journey), shared by ingest, the engine and journeys.
+ */
+#ifndef MT_EVENT_WINDOW_H
+#define MT_EVENT_WINDOW_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "definition.h"
+
+/*
+ * 1 while the statistics show events or firings nearly empty: queries over them are then
+ * replanned at every call (a kept generic plan would seq-scan a table a COPY is filling).
+ */
+extern int	mt_replan_growing_tables;
+
+/* The cursor options for queries over events and firings. */
+#define MT_GROWING_TABLE_OPTIONS (mt_replan_growing_tables ? CURSOR_OPT_CUSTOM_PLAN : 0)
+
+/* Looks at the statistics of events and firings and sets mt_replan_growing_tables. */
+extern void mt_event_window_check_statistics(void);
+
+/* Counts the user's events in [at - within, at] that pass the clause (SPI connected). */
+extern int64 mt_history_count(const MtClause *clause, text *user_id, TimestampTz at);
+
+/* The first event in [from, to] the clause accepts (see event_window.c); 0 when none. */
+extern int64 mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz from,
+									 TimestampTz to, int64 exclude_event_id, Jsonb *source_params);
+
+#endif
