@@ -28,10 +28,9 @@
 #include "journeys.h"
 #include "rulecache.h"
 #include "subxact.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(mt_ingest_events);
-
-bool		mt_work_written = false;
 
 /* The event being matched, as the trigger sees it. */
 typedef struct IngestEvent
@@ -141,7 +140,7 @@ insert_firing(const MtTrigger *trigger, const IngestEvent *event)
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not write a firing")));
 	if (SPI_processed > 0)
-		mt_work_written = true;
+		mt_wake_worker_at_commit();
 }
 
 /* Records that a rule failed on an event, instead of failing the INSERT. */

@@ -562,16 +562,3 @@ mt_rulecache_lookup(const char *name)
 	}
 	return NULL;
 }
-
-/* All enabled rules, sorted by name. */
-int
-mt_rulecache_all(MtRule ***rules)
-{
-	if (rule_cache == NULL)
-	{
-		*rules = NULL;
-		return 0;
-	}
-	*rules = rule_cache->rules;
-	return rule_cache->n_rules;
-}

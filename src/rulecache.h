@@ -43,8 +43,5 @@ extern void mt_rulecache_candidates(MtDocument *doc, MtRuleCallback cb, void *ar
 /* The enabled rule of that name, or NULL. */
 extern MtRule *mt_rulecache_lookup(const char *name);
 
-/* Every enabled rule (for the cache's users that scan them all). */
-extern int	mt_rulecache_all(MtRule ***rules);
-
 
 #endif

@@ -24,7 +24,6 @@
 #include "utils/timestamp.h"
 
 #include "engine.h"
-#include "ingest.h"
 #include "microtrigger.h"
 #include "worker.h"
 
@@ -75,7 +74,7 @@ worker_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 	{
-		if ((wake_requested || mt_work_written) && worker_shared != NULL)
+		if (wake_requested && worker_shared != NULL)
 		{
 			SpinLockAcquire(&worker_shared->mutex);
 			if (worker_shared->worker_latch != NULL)
@@ -83,12 +82,10 @@ worker_xact_callback(XactEvent event, void *arg)
 			SpinLockRelease(&worker_shared->mutex);
 		}
 		wake_requested = false;
-		mt_work_written = false;
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		wake_requested = false;
-		mt_work_written = false;
 	}
 }
 
