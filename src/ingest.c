@@ -24,7 +24,6 @@
 #include "condition_eval.h"
 #include "engine_internal.h"
 #include "event_window.h"
-#include "ingest.h"
 #include "journeys.h"
 #include "rulecache.h"
 #include "subxact.h"
