@@ -3,7 +3,7 @@
  * step program (sequence_def.c): its position is `step` and it next acts at `next_at`. Sends are
  * keyed by (journey, step) in the outbox, so no step is sent twice; an exit event ends the
  * journey and cancels its queued emails, decided both at ingest (at once) and from the events
- * table when the journey advances (so late events count). Also the validation of sequence rows.
+ * table when the journey advances (so late events count).
  */
 #include "postgres.h"
 
@@ -26,10 +26,7 @@
 #include "jsonc_bridge.h"
 #include "sequence_def.h"
 #include "subxact.h"
-#include "trigger_rows.h"
 #include "worker.h"
-
-PG_FUNCTION_INFO_V1(mt_validate_sequence_row);
 
 /* The compiled sequences of this backend. */
 static MemoryContext sequence_context = NULL;
@@ -581,100 +578,4 @@ mt_journeys_exit_on_event(int64 event_id, text *user_id, MtDocument *doc, Jsonb 
 
 		mt_record_decision(&key, doc->occurred_at, "rule_error", mt_detail1("error", edata->message));
 	}
-}
-
-/* Raises the standard "invalid sequence" error. */
-static void
-report_invalid_sequence(const char *name, const char *path, const char *message)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid sequence \"%s\" at %s: %s", name, path, message)));
-}
-
-/* Checks what a compiled sequence names: templates, segments, regexes. */
-static void
-check_sequence_references(const MtSequence *sequence)
-{
-	MtError		err = {0};
-
-	if (sequence->has_exit && sequence->exit.condition &&
-		!mt_condition_check_regexes(sequence->exit.condition, &err))
-		report_invalid_sequence(sequence->name, err.path, err.message);
-	for (int i = 0; i < sequence->n_steps; i++)
-	{
-		const MtStep *step = &sequence->steps[i];
-
-		if (step->kind == MT_STEP_SEND)
-		{
-			if (step->send.template_name && !mt_named_row_exists("templates", step->send.template_name))
-				report_invalid_sequence(sequence->name, psprintf("%s.send_email.template", step->path),
-										psprintf("unknown template \"%s\"", step->send.template_name));
-			for (int v = 0; v < step->send.n_variants; v++)
-			{
-				if (!mt_named_row_exists("templates", step->send.variants[v].template_name))
-					report_invalid_sequence(sequence->name, psprintf("%s.send_email.variants[%d].template", step->path, v),
-											psprintf("unknown template \"%s\"", step->send.variants[v].template_name));
-				if (!mt_condition_check_regexes(step->send.variants[v].when, &err))
-					report_invalid_sequence(sequence->name, err.path, err.message);
-			}
-		}
-		for (int a = 0; a < step->n_arms; a++)
-		{
-			const MtBranchArm *arm = &step->arms[a];
-
-			if (arm->kind == MT_TEST_IN_SEGMENT && !mt_named_row_exists("segments", arm->segment))
-				report_invalid_sequence(sequence->name, psprintf("%s[%d].if.in_segment", step->path, a),
-										psprintf("unknown segment \"%s\"", arm->segment));
-			if (arm->condition && !mt_condition_check_regexes(arm->condition, &err))
-				report_invalid_sequence(sequence->name, err.path, err.message);
-			if (arm->kind == MT_TEST_HISTORY && arm->history.condition &&
-				!mt_condition_check_regexes(arm->history.condition, &err))
-				report_invalid_sequence(sequence->name, err.path, err.message);
-		}
-	}
-}
-
-/* BEFORE INSERT OR UPDATE row trigger on microtrigger.sequences: validate and stamp updated_at. */
-Datum
-mt_validate_sequence_row(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TupleDesc	desc;
-	HeapTuple	tuple;
-	bool		isnull;
-	char	   *name;
-	MemoryContext compile_context;
-	MemoryContext old;
-	MtError		err = {0};
-	MtSequence *sequence;
-	int			attnum;
-	Datum		now_value[1];
-	bool		now_null[1] = {false};
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_validate_sequence_row must be a BEFORE ROW trigger")));
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
-	name = TextDatumGetCString(heap_getattr(tuple, SPI_fnumber(desc, "name"), desc, &isnull));
-	compile_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger sequence validation",
-											ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(compile_context);
-	sequence = mt_sequence_compile_jsonb(name,
-										 DatumGetJsonbP(heap_getattr(tuple, SPI_fnumber(desc, "definition"), desc, &isnull)),
-										 &err);
-	if (sequence == NULL)
-		report_invalid_sequence(name, err.path, err.message);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
-	check_sequence_references(sequence);
-	SPI_finish();
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(compile_context);
-
-	attnum = SPI_fnumber(desc, "updated_at");
-	now_value[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, now_value, now_null));
 }

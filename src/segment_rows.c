@@ -15,20 +15,12 @@
 #include "utils/timestamp.h"
 
 #include "condition_eval.h"
+#include "definition_rows.h"
 #include "segment_cache.h"
 #include "segment_refresh.h"
 
 PG_FUNCTION_INFO_V1(mt_validate_segment_row);
 PG_FUNCTION_INFO_V1(mt_backfill_segment_row);
-
-/* Raises the standard "invalid segment" error. */
-static void
-report_invalid(const char *name, const char *path, const char *message)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid segment \"%s\" at %s: %s", name, path, message)));
-}
 
 /* Every $regex of the segment's conditions must compile in PostgreSQL's engine. */
 static void
@@ -46,7 +38,7 @@ check_segment_regexes(const MtSegment *segment)
 	if (ok && segment->profile)
 		ok = mt_condition_check_regexes(segment->profile, &err);
 	if (!ok)
-		report_invalid(segment->name, err.path, err.message);
+		mt_report_invalid_definition("segment", segment->name, err.path, err.message);
 }
 
 /* The text value of a column of a trigger tuple. */
@@ -66,9 +58,8 @@ tuple_text(HeapTuple tuple, TupleDesc desc, const char *column)
 Datum
 mt_validate_segment_row(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
-	HeapTuple	tuple;
+	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_segment_row", &desc);
 	bool		isnull;
 	char	   *name;
 	Jsonb	   *definition;
@@ -76,16 +67,6 @@ mt_validate_segment_row(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	MtError		err = {0};
 	MtSegment  *segment;
-	int			updated_at_attnum;
-	Datum		new_value[1];
-	bool		new_null[1] = {false};
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_validate_segment_row must be a BEFORE ROW trigger")));
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
 	name = tuple_text(tuple, desc, "name");
 	if (name == NULL || name[0] == '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -97,15 +78,12 @@ mt_validate_segment_row(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(compile_context);
 	segment = mt_segment_compile_jsonb(name, definition, &err);
 	if (segment == NULL)
-		report_invalid(name, err.path, err.message);
+		mt_report_invalid_definition("segment", name, err.path, err.message);
 	check_segment_regexes(segment);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(compile_context);
 
-	updated_at_attnum = SPI_fnumber(desc, "updated_at");
-	new_value[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &updated_at_attnum, new_value, new_null);
-	return PointerGetDatum(tuple);
+	return PointerGetDatum(mt_stamp_updated_at(tuple, desc));
 }
 
 /* The segment's clock, or DT_NOBEGIN when it has none (SPI connected). */

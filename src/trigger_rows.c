@@ -21,20 +21,12 @@
 #include "utils/timestamp.h"
 
 #include "condition_eval.h"
+#include "definition_rows.h"
 #include "jsonc_bridge.h"
 #include "trigger_rows.h"
 
 PG_FUNCTION_INFO_V1(mt_validate_trigger_row);
 PG_FUNCTION_INFO_V1(mt_invalidate_rule_cache);
-
-/* Raises the standard "invalid trigger" error. */
-static void
-report_invalid(const char *name, const char *path, const char *message)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid trigger \"%s\" at %s: %s", name, path, message)));
-}
 
 /* Every $regex of every condition of the trigger must compile in PostgreSQL's engine. */
 static void
@@ -52,22 +44,7 @@ check_trigger_regexes(const MtTrigger *trigger)
 		for (int v = 0; ok && v < trigger->actions[a].n_variants; v++)
 			ok = mt_condition_check_regexes(trigger->actions[a].variants[v].when, &err);
 	if (!ok)
-		report_invalid(trigger->name, err.path, err.message);
-}
-
-/* Does a row named `name` exist in microtrigger.<table>? */
-bool
-mt_named_row_exists(const char *table, const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	char	   *sql = psprintf("SELECT 1 FROM microtrigger.%s WHERE name = $1", table);
-	int			ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1);
-
-	if (ret != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not read microtrigger.%s: %s", table, SPI_result_code_string(ret))));
-	return SPI_processed > 0;
+		mt_report_invalid_definition("trigger", trigger->name, err.path, err.message);
 }
 
 /* Templates and sequences named by the actions must exist. */
@@ -82,20 +59,20 @@ check_action_references(const MtTrigger *trigger)
 		if (action->template_name && !mt_named_row_exists("templates", action->template_name))
 		{
 			snprintf(path, sizeof(path), "$.actions[%d].send_email.template", a);
-			report_invalid(trigger->name, path,
+			mt_report_invalid_definition("trigger", trigger->name, path,
 						   psprintf("unknown template \"%s\"", action->template_name));
 		}
 		for (int v = 0; v < action->n_variants; v++)
 			if (!mt_named_row_exists("templates", action->variants[v].template_name))
 			{
 				snprintf(path, sizeof(path), "$.actions[%d].send_email.variants[%d].template", a, v);
-				report_invalid(trigger->name, path,
+				mt_report_invalid_definition("trigger", trigger->name, path,
 							   psprintf("unknown template \"%s\"", action->variants[v].template_name));
 			}
 		if (action->sequence_name && !mt_named_row_exists("sequences", action->sequence_name))
 		{
 			snprintf(path, sizeof(path), "$.actions[%d].start_sequence", a);
-			report_invalid(trigger->name, path,
+			mt_report_invalid_definition("trigger", trigger->name, path,
 						   psprintf("unknown sequence \"%s\"", action->sequence_name));
 		}
 	}
@@ -126,19 +103,19 @@ check_context_query(const MtTrigger *trigger)
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		FlushErrorState();
-		report_invalid(trigger->name, "$.context", edata->message);
+		mt_report_invalid_definition("trigger", trigger->name, "$.context", edata->message);
 	}
 	PG_END_TRY();
 	if (plan == NULL)
-		report_invalid(trigger->name, "$.context", SPI_result_code_string(SPI_result));
+		mt_report_invalid_definition("trigger", trigger->name, "$.context", SPI_result_code_string(SPI_result));
 	sources = SPI_plan_get_plan_sources(plan);
 	if (list_length(sources) != 1)
-		report_invalid(trigger->name, "$.context", "the context query must be one SELECT statement");
+		mt_report_invalid_definition("trigger", trigger->name, "$.context", "the context query must be one SELECT statement");
 	source = linitial(sources);
 	if (source->commandTag != CMDTAG_SELECT || source->raw_parse_tree == NULL ||
 		!IsA(source->raw_parse_tree->stmt, SelectStmt) ||
 		((SelectStmt *) source->raw_parse_tree->stmt)->intoClause != NULL)
-		report_invalid(trigger->name, "$.context", "the context query must be one SELECT statement");
+		mt_report_invalid_definition("trigger", trigger->name, "$.context", "the context query must be one SELECT statement");
 	SPI_freeplan(plan);
 	AtEOXact_GUC(true, nestlevel);
 }
@@ -161,9 +138,8 @@ mt_context_search_path_push(void)
 Datum
 mt_validate_trigger_row(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
-	HeapTuple	tuple;
+	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_trigger_row", &desc);
 	bool		isnull;
 	char	   *name;
 	Jsonb	   *definition;
@@ -172,16 +148,6 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	MtError		err = {0};
 	MtTrigger  *trigger;
-	int			updated_at_attnum;
-	Datum		new_value[1];
-	bool		new_null[1] = {false};
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_validate_trigger_row must be a BEFORE ROW trigger")));
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
 
 	name = TextDatumGetCString(heap_getattr(tuple, SPI_fnumber(desc, "name"), desc, &isnull));
 	if (name[0] == '\0')
@@ -201,7 +167,7 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(compile_context);
 	trigger = mt_trigger_compile_jsonb(name, definition, &err);
 	if (trigger == NULL)
-		report_invalid(name, err.path, err.message);
+		mt_report_invalid_definition("trigger", name, err.path, err.message);
 	check_trigger_regexes(trigger);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
@@ -216,10 +182,7 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(compile_context);
 
-	updated_at_attnum = SPI_fnumber(desc, "updated_at");
-	new_value[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	tuple = heap_modify_tuple_by_cols(tuple, desc, 1, &updated_at_attnum, new_value, new_null);
-	return PointerGetDatum(tuple);
+	return PointerGetDatum(mt_stamp_updated_at(tuple, desc));
 }
 
 /*

@@ -7,7 +7,4 @@
 /* Sets search_path for a context query (pg_catalog, public); pop with AtEOXact_GUC(true, level). */
 extern int	mt_context_search_path_push(void);
 
-/* Does a row named `name` exist in microtrigger.<table> (SPI connected)? */
-extern bool mt_named_row_exists(const char *table, const char *name);
-
 #endif
