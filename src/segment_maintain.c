@@ -539,12 +539,10 @@ record_changes(ChangeList *changes, int first)
 	PG_END_TRY();
 }
 
-/* Records that maintaining a user failed, instead of failing the statement. */
-static void
-record_error(const MtUserWork *work, const char *stage, const char *message)
+/* The names of the segments a user's work covers, as a text[]. */
+static Datum
+work_segment_names(const MtUserWork *work)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID};
-	Datum		values[4];
 	int			n_segments = mt_segment_cache_count();
 	char	  **names = palloc(sizeof(char *) * Max(n_segments, 1));
 	int			n = 0;
@@ -552,8 +550,18 @@ record_error(const MtUserWork *work, const char *stage, const char *message)
 	for (int k = 0; k < n_segments; k++)
 		if (work->at[k] != DT_NOBEGIN)
 			names[n++] = mt_segment_cache_entry(k)->segment->name;
+	return text_array(names, n);
+}
+
+/* Records that maintaining a user failed, instead of failing the statement. */
+static void
+record_error(const MtUserWork *work, const char *stage, const char *message)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+
 	values[0] = CStringGetTextDatum(work->user_id);
-	values[1] = text_array(names, n);
+	values[1] = work_segment_names(work);
 	values[2] = CStringGetTextDatum(stage);
 	values[3] = CStringGetTextDatum(message);
 	run_plan(mt_kept_plan(&error_plan,
@@ -569,15 +577,9 @@ postpone_checks(const MtUserWork *work, TimestampTz postpone_to)
 {
 	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID};
 	Datum		values[3];
-	int			n_segments = mt_segment_cache_count();
-	char	  **names = palloc(sizeof(char *) * Max(n_segments, 1));
-	int			n = 0;
 
-	for (int k = 0; k < n_segments; k++)
-		if (work->at[k] != DT_NOBEGIN)
-			names[n++] = mt_segment_cache_entry(k)->segment->name;
 	values[0] = CStringGetTextDatum(work->user_id);
-	values[1] = text_array(names, n);
+	values[1] = work_segment_names(work);
 	values[2] = TimestampTzGetDatum(postpone_to);
 	run_plan(mt_kept_plan(&postpone_plan,
 					   "UPDATE microtrigger.segment_schedule SET changes_at = $3 "
