@@ -106,6 +106,20 @@ SELECT microtrigger.run_pending('2026-11-21 09:30');
 SELECT user_id, status, ended_at FROM microtrigger.journeys WHERE user_id = 's5';
 SELECT subject, status FROM microtrigger.outbox WHERE user_id = 's5' ORDER BY id;
 
+-- a contact who unsubscribes mid-journey ends it at the next step; one without an address has
+-- the email skipped (decision no_email) and the journey goes on
+INSERT INTO microtrigger.contacts (user_id, email) VALUES ('s6', 's6@example.com'), ('s7', NULL);
+INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) VALUES
+ ('s6', 'add_to_cart', '2026-11-25 09:00', '{"cart_id": "c8", "plan": "pro"}'),
+ ('s7', 'add_to_cart', '2026-11-25 09:00', '{"cart_id": "c9", "plan": "pro"}');
+SELECT microtrigger.run_pending('2026-11-25 09:30');
+UPDATE microtrigger.contacts SET unsubscribed_at = '2026-11-25 12:00' WHERE user_id = 's6';
+SELECT microtrigger.run_pending('2026-11-26 09:30');
+SELECT user_id, status, exit_reason FROM microtrigger.journeys WHERE user_id IN ('s6', 's7') ORDER BY user_id;
+SELECT user_id, outcome FROM microtrigger.decisions
+WHERE user_id IN ('s6', 's7') AND outcome IN ('queued', 'no_email', 'journey_exited', 'journey_completed', 'unsubscribed')
+ORDER BY user_id, id;
+
 DELETE FROM microtrigger.triggers;
 DELETE FROM microtrigger.sequences;
 DELETE FROM microtrigger.outbox;
