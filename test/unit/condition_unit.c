@@ -12,21 +12,7 @@
 #include "condition.h"
 #include "mtalloc.h"
 
-static int	passed;
-static int	failed;
-
-/* Records one check; prints the failures. */
-static void
-check(int ok, const char *what, const char *detail)
-{
-	if (ok)
-		passed++;
-	else
-	{
-		failed++;
-		printf("FAIL: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-	}
-}
+#include "unit_check.h"
 
 /* Compiles JSON text; NULL (and *err filled) when invalid. */
 static MtCondition *

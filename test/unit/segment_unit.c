@@ -14,21 +14,7 @@
 #include "segment_def.h"
 #include "segment_timeline.h"
 
-static int	passed;
-static int	failed;
-
-/* Records one check; prints the failures. */
-static void
-check(int ok, const char *what, const char *detail)
-{
-	if (ok)
-		passed++;
-	else
-	{
-		failed++;
-		printf("FAIL: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-	}
-}
+#include "unit_check.h"
 
 /* Compiles a segment from JSON text; NULL (and *err filled) when invalid. */
 static MtSegment *
