@@ -6,6 +6,8 @@ SET TimeZone = 'UTC';
 
 CREATE ROLE mt_marketer NOLOGIN;
 CREATE ROLE mt_intern NOLOGIN;
+CREATE ROLE mt_writers NOLOGIN;  -- the team: its templates serve every member's triggers
+GRANT mt_writers TO mt_marketer, mt_intern;
 CREATE SCHEMA crm;
 CREATE TABLE crm.customer_profile (user_id text PRIMARY KEY, lifecycle_stage text, company_size int);
 INSERT INTO crm.customer_profile VALUES ('c1', 'trial', 40), ('c2', 'customer', 5000);
@@ -16,8 +18,8 @@ GRANT SELECT ON crm.customer_profile TO mt_marketer;
 GRANT ALL ON ALL TABLES IN SCHEMA microtrigger TO mt_marketer, mt_intern;
 GRANT USAGE ON SCHEMA microtrigger TO mt_marketer, mt_intern;
 
-INSERT INTO microtrigger.templates (name, subject, html_body) VALUES
- ('enriched', 'Hello {{lifecycle_stage}} user', '<p>{{profile.company_size}} people; salary: [{{salary}}]</p>');
+INSERT INTO microtrigger.templates (name, subject, html_body, owner) VALUES
+ ('enriched', 'Hello {{lifecycle_stage}} user', '<p>{{profile.company_size}} people; salary: [{{salary}}]</p>', 'mt_writers');
 INSERT INTO microtrigger.contacts (user_id, email) VALUES ('c1', 'c1@example.com'), ('c2', 'c2@example.com');
 
 -- owned by mt_marketer, who may read the profile table
@@ -69,3 +71,4 @@ REVOKE ALL ON ALL TABLES IN SCHEMA microtrigger FROM mt_marketer, mt_intern;
 REVOKE USAGE ON SCHEMA microtrigger FROM mt_marketer, mt_intern;
 DROP ROLE mt_marketer;
 DROP ROLE mt_intern;
+DROP ROLE mt_writers;

@@ -24,4 +24,11 @@ extern HeapTuple mt_stamp_updated_at(HeapTuple tuple, TupleDesc desc);
 /* Does a row named `name` exist in microtrigger.<table> (SPI connected)? */
 extern bool mt_named_row_exists(const char *table, const char *name);
 
+/*
+ * Raises the "invalid <kind>" error at path unless the template exists and belongs to a role that
+ * `owner` is a member of (SPI connected).
+ */
+extern void mt_check_template_usable(const char *kind, const char *name, const char *path,
+									 const char *template_name, Oid owner);
+
 #endif

@@ -273,20 +273,32 @@ typedef struct EmailParts
 	ArrayType  *required;
 } EmailParts;
 
-/* Loads a template by name; false when there is none. */
-static bool
-load_template(const char *name, EmailParts *parts)
+/* What loading a template found. */
+typedef enum TemplateFound
 {
-	static const Oid argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
+	TEMPLATE_FOUND,
+	TEMPLATE_MISSING,
+	TEMPLATE_DENIED				/* it belongs to a role the reader is not a member of */
+} TemplateFound;
+
+/* Loads a template by name, if `reader` may use it. */
+static TemplateFound
+load_template(const char *name, Oid reader, EmailParts *parts)
+{
+	static const Oid argtypes[2] = {TEXTOID, OIDOID};
+	Datum		values[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(reader)};
 	bool		isnull;
 	Datum		required;
 
 	mt_execute_plan(mt_kept_plan(&template_plan,
-						   "SELECT subject, preheader, html_body, text_body, required FROM microtrigger.templates WHERE name = $1",
-						   1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+						   "SELECT subject, preheader, html_body, text_body, required, "
+						   "pg_catalog.pg_has_role($2, owner, 'MEMBER') "
+						   "FROM microtrigger.templates WHERE name = $1",
+						   2, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return false;
+		return TEMPLATE_MISSING;
+	if (!DatumGetBool(mt_spi_datum(0, 6, &isnull)))
+		return TEMPLATE_DENIED;
 	parts->template_name = pstrdup(name);
 	parts->subject = mt_spi_text(0, 1);
 	parts->preheader = mt_spi_text(0, 2);
@@ -294,7 +306,7 @@ load_template(const char *name, EmailParts *parts)
 	parts->text_body = mt_spi_text(0, 4);
 	required = mt_spi_datum(0, 5, &isnull);
 	parts->required = isnull ? NULL : DatumGetArrayTypePCopy(required);
-	return true;
+	return TEMPLATE_FOUND;
 }
 
 /* The first required name missing from the render context, or NULL. */
@@ -323,14 +335,15 @@ first_missing_name(ArrayType *required, Jsonb *context)
 
 /* Renders one part; NULL text stays NULL. On failure sets *error (first one wins). */
 static char *
-render_part(const char *text, Jsonb *context, MtRenderMode mode, const char *part, char **error)
+render_part(const char *text, Jsonb *context, MtRenderMode mode, Oid reader, const char *part,
+			char **error)
 {
 	char	   *message = NULL;
 	char	   *result;
 
 	if (text == NULL || *error != NULL)
 		return NULL;
-	result = mt_render_jsonb(text, context, NULL, mode, &message);
+	result = mt_render_jsonb(text, context, NULL, mode, reader, &message);
 	if (result == NULL)
 		*error = psprintf("%s: %s", part, message ? message : "render failed");
 	return result;
@@ -380,11 +393,17 @@ insert_outbox(const MtEmailJob *job, const char *subject, const char *preheader,
 	return DatumGetInt64(mt_spi_datum(0, 1, &isnull));
 }
 
-static bool
-choose_email(const MtAction *action, Jsonb *context, EmailParts *parts, const char **variant,
-			 const char **missing_template)
+/*
+ * Chooses the email of a send_email action: the first variant whose condition holds, else the
+ * action's template or inline parts; loads the template as `reader` may. On TEMPLATE_MISSING or
+ * TEMPLATE_DENIED *unusable names the template.
+ */
+static TemplateFound
+choose_email(const MtAction *action, Jsonb *context, Oid reader, EmailParts *parts,
+			 const char **variant, const char **unusable)
 {
 	MtDocument	doc;
+	TemplateFound found;
 
 	*variant = NULL;
 	mt_document_init_jsonb(&doc, context);
@@ -401,16 +420,17 @@ choose_email(const MtAction *action, Jsonb *context, EmailParts *parts, const ch
 		parts->preheader = action->preheader;
 		parts->html_body = action->content;
 		parts->text_body = action->text;
-		return true;
+		return TEMPLATE_FOUND;
 	}
-	if (!load_template(*variant ? *variant : action->template_name, parts))
+	found = load_template(*variant ? *variant : action->template_name, reader, parts);
+	if (found != TEMPLATE_FOUND)
 	{
-		*missing_template = *variant ? *variant : action->template_name;
-		return false;
+		*unusable = *variant ? *variant : action->template_name;
+		return found;
 	}
 	if (*variant == NULL)
 		*variant = action->template_name;
-	return true;
+	return TEMPLATE_FOUND;
 }
 
 /* Chooses, checks, renders and queues one send_email action; true when an email was queued. */
@@ -419,7 +439,8 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 {
 	EmailParts	parts;
 	const char *variant;
-	const char *missing_template = NULL;
+	const char *unusable = NULL;
+	TemplateFound found;
 	char	   *missing;
 	char	   *error = NULL;
 	char	   *subject,
@@ -428,9 +449,18 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 			   *text;
 	int64		outbox_id;
 
-	if (!choose_email(action, context, &parts, &variant, &missing_template))
+	found = choose_email(action, context, job->reader, &parts, &variant, &unusable);
+	if (found == TEMPLATE_MISSING)
 	{
-		mt_record_decision(&job->key, as_of, "template_missing", mt_detail1("template", missing_template));
+		mt_record_decision(&job->key, as_of, "template_missing", mt_detail1("template", unusable));
+		return false;
+	}
+	if (found == TEMPLATE_DENIED)
+	{
+		const char *keys[2] = {"template", "reason"};
+		const char *vals[2] = {unusable, "the template belongs to a role the trigger's or sequence's owner is not a member of"};
+
+		mt_record_decision(&job->key, as_of, "template_denied", mt_detail_object(2, keys, vals));
 		return false;
 	}
 	if ((missing = first_missing_name(parts.required, context)) != NULL)
@@ -441,10 +471,10 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 		mt_record_decision(&job->key, as_of, "missing_data", mt_detail_object(2, keys, vals));
 		return false;
 	}
-	subject = render_part(parts.subject, context, MT_RENDER_HEADER, "subject", &error);
-	preheader = render_part(parts.preheader, context, MT_RENDER_HEADER, "preheader", &error);
-	html = render_part(parts.html_body, context, MT_RENDER_HTML, "html_body", &error);
-	text = render_part(parts.text_body, context, MT_RENDER_TEXT, "text_body", &error);
+	subject = render_part(parts.subject, context, MT_RENDER_HEADER, job->reader, "subject", &error);
+	preheader = render_part(parts.preheader, context, MT_RENDER_HEADER, job->reader, "preheader", &error);
+	html = render_part(parts.html_body, context, MT_RENDER_HTML, job->reader, "html_body", &error);
+	text = render_part(parts.text_body, context, MT_RENDER_TEXT, job->reader, "text_body", &error);
 	if (error != NULL)
 	{
 		const char *keys[2] = {"error", "template"};

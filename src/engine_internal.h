@@ -32,6 +32,7 @@ typedef struct MtEmailJob
 	int			action_index;	/* the trigger action (trigger emails) */
 	const char *to_address;
 	TimestampTz send_after;
+	Oid			reader;			/* the owner of the trigger or sequence: whose templates it may use */
 } MtEmailJob;
 
 /* The contact of a user, its consent and suppression. */

@@ -31,6 +31,7 @@
 /* The compiled sequences of this backend. */
 static MemoryContext sequence_context = NULL;
 static MtSequence **sequences = NULL;
+static Oid *sequence_owners = NULL;	/* sequences[i]'s owner: whose templates its emails use */
 static int	n_sequences = 0;
 static bool sequences_valid = false;
 static bool sequences_callback_registered = false;
@@ -75,6 +76,7 @@ mt_journeys_ensure(void)
 	MemoryContext fresh;
 	MemoryContext old;
 	MtSequence **compiled;
+	Oid		   *owners;
 	int			n = 0;
 
 	if (!sequences_callback_registered)
@@ -86,11 +88,12 @@ mt_journeys_ensure(void)
 		return;
 	sequences_relid = get_relname_relid("sequences", get_namespace_oid("microtrigger", false));
 	sequences_valid = true;
-	if (SPI_execute("SELECT name, definition FROM microtrigger.sequences ORDER BY name", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT name, definition, owner FROM microtrigger.sequences ORDER BY name", true, 0) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read microtrigger.sequences")));
 	fresh = AllocSetContextCreate(CacheMemoryContext, "microtrigger sequences", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(fresh);
 	compiled = palloc(sizeof(MtSequence *) * Max(SPI_processed, 1));
+	owners = palloc(sizeof(Oid) * Max(SPI_processed, 1));
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
@@ -103,13 +106,17 @@ mt_journeys_ensure(void)
 			ereport(WARNING, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							  errmsg("sequence \"%s\" is skipped: invalid at %s: %s", name, err.path, err.message)));
 		else
+		{
+			owners[n] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3, &isnull));
 			compiled[n++] = sequence;
+		}
 	}
 	MemoryContextSwitchTo(old);
 	if (sequence_context != NULL)
 		MemoryContextDelete(sequence_context);
 	sequence_context = fresh;
 	sequences = compiled;
+	sequence_owners = owners;
 	n_sequences = n;
 }
 
@@ -121,6 +128,16 @@ lookup_sequence(const char *name)
 		if (strcmp(sequences[i]->name, name) == 0)
 			return sequences[i];
 	return NULL;
+}
+
+/* The owner of the compiled sequence of that name, or InvalidOid. */
+static Oid
+lookup_sequence_owner(const char *name)
+{
+	for (int i = 0; i < n_sequences; i++)
+		if (strcmp(sequences[i]->name, name) == 0)
+			return sequence_owners[i];
+	return InvalidOid;
 }
 
 /* Does any sequence have an exit clause? */
@@ -360,6 +377,7 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 						job.step = pc;
 						job.to_address = contact.email;
 						job.send_after = t;
+						job.reader = lookup_sequence_owner(journey->sequence_name);
 						queued += mt_queue_email(&step->send, &job, context, as_of) ? 1 : 0;
 					}
 					else if (!have_source)

@@ -189,6 +189,7 @@ typedef struct PartialLookup
 {
 	Jsonb	   *partials;		/* name -> template text; may be NULL */
 	MtRenderMode mode;
+	Oid			reader;			/* table partials must belong to a role this one is a member of */
 	PartialList from_argument;
 	PartialList from_table;
 } PartialLookup;
@@ -197,14 +198,18 @@ typedef struct PartialLookup
 static SPIPlanPtr html_body_plan = NULL;
 static SPIPlanPtr text_body_plan = NULL;
 
-/* The body of the templates row called name (html_body or text_body), copied into result_cxt. */
+/*
+ * The body of the templates row called name (html_body or text_body), copied into result_cxt;
+ * NULL when there is none that `reader` may read (one owned by a role reader is a member of).
+ */
 static char *
-table_template(const char *name, size_t name_len, MtRenderMode mode, MemoryContext result_cxt)
+table_template(const char *name, size_t name_len, MtRenderMode mode, Oid reader,
+			   MemoryContext result_cxt)
 {
 	SPIPlanPtr *plan = mode == MT_RENDER_HTML ? &html_body_plan : &text_body_plan;
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *result = NULL;
-	Datum		arg;
+	Datum		args[2];
 	int			ret;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -213,13 +218,15 @@ table_template(const char *name, size_t name_len, MtRenderMode mode, MemoryConte
 				 errmsg("could not connect to SPI to look up template \"%.*s\"", (int) name_len, name)));
 	if (*plan == NULL)
 	{
-		Oid			argtypes[1] = {TEXTOID};
+		Oid			argtypes[2] = {TEXTOID, OIDOID};
 		SPIPlanPtr	prepared;
 
 		prepared = SPI_prepare(mode == MT_RENDER_HTML
-							   ? "SELECT html_body FROM microtrigger.templates WHERE name = $1"
-							   : "SELECT text_body FROM microtrigger.templates WHERE name = $1",
-							   1, argtypes);
+							   ? "SELECT html_body FROM microtrigger.templates "
+							   "WHERE name = $1 AND pg_catalog.pg_has_role($2, owner, 'MEMBER')"
+							   : "SELECT text_body FROM microtrigger.templates "
+							   "WHERE name = $1 AND pg_catalog.pg_has_role($2, owner, 'MEMBER')",
+							   2, argtypes);
 		if (prepared == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
@@ -228,8 +235,9 @@ table_template(const char *name, size_t name_len, MtRenderMode mode, MemoryConte
 		SPI_keepplan(prepared);
 		*plan = prepared;
 	}
-	arg = PointerGetDatum(cstring_to_text_with_len(name, (int) name_len));
-	ret = SPI_execute_plan(*plan, &arg, NULL, true, 1);
+	args[0] = PointerGetDatum(cstring_to_text_with_len(name, (int) name_len));
+	args[1] = ObjectIdGetDatum(reader);
+	ret = SPI_execute_plan(*plan, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -320,7 +328,7 @@ lookup_partial(void *ctx, const char *name, size_t name_len, MtmError *err)
 						 is_text ? found.val.string.len : 0, &tmpl, err);
 		return tmpl;
 	}
-	source = table_template(name, name_len, lookup->mode, lookup->from_table.cxt);
+	source = table_template(name, name_len, lookup->mode, lookup->reader, lookup->from_table.cxt);
 	partial_list_add(&lookup->from_table, name, name_len, source, source ? strlen(source) : 0,
 					 &tmpl, err);
 	return tmpl;
@@ -378,7 +386,7 @@ mt_template_compile(const char *template_text, size_t len, MtmError *error)
 /* Renders a compiled template in a short-lived context; the result is in the caller's context. */
 char *
 mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *partials, MtRenderMode mode,
-				   char **error)
+				   Oid reader, char **error)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(caller, "microtrigger render",
@@ -392,6 +400,7 @@ mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *partials, MtRend
 	MemoryContextSwitchTo(work);
 	lookup.partials = partials;
 	lookup.mode = mode;
+	lookup.reader = reader;
 	lookup.from_argument.cxt = work;
 	lookup.from_table.cxt = work;
 	out = render_with(tmpl, data, &lookup, mode, &len, &err);
@@ -407,7 +416,7 @@ mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *partials, MtRend
 /* Compiles and renders template text (see render.h); never raises an error for a bad template. */
 char *
 mt_render_jsonb(const char *template_text, Jsonb *data, Jsonb *partials, MtRenderMode mode,
-				char **error)
+				Oid reader, char **error)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(caller, "microtrigger template",
@@ -426,7 +435,7 @@ mt_render_jsonb(const char *template_text, Jsonb *data, Jsonb *partials, MtRende
 		MemoryContextDelete(work);
 		return NULL;
 	}
-	result = mt_render_compiled(tmpl, data, partials, mode, error);
+	result = mt_render_compiled(tmpl, data, partials, mode, reader, error);
 	MemoryContextDelete(work);
 	return result;
 }
@@ -516,6 +525,7 @@ cached_lookup(RenderCache *cache, Jsonb *partials)
 		cache->lookup.partials = cache->partials;
 		cache->lookup.mode = MT_RENDER_HTML;
 		cache->lookup.from_argument.cxt = cache->partials_cxt;
+		cache->lookup.reader = GetUserId();
 	}
 	return &cache->lookup;
 }
@@ -550,6 +560,7 @@ mt_render_sql(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(caller, "microtrigger render() call", ALLOCSET_DEFAULT_SIZES);
 	memset(&lookup->from_table, 0, sizeof(lookup->from_table));
 	lookup->from_table.cxt = work;
+	lookup->reader = GetUserId();	/* partials from the table: only the caller's own */
 	MemoryContextSwitchTo(work);
 	out = render_with(tmpl, data, lookup, MT_RENDER_HTML, &len, &err);
 	MemoryContextSwitchTo(caller);
@@ -596,8 +607,8 @@ mt_render_email_sql(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	bool		nulls[4];
 	char	   *sources[4] = {NULL, NULL, NULL, NULL};
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {PointerGetDatum(name)};
+	Oid			argtypes[2] = {TEXTOID, OIDOID};
+	Datum		args[2] = {PointerGetDatum(name), ObjectIdGetDatum(GetUserId())};
 	int			ret;
 
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
@@ -609,8 +620,9 @@ mt_render_email_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not connect to SPI to read a template")));
 	ret = SPI_execute_with_args("SELECT subject, preheader, html_body, text_body "
-								"FROM microtrigger.templates WHERE name = $1",
-								1, argtypes, args, NULL, true, 1);
+								"FROM microtrigger.templates "
+								"WHERE name = $1 AND pg_catalog.pg_has_role($2, owner, 'MEMBER')",
+								2, argtypes, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -644,7 +656,7 @@ mt_render_email_sql(PG_FUNCTION_ARGS)
 		nulls[i] = sources[i] == NULL;
 		if (nulls[i])
 			continue;
-		rendered = mt_render_jsonb(sources[i], data, NULL, email_part_modes[i], &error);
+		rendered = mt_render_jsonb(sources[i], data, NULL, email_part_modes[i], GetUserId(), &error);
 		if (rendered == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -24,19 +24,20 @@ typedef enum MtRenderMode
 /*
  * Renders template text against data. Partials and parents resolve from `partials` (a jsonb
  * object name -> template text, may be NULL), then from microtrigger.templates by name
- * (its html_body for MT_RENDER_HTML, else its text_body). Returns the palloc'd result, or NULL
+ * (its html_body for MT_RENDER_HTML, else its text_body) among those owned by a role that
+ * `reader` is a member of. Returns the palloc'd result, or NULL
  * with *error set to a palloc'd message (syntax error, recursion or size limit) — it never
  * raises an error for a bad template, so run_pending can record a decision instead.
  */
 extern char *mt_render_jsonb(const char *template_text, Jsonb *data, Jsonb *partials,
-							 MtRenderMode mode, char **error);
+							 MtRenderMode mode, Oid reader, char **error);
 
 /*
  * The same with a template compiled beforehand by mt_template_compile (in a memory context
  * that outlives the call), for callers that render one template many times.
  */
 extern char *mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *partials,
-								MtRenderMode mode, char **error);
+								MtRenderMode mode, Oid reader, char **error);
 
 /*
  * Compiles template text in CurrentMemoryContext (it lives as long as that context); NULL with

@@ -16,9 +16,9 @@
 
 PG_FUNCTION_INFO_V1(mt_validate_sequence_row);
 
-/* Checks what a compiled sequence names: templates, segments, regexes. */
+/* Checks what a compiled sequence names: templates (readable by its owner), segments, regexes. */
 static void
-check_sequence_references(const MtSequence *sequence)
+check_sequence_references(const MtSequence *sequence, Oid owner)
 {
 	MtError		err = {0};
 
@@ -31,14 +31,14 @@ check_sequence_references(const MtSequence *sequence)
 
 		if (step->kind == MT_STEP_SEND)
 		{
-			if (step->send.template_name && !mt_named_row_exists("templates", step->send.template_name))
-				mt_report_invalid_definition("sequence", sequence->name, psprintf("%s.send_email.template", step->path),
-										psprintf("unknown template \"%s\"", step->send.template_name));
+			if (step->send.template_name)
+				mt_check_template_usable("sequence", sequence->name, psprintf("%s.send_email.template", step->path),
+										 step->send.template_name, owner);
 			for (int v = 0; v < step->send.n_variants; v++)
 			{
-				if (!mt_named_row_exists("templates", step->send.variants[v].template_name))
-					mt_report_invalid_definition("sequence", sequence->name, psprintf("%s.send_email.variants[%d].template", step->path, v),
-											psprintf("unknown template \"%s\"", step->send.variants[v].template_name));
+				mt_check_template_usable("sequence", sequence->name,
+										 psprintf("%s.send_email.variants[%d].template", step->path, v),
+										 step->send.variants[v].template_name, owner);
 				if (!mt_condition_check_regexes(step->send.variants[v].when, &err))
 					mt_report_invalid_definition("sequence", sequence->name, err.path, err.message);
 			}
@@ -82,7 +82,8 @@ mt_validate_sequence_row(PG_FUNCTION_ARGS)
 		mt_report_invalid_definition("sequence", name, err.path, err.message);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
-	check_sequence_references(sequence);
+	check_sequence_references(sequence,
+							  DatumGetObjectId(heap_getattr(tuple, SPI_fnumber(desc, "owner"), desc, &isnull)));
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(compile_context);

@@ -47,28 +47,25 @@ check_trigger_regexes(const MtTrigger *trigger)
 		mt_report_invalid_definition("trigger", trigger->name, err.path, err.message);
 }
 
-/* Templates and sequences named by the actions must exist. */
+/* Templates (readable by the owner) and sequences named by the actions must exist. */
 static void
-check_action_references(const MtTrigger *trigger)
+check_action_references(const MtTrigger *trigger, Oid owner)
 {
 	for (int a = 0; a < trigger->n_actions; a++)
 	{
 		const MtAction *action = &trigger->actions[a];
 		char		path[128];
 
-		if (action->template_name && !mt_named_row_exists("templates", action->template_name))
+		if (action->template_name)
 		{
 			snprintf(path, sizeof(path), "$.actions[%d].send_email.template", a);
-			mt_report_invalid_definition("trigger", trigger->name, path,
-						   psprintf("unknown template \"%s\"", action->template_name));
+			mt_check_template_usable("trigger", trigger->name, path, action->template_name, owner);
 		}
 		for (int v = 0; v < action->n_variants; v++)
-			if (!mt_named_row_exists("templates", action->variants[v].template_name))
-			{
-				snprintf(path, sizeof(path), "$.actions[%d].send_email.variants[%d].template", a, v);
-				mt_report_invalid_definition("trigger", trigger->name, path,
-							   psprintf("unknown template \"%s\"", action->variants[v].template_name));
-			}
+		{
+			snprintf(path, sizeof(path), "$.actions[%d].send_email.variants[%d].template", a, v);
+			mt_check_template_usable("trigger", trigger->name, path, action->variants[v].template_name, owner);
+		}
 		if (action->sequence_name && !mt_named_row_exists("sequences", action->sequence_name))
 		{
 			snprintf(path, sizeof(path), "$.actions[%d].start_sequence", a);
@@ -153,13 +150,8 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
 	if (name[0] == '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a trigger name must not be empty")));
+	/* who may write the row is checked by the check_owner trigger (mt_check_definition_owner) */
 	owner = DatumGetObjectId(heap_getattr(tuple, SPI_fnumber(desc, "owner"), desc, &isnull));
-	if (!is_member_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to write trigger \"%s\" owned by role \"%s\"",
-						name, GetUserNameFromId(owner, false)),
-				 errdetail("A trigger's context query runs as its owner, so only members of that role may write it.")));
 	definition = DatumGetJsonbP(heap_getattr(tuple, SPI_fnumber(desc, "definition"), desc, &isnull));
 
 	compile_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger trigger validation",
@@ -171,7 +163,7 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
 	check_trigger_regexes(trigger);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
-	check_action_references(trigger);
+	check_action_references(trigger, owner);
 	if (trigger->context_sql)
 		check_context_query(trigger);
 	SPI_finish();

@@ -27,7 +27,7 @@ CREATE INDEX events_user_type_time ON microtrigger.events (user_id, event_type, 
 CREATE INDEX events_session_time ON microtrigger.events (session_id, occurred_at)
     WHERE session_id IS NOT NULL;
 
--- Mustache templates.
+-- Mustache templates; written only by members of their owner, read only by them (row security).
 CREATE TABLE microtrigger.templates (
     name        text PRIMARY KEY,
     subject     text NOT NULL,
@@ -35,6 +35,7 @@ CREATE TABLE microtrigger.templates (
     html_body   text,
     text_body   text,
     required    text[] NOT NULL DEFAULT '{}',
+    owner       regrole NOT NULL DEFAULT (current_user::text)::regrole,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -48,17 +49,19 @@ CREATE TABLE microtrigger.triggers (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Multi-step email sequences.
+-- Multi-step email sequences; written only by members of their owner, whose templates they use.
 CREATE TABLE microtrigger.sequences (
     name        text PRIMARY KEY,
     definition  jsonb NOT NULL,
+    owner       regrole NOT NULL DEFAULT (current_user::text)::regrole,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Dynamic segment definitions.
+-- Dynamic segment definitions; written only by members of their owner.
 CREATE TABLE microtrigger.segments (
     name        text PRIMARY KEY,
     definition  jsonb NOT NULL,
+    owner       regrole NOT NULL DEFAULT (current_user::text)::regrole,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
