@@ -109,7 +109,7 @@ context_query_work(void *arg)
 	bool		saved_read_only = XactReadOnly;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(query->user_id)};
-	char	   *sql = psprintf("SELECT to_jsonb(q) FROM (\n%s\n) q LIMIT 1", query->rule->trigger->context_sql);
+	char	   *sql = psprintf("SELECT pg_catalog.to_jsonb(q) FROM (\n%s\n) q LIMIT 1", query->rule->trigger->context_sql);
 
 	GetUserIdAndSecContext(&saved_user, &saved_security);
 	PG_TRY();
@@ -253,6 +253,7 @@ process_firing(const Firing *firing, TimestampTz as_of)
 			job.action_index = a;
 			job.to_address = contact.email;
 			job.send_after = trigger_time + rule->trigger->delay;
+			job.reader = rule->owner;
 			acted |= mt_queue_email(action, &job, context, as_of);
 		}
 		else

@@ -202,6 +202,8 @@ mt_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(mt_database, NULL, 0);
+	/* the worker runs as a superuser: names resolve in pg_catalog only, never in a writable schema */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&worker_shared->mutex);
 	worker_shared->worker_latch = MyLatch;

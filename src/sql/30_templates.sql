@@ -2,12 +2,13 @@
 
 -- Renders a Mustache template against data, HTML-escaping {{x}}. Partials and parents resolve
 -- from `partials` (an object name -> template text), then from microtrigger.templates by name
--- (its html_body). A bad template, or one that runs past the limits (1 MiB of output, 64 nested
+-- (its html_body), among the templates owned by a role the caller is a member of. A bad template, or one that runs past the limits (1 MiB of output, 64 nested
 -- partials), raises SQLSTATE 22023 with the line and column.
 CREATE FUNCTION microtrigger.render(template text, data jsonb, partials jsonb DEFAULT '{}')
 RETURNS text
 AS 'MODULE_PATHNAME', 'mt_render_sql'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION microtrigger.render(text, jsonb, jsonb) IS
     'renders a Mustache template with HTML escaping of {{x}}; partials from the argument, then from microtrigger.templates';
@@ -28,7 +29,8 @@ COMMENT ON FUNCTION microtrigger.has_name(jsonb, text) IS
 CREATE FUNCTION microtrigger.templates_validate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'mt_templates_validate'
-LANGUAGE C;
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
 
 CREATE TRIGGER templates_validate
     BEFORE INSERT OR UPDATE ON microtrigger.templates
@@ -41,7 +43,8 @@ CREATE FUNCTION microtrigger.render_email(template_name text, data jsonb,
     OUT subject text, OUT preheader text, OUT html_body text, OUT text_body text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'mt_render_email_sql'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION microtrigger.render_email(text, jsonb) IS
     'renders every part of a stored template as an email is rendered (subject/preheader one-line text, html escaped, text plain)';

@@ -31,9 +31,11 @@ CREATE INDEX events_segment_changes ON microtrigger.events ((params ->> 'segment
 -- Segment rows are validated and compiled when written, backfilled when created or changed, and
 -- every backend's segment cache follows the table.
 CREATE FUNCTION microtrigger.validate_segment_row() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_validate_segment_row';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_segment_row';
+-- SECURITY DEFINER (as the two triggers below): membership is derived state that the author of
+-- a segment, or an application writing events or contacts, does not write itself.
 CREATE FUNCTION microtrigger.backfill_segment_row() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_backfill_segment_row';
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_backfill_segment_row';
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.segments
     FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_segment_row();
 CREATE TRIGGER backfill AFTER INSERT OR UPDATE ON microtrigger.segments
@@ -44,14 +46,14 @@ CREATE TRIGGER invalidate_segment_cache AFTER INSERT OR UPDATE OR DELETE OR TRUN
 -- New events: the segments their types can change are re-evaluated for their users, once per
 -- statement (INSERT, multi-row INSERT or COPY).
 CREATE FUNCTION microtrigger.segments_ingest_events() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_segments_ingest_events';
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_segments_ingest_events';
 CREATE TRIGGER segments_ingest AFTER INSERT ON microtrigger.events
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_ingest_events();
 
 -- Contacts: a profile may have changed.
 CREATE FUNCTION microtrigger.segments_contact_changed() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'mt_segments_contact_changed';
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_segments_contact_changed';
 CREATE TRIGGER segments_contact_added AFTER INSERT OR DELETE ON microtrigger.contacts
     FOR EACH ROW EXECUTE FUNCTION microtrigger.segments_contact_changed();
 CREATE TRIGGER segments_contact_changed AFTER UPDATE ON microtrigger.contacts
@@ -65,7 +67,7 @@ CREATE TRIGGER segments_contact_changed AFTER UPDATE ON microtrigger.contacts
 -- events at as_of, and returns its member count.
 CREATE FUNCTION microtrigger.refresh_segment(name text, as_of timestamptz DEFAULT now())
 RETURNS integer
-    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'mt_refresh_segment_sql';
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_refresh_segment_sql';
 
 COMMENT ON FUNCTION microtrigger.refresh_segment(text, timestamptz) IS
     'recomputes a segment from the event history at as_of and replaces its membership; returns its member count';
@@ -73,14 +75,14 @@ COMMENT ON FUNCTION microtrigger.refresh_segment(text, timestamptz) IS
 -- Who is a member at as_of, computed from scratch; changes nothing.
 CREATE FUNCTION microtrigger.segment_members_at(name text, as_of timestamptz)
 RETURNS SETOF text
-    LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'mt_segment_members_at_sql';
+    LANGUAGE c STABLE STRICT SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_segment_members_at_sql';
 
 COMMENT ON FUNCTION microtrigger.segment_members_at(text, timestamptz) IS
     'the members of a segment at as_of, computed from the event history without changing anything';
 
 -- Is the user a current member of the segment?
 CREATE FUNCTION microtrigger.in_segment(user_id text, name text) RETURNS boolean
-LANGUAGE sql STABLE STRICT AS $$
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT 1 FROM microtrigger.segment_members m
                    WHERE m.segment = in_segment.name AND m.user_id = in_segment.user_id)
 $$;

@@ -29,10 +29,13 @@ SELECT pg_catalog.pg_extension_config_dump('microtrigger.delivery_secret', '');
 -- talking to the server and records each result right after; returns how many were sent.
 CREATE FUNCTION microtrigger.deliver(batch integer DEFAULT 100) RETURNS integer
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'mt_deliver';
 
 -- Drains the outbox in this backend for up to `duration`, committing between steps: the pg_cron
--- job microtrigger-deliver. Must be CALLed outside a transaction block.
+-- job microtrigger-deliver. Must be CALLed outside a transaction block. A procedure that commits
+-- cannot carry a SET clause: it sets search_path = pg_catalog, pg_temp itself in every
+-- transaction it runs (deliver.c).
 CREATE PROCEDURE microtrigger.deliver_loop(duration interval DEFAULT '50 seconds', batch integer DEFAULT 100)
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'mt_deliver_loop';
@@ -43,13 +46,15 @@ REVOKE ALL ON PROCEDURE microtrigger.deliver_loop(interval, integer) FROM PUBLIC
 -- The token of a one-click unsubscribe link for (user, outbox row); 0 for a link not tied to a row.
 CREATE FUNCTION microtrigger.unsubscribe_token(user_id text, outbox_id bigint DEFAULT 0) RETURNS text
     LANGUAGE c VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'mt_unsubscribe_token_sql';
 REVOKE ALL ON FUNCTION microtrigger.unsubscribe_token(text, bigint) FROM PUBLIC;
 
 -- The full one-click unsubscribe URL for (user, outbox row): microtrigger.unsubscribe_url + token.
 CREATE FUNCTION microtrigger.unsubscribe_link(user_id text, outbox_id bigint DEFAULT 0) RETURNS text
     LANGUAGE sql VOLATILE STRICT
-    AS $$ SELECT current_setting('microtrigger.unsubscribe_url') || microtrigger.unsubscribe_token(user_id, outbox_id) $$;
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT pg_catalog.current_setting('microtrigger.unsubscribe_url') || microtrigger.unsubscribe_token(user_id, outbox_id) $$;
 REVOKE ALL ON FUNCTION microtrigger.unsubscribe_link(text, bigint) FROM PUBLIC;
 
 -- Checks a token's HMAC and marks its contact unsubscribed (idempotent); false for a forged or

@@ -4,7 +4,7 @@
 -- row, the event's params, the contact's attributes, then the fixed names below.
 CREATE FUNCTION microtrigger.render_context(p_event_id bigint, p_trigger text, p_profile jsonb,
                                             p_as_of timestamptz)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 -- plpgsql, not sql: its plan is prepared once per session instead of at every call
 BEGIN
     RETURN (SELECT jsonb_build_object(
