@@ -218,7 +218,15 @@ mt_parse_duration_text(const char *text, MtDuration *out)
 	return true;
 }
 
-/* A duration value: seconds as a JSON number, or an interval string. */
+/* The error of a duration longer than MT_DURATION_MAX. */
+static bool
+duration_too_long(const char *path, MtError *err)
+{
+	return mt_error_set(err, path, "a duration may be at most 10 years (%lld seconds)",
+						(long long) MT_DURATION_MAX_SECONDS);
+}
+
+/* A duration value: seconds as a JSON number, or an interval string; at most MT_DURATION_MAX. */
 bool
 mt_parse_duration(struct json_object *value, const char *path, MtDuration *out, MtError *err)
 {
@@ -226,8 +234,10 @@ mt_parse_duration(struct json_object *value, const char *path, MtDuration *out, 
 	{
 		double		seconds = json_object_get_double(value);
 
-		if (!isfinite(seconds) || seconds < 0 || seconds > 1e11)
+		if (!isfinite(seconds) || seconds < 0)
 			return mt_error_set(err, path, "a duration must be a non-negative number of seconds");
+		if (seconds > (double) MT_DURATION_MAX_SECONDS)
+			return duration_too_long(path, err);
 		*out = (MtDuration) llround(seconds * 1e6);
 		return true;
 	}
@@ -236,10 +246,48 @@ mt_parse_duration(struct json_object *value, const char *path, MtDuration *out, 
 		if (!mt_parse_duration_text(json_object_get_string(value), out))
 			return mt_error_set(err, path, "bad duration \"%s\" (use e.g. \"30 minutes\", \"1 day\" or a number of seconds)",
 								json_object_get_string(value));
+		if (*out > MT_DURATION_MAX)
+			return duration_too_long(path, err);
 		return true;
 	}
 	return mt_error_set(err, path, "a duration must be a string such as \"30 minutes\" or a number of seconds, not %s",
 						mt_json_type_phrase(value));
+}
+
+/* Is t a finite timestamp? */
+bool
+mt_time_is_finite(int64_t t)
+{
+	return t >= MT_TIME_MIN && t < MT_TIME_END;
+}
+
+/* t + d when both t and the result are finite timestamps. */
+bool
+mt_time_add(int64_t t, MtDuration d, int64_t *out)
+{
+	int64_t		result;
+
+	if (!mt_time_is_finite(t) || __builtin_add_overflow(t, d, &result) || !mt_time_is_finite(result))
+		return false;
+	*out = result;
+	return true;
+}
+
+/* t + d, -infinity below the finite range and infinity above it; ±infinity stays. */
+int64_t
+mt_time_add_saturated(int64_t t, MtDuration d)
+{
+	int64_t		result;
+
+	if (t == MT_TIME_NOBEGIN || t == MT_TIME_NOEND)
+		return t;
+	if (__builtin_add_overflow(t, d, &result))
+		return d < 0 ? MT_TIME_NOBEGIN : MT_TIME_NOEND;
+	if (result < MT_TIME_MIN)
+		return MT_TIME_NOBEGIN;
+	if (result >= MT_TIME_END)
+		return MT_TIME_NOEND;
+	return result;
 }
 
 /* The count operator a name stands for ("$gte" or "gte"); false when unknown. */
@@ -735,6 +783,30 @@ mt_trigger_compile(const char *name, struct json_object *def, MtError *err)
 		return NULL;
 	}
 	return trigger;
+}
+
+/* When a firing on an event at occurred_at is due and may send; NULL, or the field at fault. */
+const char *
+mt_trigger_schedule(const MtTrigger *trigger, int64_t occurred_at, int64_t *due_at,
+					int64_t *send_after)
+{
+	if (!mt_time_is_finite(occurred_at))
+		return "occurred_at";
+	*due_at = occurred_at;
+	if (trigger->has_unless && !mt_time_add(occurred_at, trigger->unless.within, due_at))
+		return "$.unless.within";
+	if (!mt_time_add(*due_at, trigger->delay, send_after))
+		return "$.delay";
+	return NULL;
+}
+
+/* The error text of an unschedulable decision. */
+const char *
+mt_unschedulable_reason(const char *field)
+{
+	if (strcmp(field, "occurred_at") == 0)
+		return "the event is at infinity or -infinity: it is on no timeline, so no rule acts on it";
+	return "the time this gives is past 294276-12-31, the last timestamp PostgreSQL can store";
 }
 
 /* Free a NULL-terminated-by-count string array. */

@@ -20,6 +20,39 @@ typedef int64_t MtDuration;
 
 #define MT_USECS_PER_SEC INT64_C(1000000)
 
+/*
+ * The longest duration a definition may give (delay, cooldown, within, wait, reentry,
+ * min_duration): 10 years of 365.25 days. Longer ones are refused when the row is written.
+ */
+#define MT_DURATION_MAX_SECONDS INT64_C(315576000)
+#define MT_DURATION_MAX (MT_DURATION_MAX_SECONDS * MT_USECS_PER_SEC)
+
+/*
+ * Times are microseconds since 2000-01-01 as in PostgreSQL's TimestampTz. The finite ones lie
+ * in [MT_TIME_MIN, MT_TIME_END) (MIN_TIMESTAMP and END_TIMESTAMP of datatype/timestamp.h:
+ * 4714-11-24 BC to 294276-12-31 AD); -infinity and infinity are the two int64 extremes. The
+ * PostgreSQL side asserts at compile time that these equal its own.
+ */
+#define MT_TIME_MIN INT64_C(-211813488000000000)
+#define MT_TIME_END INT64_C(9223371331200000000)
+#define MT_TIME_NOBEGIN INT64_MIN
+#define MT_TIME_NOEND INT64_MAX
+
+/* Is t a finite timestamp (not ±infinity, not out of range)? */
+extern bool mt_time_is_finite(int64_t t);
+
+/*
+ * t + d (d may be negative) into *out: false, leaving *out alone, when t is not finite or the
+ * result falls outside the finite range. The check every time stored in a row must pass.
+ */
+extern bool mt_time_add(int64_t t, MtDuration d, int64_t *out);
+
+/*
+ * t + d saturated: a result before the finite range is -infinity, one past it infinity; a t
+ * that is ±infinity stays. For the bounds of windows, which may reach past either end.
+ */
+extern int64_t mt_time_add_saturated(int64_t t, MtDuration d);
+
 /* A comparison a count must pass, e.g. {"$gte": 3}: every term must hold. */
 typedef enum MtCountOp
 {
@@ -102,13 +135,26 @@ typedef struct MtTrigger
 /* Parses and validates a trigger definition; NULL with *err filled when it is not valid. */
 extern MtTrigger *mt_trigger_compile(const char *name, struct json_object *def, MtError *err);
 
+/*
+ * The times a firing of the trigger on an event at occurred_at needs: *due_at, when it is due
+ * (the event, or the end of its unless window), and *send_after, that + delay. NULL when both
+ * are finite timestamps; else the field that puts them out of range: "occurred_at" (the event
+ * is at ±infinity), "$.unless.within" or "$.delay".
+ */
+extern const char *mt_trigger_schedule(const MtTrigger *trigger, int64_t occurred_at,
+									   int64_t *due_at, int64_t *send_after);
+
+/* Why a firing, email or journey step cannot be scheduled, for the decision ("occurred_at" or a field). */
+extern const char *mt_unschedulable_reason(const char *field);
+
 /* Frees a compiled trigger (NULL allowed). */
 extern void mt_trigger_free(MtTrigger *trigger);
 
 /*
  * A duration: a number of seconds (>= 0) or an interval string such as "30 minutes",
  * "1 day 2 hours", "90s", "01:30:00". Months count as 30 days and years as 365.25 days,
- * as PostgreSQL's interval arithmetic on epochs does.
+ * as PostgreSQL's interval arithmetic on epochs does. mt_parse_duration refuses one longer
+ * than MT_DURATION_MAX; mt_parse_duration_text only refuses what it cannot read.
  */
 extern bool mt_parse_duration(struct json_object *value, const char *path, MtDuration *out,
 							  MtError *err);

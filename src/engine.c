@@ -81,8 +81,8 @@ cooldown_active(const MtTrigger *trigger, const Firing *firing)
 	values[0] = CStringGetTextDatum(firing->trigger_name);
 	values[1] = CStringGetTextDatum(firing->user_id);
 	values[2] = Int64GetDatum(firing->id);
-	values[3] = TimestampTzGetDatum(firing->event_at - trigger->cooldown);
-	values[4] = TimestampTzGetDatum(firing->event_at + trigger->cooldown);
+	values[3] = TimestampTzGetDatum(mt_time_add_saturated(firing->event_at, -trigger->cooldown));
+	values[4] = TimestampTzGetDatum(mt_time_add_saturated(firing->event_at, trigger->cooldown));
 	mt_execute_plan(mt_kept_plan(&cooldown_plan,
 								 "SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
 								 "AND id <> $3 AND outcome = 'queued' AND event_at > $4 AND event_at < $5 LIMIT 1",
@@ -173,6 +173,20 @@ run_context_query(const MtRule *rule, const char *user_id, char **error, bool *d
 	return query.result;
 }
 
+/*
+ * Records that the firing cannot be scheduled (its window or delay reaches past the last
+ * timestamp, e.g. after the definition changed); returns the outcome.
+ */
+static const char *
+unschedulable(const MtDecisionKey *key, TimestampTz as_of, const char *field)
+{
+	const char *keys[3] = {"field", "error", "stage"};
+	const char *texts[3] = {field, mt_unschedulable_reason(field), "run_pending"};
+
+	mt_record_decision(key, as_of, "unschedulable", mt_detail_object(3, keys, texts));
+	return "unschedulable";
+}
+
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
 static const char *
 process_firing(const Firing *firing, TimestampTz as_of)
@@ -186,6 +200,7 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	Jsonb	   *profile = NULL;
 	Jsonb	   *context;
 	TimestampTz trigger_time;
+	TimestampTz send_after;
 	bool		acted = false;
 	bool		needs_email = false;
 
@@ -200,13 +215,19 @@ process_firing(const Firing *firing, TimestampTz as_of)
 		mt_record_decision(&key, as_of, "event_missing", NULL);
 		return "event_missing";
 	}
+	if (!mt_time_is_finite(firing->event_at))
+		return unschedulable(&key, as_of, "occurred_at");
 	if (firing->is_absence)
 	{
 		/* decided at the window's end, from every event that occurred inside it */
-		int64		cancelling = mt_first_matching_event(&rule->trigger->unless, firing->user_id,
-														 firing->event_at,
-														 firing->event_at + rule->trigger->unless.within,
-														 firing->source_event_id, source_params);
+		TimestampTz window_end;
+		int64		cancelling;
+
+		if (!mt_time_add(firing->event_at, rule->trigger->unless.within, &window_end))
+			return unschedulable(&key, as_of, "$.unless.within");
+		cancelling = mt_first_matching_event(&rule->trigger->unless, firing->user_id,
+											 firing->event_at, window_end,
+											 firing->source_event_id, source_params);
 
 		if (cancelling != 0)
 		{
@@ -216,6 +237,8 @@ process_firing(const Firing *firing, TimestampTz as_of)
 		}
 	}
 	trigger_time = firing->is_absence ? firing->due_at : firing->event_at;
+	if (!mt_time_add(trigger_time, rule->trigger->delay, &send_after))
+		return unschedulable(&key, as_of, "$.delay");
 	if (cooldown_active(rule->trigger, firing))
 	{
 		mt_record_decision(&key, as_of, "cooldown", NULL);
@@ -252,13 +275,12 @@ process_firing(const Firing *firing, TimestampTz as_of)
 			job.key = key;
 			job.action_index = a;
 			job.to_address = contact.email;
-			job.send_after = trigger_time + rule->trigger->delay;
+			job.send_after = send_after;
 			job.reader = rule->owner;
 			acted |= mt_queue_email(action, &job, context, as_of);
 		}
 		else
-			acted |= mt_journey_start(action->sequence_name, &key, trigger_time + rule->trigger->delay,
-									  as_of);
+			acted |= mt_journey_start(action->sequence_name, &key, send_after, as_of);
 	}
 	return acted ? "queued" : "not_queued";
 }
@@ -409,5 +431,9 @@ mt_run_pending_sql(PG_FUNCTION_ARGS)
 {
 	TimestampTz as_of = PG_ARGISNULL(0) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(0);
 
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("run_pending: as_of must be a finite timestamp, not %s",
+							   as_of == DT_NOBEGIN ? "-infinity" : "infinity")));
 	PG_RETURN_INT32(mt_run_pending(as_of, 0));
 }

@@ -78,7 +78,8 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 	int64		count = 0;
 
 	values[0] = PointerGetDatum(user_id);
-	values[1] = TimestampTzGetDatum(at - clause->within);
+	/* from the first finite timestamp at the earliest: an event at -infinity is in no window */
+	values[1] = TimestampTzGetDatum(Max(mt_time_add_saturated(at, -clause->within), MIN_TIMESTAMP));
 	values[2] = TimestampTzGetDatum(at);
 	if (typed)
 		values[3] = event_types_array(clause);

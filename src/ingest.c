@@ -50,6 +50,11 @@ static SPIPlanPtr cooldown_plan[2];
 static SPIPlanPtr insert_firing_plan;
 static SPIPlanPtr rule_error_plan;
 
+/* The PostgreSQL-free time checks (definition.h) use PostgreSQL's own range and infinities. */
+StaticAssertDecl(MT_TIME_MIN == MIN_TIMESTAMP && MT_TIME_END == END_TIMESTAMP &&
+				 MT_TIME_NOBEGIN == DT_NOBEGIN && MT_TIME_NOEND == DT_NOEND,
+				 "definition.h's time range differs from PostgreSQL's");
+
 /* Every history clause holds at the event's time. */
 static bool
 history_holds(const MtTrigger *trigger, const IngestEvent *event)
@@ -77,7 +82,8 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 		return false;
 	plan = mt_kept_plan_opts(&session_plan[mt_replan_growing_tables],
 						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
-						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3",
+						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3 "
+						"AND occurred_at > '-infinity'",
 						3, argtypes, MT_GROWING_TABLE_OPTIONS);
 	values[0] = PointerGetDatum(event->session_id);
 	values[1] = TimestampTzGetDatum(event->occurred_at);
@@ -110,31 +116,57 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 						4, argtypes, MT_GROWING_TABLE_OPTIONS);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = PointerGetDatum(event->user_id);
-	values[2] = TimestampTzGetDatum(event->occurred_at - trigger->cooldown);
-	values[3] = TimestampTzGetDatum(event->occurred_at + trigger->cooldown);
+	values[2] = TimestampTzGetDatum(mt_time_add_saturated(event->occurred_at, -trigger->cooldown));
+	values[3] = TimestampTzGetDatum(mt_time_add_saturated(event->occurred_at, trigger->cooldown));
 	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cooldown query failed")));
 	return SPI_processed > 0;
 }
 
-/* Writes the firing row: due now for an immediate trigger, at the window's end for an absence. */
+/*
+ * Records that the trigger matched an event it cannot schedule (an event at ±infinity, or a
+ * window or delay reaching past the last timestamp) instead of writing a corrupt firing.
+ */
+static void
+record_unschedulable(const MtTrigger *trigger, const IngestEvent *event, const char *field)
+{
+	MtDecisionKey key = {text_to_cstring(event->user_id), trigger->name, NULL, event->id};
+	const char *keys[3] = {"field", "error", "stage"};
+	const char *texts[3] = {field, mt_unschedulable_reason(field), "ingest"};
+
+	mt_record_decision(&key, GetCurrentTransactionStartTimestamp(), "unschedulable",
+					   mt_detail_object(3, keys, texts));
+}
+
+/*
+ * Writes the firing row: due now for an immediate trigger, at the window's end for an absence;
+ * an unschedulable decision when that time or the email's (+ delay) is not a finite timestamp.
+ */
 static void
 insert_firing(const MtTrigger *trigger, const IngestEvent *event)
 {
 	Oid			argtypes[6] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID};
 	Datum		values[6];
-	SPIPlanPtr	plan = mt_kept_plan(&insert_firing_plan,
-									"INSERT INTO microtrigger.firings "
-									"(trigger_name, source_event_id, user_id, event_at, due_at, is_absence) "
-									"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-									6, argtypes);
+	SPIPlanPtr	plan;
+	TimestampTz due_at;
+	TimestampTz send_after;
+	const char *field = mt_trigger_schedule(trigger, event->occurred_at, &due_at, &send_after);
 
+	if (field != NULL)
+	{
+		record_unschedulable(trigger, event, field);
+		return;
+	}
+	plan = mt_kept_plan(&insert_firing_plan,
+						"INSERT INTO microtrigger.firings "
+						"(trigger_name, source_event_id, user_id, event_at, due_at, is_absence) "
+						"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+						6, argtypes);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = Int64GetDatum(event->id);
 	values[2] = PointerGetDatum(event->user_id);
 	values[3] = TimestampTzGetDatum(event->occurred_at);
-	values[4] = TimestampTzGetDatum(trigger->has_unless ? event->occurred_at + trigger->unless.within
-									: event->occurred_at);
+	values[4] = TimestampTzGetDatum(due_at);
 	values[5] = BoolGetDatum(trigger->has_unless);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not write a firing")));
@@ -174,7 +206,9 @@ check_and_fire(void *arg)
 	MatchWork  *work = arg;
 	const MtTrigger *trigger = work->rule->trigger;
 
-	if (history_holds(trigger, work->event) &&
+	if (!mt_time_is_finite(work->event->occurred_at))
+		record_unschedulable(trigger, work->event, "occurred_at");	/* on no timeline */
+	else if (history_holds(trigger, work->event) &&
 		(!trigger->has_session || session_holds(trigger, work->event)) &&
 		(trigger->has_unless || !in_cooldown(trigger, work->event)))
 		insert_firing(trigger, work->event);
@@ -280,7 +314,8 @@ match_events(void *arg)
 		old = MemoryContextSwitchTo(pass->row_context);
 		read_event(pass->slot, &pass->cols, &event);
 		mt_rulecache_candidates(&event.doc, consider_rule, &event);
-		if (mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
+		if (mt_time_is_finite(event.occurred_at) &&
+			mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
 			mt_journeys_exit_on_event(event.id, event.user_id, &event.doc, event.params);
 		MemoryContextSwitchTo(old);
 	}

@@ -60,6 +60,7 @@ static SPIPlanPtr complete_plan;
 static SPIPlanPtr segment_plan;
 static SPIPlanPtr profile_plan;
 static SPIPlanPtr active_plan;
+static SPIPlanPtr unschedulable_plan;
 
 /* Relcache callback: a change to microtrigger.sequences drops the compiled sequences. */
 static void
@@ -184,7 +185,7 @@ mt_journey_start(const char *sequence_name, const MtDecisionKey *trigger_key, Ti
 
 		values[0] = CStringGetTextDatum(key.user_id);
 		values[1] = CStringGetTextDatum(sequence_name);
-		values[2] = TimestampTzGetDatum(start_at - sequence->reentry);
+		values[2] = TimestampTzGetDatum(mt_time_add_saturated(start_at, -sequence->reentry));
 		mt_execute_plan(mt_kept_plan(&reentry_plan,
 									 "SELECT 1 FROM microtrigger.journeys WHERE user_id = $1 AND sequence_name = $2 "
 									 "AND started_at > $3 LIMIT 1", 3, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
@@ -250,6 +251,26 @@ exit_journey(int64 journey_id, const MtDecisionKey *key, const char *reason, Tim
 	texts[0] = reason;
 	texts[1] = psprintf(UINT64_FORMAT, cancelled);
 	mt_record_decision(key, as_of, "journey_exited", mt_detail_object(2, keys, texts));
+}
+
+/*
+ * Ends a journey whose next step would be past the last timestamp (a wait from the end of
+ * time): exited, saying why in an unschedulable decision. What it queued before stays queued.
+ */
+static void
+end_unschedulable(int64 journey_id, const MtDecisionKey *key, const char *field, TimestampTz at,
+				  TimestampTz as_of)
+{
+	static const Oid argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2] = {Int64GetDatum(journey_id), TimestampTzGetDatum(at)};
+	const char *keys[3] = {"field", "error", "stage"};
+	const char *texts[3] = {field, mt_unschedulable_reason(field), "run_pending"};
+
+	mt_execute_plan(mt_kept_plan(&unschedulable_plan,
+								 "UPDATE microtrigger.journeys SET status = 'exited', exit_reason = 'unschedulable', "
+								 "ended_at = $2, next_at = NULL WHERE id = $1", 2, argtypes),
+					values, NULL, false, 0, SPI_OK_UPDATE);
+	mt_record_decision(key, as_of, "unschedulable", mt_detail_object(3, keys, texts));
 }
 
 /* Does the exit clause match this event of the journey's user (type checked by the caller)? */
@@ -388,9 +409,17 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 			case MT_STEP_WAIT:
 				{
 					static const Oid argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
-					Datum		values[3] = {Int64GetDatum(journey->id), Int32GetDatum(pc + 1),
-					TimestampTzGetDatum(t + step->wait)};
+					TimestampTz next_at;
+					Datum		values[3];
 
+					if (!mt_time_add(t, step->wait, &next_at))
+					{
+						end_unschedulable(journey->id, &key, psprintf("%s.wait", step->path), t, as_of);
+						return queued;
+					}
+					values[0] = Int64GetDatum(journey->id);
+					values[1] = Int32GetDatum(pc + 1);
+					values[2] = TimestampTzGetDatum(next_at);
 					mt_execute_plan(mt_kept_plan(&wait_plan,
 												 "UPDATE microtrigger.journeys SET step = $2, next_at = $3 WHERE id = $1",
 												 3, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);

@@ -141,6 +141,8 @@ consider_event(TupleTableSlot *slot, const EventColumns *cols, HTAB *users, Memo
 		return;
 	user_id = DatumGetTextPP(slot_getattr(slot, cols->user_id, &isnull));
 	occurred_at = DatumGetTimestampTz(slot_getattr(slot, cols->occurred_at, &isnull));
+	if (TIMESTAMP_NOT_FINITE(occurred_at))
+		return;					/* an event at ±infinity is on no timeline: it counts in no segment */
 	session = slot_getattr(slot, cols->session_id, &isnull);
 	if (!isnull)
 		session_id = DatumGetTextPP(session);

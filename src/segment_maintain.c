@@ -257,9 +257,12 @@ load_clause_times(const char *user_id, int *affected, int n_affected, TimestampT
 		TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
 		Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
 		text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
-		Jsonb	   *params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+		Jsonb	   *params;
 		MtDocument	doc;
 
+		if (!mt_time_is_finite(occurred))
+			continue;			/* an event at ±infinity is on no timeline: it counts in no window */
+		params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
 		mt_document_init_event(&doc, params, user_id, (int) strlen(user_id),
 							   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
 							   session_text ? VARDATA_ANY(session_text) : NULL,
@@ -446,7 +449,7 @@ maintain_user(const MtUserWork *work, const StoredState *stored_by_segment, Pass
 		if (segment->all_history)
 			since = DT_NOBEGIN;
 		else if (since != DT_NOBEGIN)
-			since = Min(since, from[a] - segment->longest_within);
+			since = Min(since, mt_time_add_saturated(from[a], -segment->longest_within));
 		times[a] = mt_segment_times_new(segment);
 	}
 	load_clause_times(work->user_id, affected, n_affected, since, times);

@@ -114,25 +114,35 @@ exact_interval(MtDuration usecs)
 	return IntervalPGetDatum(interval);
 }
 
-/* SQL for one clause's per-user aggregate, as CTE `alias`; *within_param is its window's $n. */
+/*
+ * SQL for one clause's per-user aggregate at as_of ($1), as CTE `alias`; *within_param is its
+ * window's $n and *last_param that of the last `oldest` whose leaving time (oldest + within +
+ * 1 microsecond) is still a timestamp. Events at ±infinity are on no timeline: never counted.
+ */
 static void
 append_clause_cte(StringInfo sql, QueryParams *params, const MtClause *clause, Jsonb *condition,
-				  const char *alias, int *within_param)
+				  const char *alias, TimestampTz as_of, int *within_param, int *last_param)
 {
 	appendStringInfo(sql,
 					 "%s AS (SELECT e.user_id, count(*) FILTER (WHERE e.occurred_at <= $1) AS n, "
 					 "min(e.occurred_at) FILTER (WHERE e.occurred_at <= $1) AS oldest, "
 					 "min(e.occurred_at) FILTER (WHERE e.occurred_at > $1) AS next_in "
-					 "FROM microtrigger.events e WHERE ", alias);
+					 "FROM microtrigger.events e WHERE pg_catalog.isfinite(e.occurred_at) AND ", alias);
 	if (clause->n_event_types > 0)
 		appendStringInfo(sql, "e.event_type = ANY ($%d)", add_param(params, TEXTARRAYOID, types_array(clause)));
 	else
 		appendStringInfoString(sql, "e.event_type NOT IN ('segment_enter', 'segment_exit')");
 	*within_param = 0;
+	*last_param = 0;
 	if (clause->has_within)
 	{
 		*within_param = add_param(params, INTERVALOID, exact_interval(clause->within));
-		appendStringInfo(sql, " AND e.occurred_at >= $1 - $%d", *within_param);
+		*last_param = add_param(params, TIMESTAMPTZOID,
+								TimestampTzGetDatum(END_TIMESTAMP - 1 - (clause->within + 1)));
+		/* the window's start, computed here: as_of - within may be before the first timestamp */
+		appendStringInfo(sql, " AND e.occurred_at >= $%d",
+						 add_param(params, TIMESTAMPTZOID,
+								   TimestampTzGetDatum(mt_time_add_saturated(as_of, -clause->within))));
 	}
 	if (condition != NULL && clause->condition != NULL && !mt_condition_is_empty(clause->condition))
 		appendStringInfo(sql, " AND microtrigger.event_matches($%d, e)",
@@ -160,10 +170,12 @@ append_count_test(StringInfo sql, const MtClause *clause, const char *alias)
  * `fresh (user_id, member, changes_at)`, one row per user considered.
  */
 static void
-build_fresh_query(const MtSegment *segment, Jsonb *definition, StringInfo sql, QueryParams *params)
+build_fresh_query(const MtSegment *segment, Jsonb *definition, TimestampTz as_of, StringInfo sql,
+				  QueryParams *params)
 {
 	int			n_clauses = segment->n_include + segment->n_exclude;
 	int		   *within = palloc0(sizeof(int) * Max(n_clauses, 1));
+	int		   *last = palloc0(sizeof(int) * Max(n_clauses, 1));
 	StringInfoData member;
 	StringInfoData changes;
 	int			n_changes = 0;
@@ -181,7 +193,7 @@ build_fresh_query(const MtSegment *segment, Jsonb *definition, StringInfo sql, Q
 		snprintf(alias, sizeof(alias), "%s%d", is_include ? "i" : "x", i);
 		append_clause_cte(sql, params, clause,
 						  clause_condition_json(definition, is_include ? "include" : "exclude", i),
-						  alias, &within[c]);
+						  alias, as_of, &within[c], &last[c]);
 		appendStringInfoString(sql, ", ");
 
 		appendStringInfoString(&member, member.len > 0 ? " AND " : "");
@@ -190,8 +202,8 @@ build_fresh_query(const MtSegment *segment, Jsonb *definition, StringInfo sql, Q
 		append_count_test(&member, clause, alias);
 
 		if (within[c] > 0)
-			appendStringInfo(&changes, "%s%s.oldest + $%d + interval '1 microsecond'",
-							 n_changes++ > 0 ? ", " : "", alias, within[c]);
+			appendStringInfo(&changes, "%sCASE WHEN %s.oldest <= $%d THEN %s.oldest + $%d + interval '1 microsecond' END",
+							 n_changes++ > 0 ? ", " : "", alias, last[c], alias, within[c]);
 		appendStringInfo(&changes, "%s%s.next_in", n_changes++ > 0 ? ", " : "", alias);
 	}
 	if (segment->profile != NULL)
@@ -271,7 +283,7 @@ mt_segment_refresh(const char *name, TimestampTz as_of, bool record_events)
 
 	initStringInfo(&sql);
 	add_param(&params, TIMESTAMPTZOID, TimestampTzGetDatum(as_of));
-	build_fresh_query(segment, definition, &sql, &params);
+	build_fresh_query(segment, definition, as_of, &sql, &params);
 	name_param = add_param(&params, TEXTOID, CStringGetTextDatum(name));
 	record_param = add_param(&params, BOOLOID, BoolGetDatum(record_events));
 	appendStringInfo(&sql,
@@ -316,6 +328,16 @@ mt_segment_refresh(const char *name, TimestampTz as_of, bool record_events)
 	return members;
 }
 
+/* Refuses an as_of at ±infinity: membership is computed at a time on the timeline. */
+static void
+check_finite_as_of(const char *function, TimestampTz as_of)
+{
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: as_of must be a finite timestamp, not %s", function,
+							   as_of == DT_NOBEGIN ? "-infinity" : "infinity")));
+}
+
 /* SQL: refresh_segment(name text, as_of timestamptz DEFAULT now()) RETURNS integer. */
 Datum
 mt_refresh_segment_sql(PG_FUNCTION_ARGS)
@@ -328,6 +350,7 @@ mt_refresh_segment_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("a segment name is required")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	as_of = PG_ARGISNULL(1) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(1);
+	check_finite_as_of("refresh_segment", as_of);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	members = mt_segment_refresh(name, as_of, true);
@@ -350,13 +373,14 @@ mt_segment_members_at_sql(PG_FUNCTION_ARGS)
 	StringInfoData sql;
 	QueryParams params = {0};
 
+	check_finite_as_of("segment_members_at", as_of);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	segment = load_segment(name, &definition);
 	initStringInfo(&sql);
 	add_param(&params, TIMESTAMPTZOID, TimestampTzGetDatum(as_of));
-	build_fresh_query(segment, definition, &sql, &params);
+	build_fresh_query(segment, definition, as_of, &sql, &params);
 	appendStringInfoString(&sql, " SELECT user_id FROM fresh WHERE member ORDER BY user_id COLLATE \"C\"");
 	if (SPI_execute_with_args(sql.data, params.n, params.types, params.values, NULL, true, 0) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not compute segment \"%s\"", name)));

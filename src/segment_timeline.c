@@ -88,7 +88,10 @@ count_below(const MtClauseTimes *times, int64_t t)
 	return lo;
 }
 
-/* The clause's count at t: its events in [t - within, t] (or up to t without a window). */
+/*
+ * The clause's count at t: its events in [t - within, t] (or up to t without a window). A
+ * window reaching back past the first timestamp starts at -infinity.
+ */
 static int64_t
 clause_count_at(const MtClause *clause, const MtClauseTimes *times, int64_t t)
 {
@@ -96,7 +99,7 @@ clause_count_at(const MtClause *clause, const MtClauseTimes *times, int64_t t)
 
 	if (!clause->has_within)
 		return upto;
-	return upto - count_below(times, t - clause->within);
+	return upto - count_below(times, mt_time_add_saturated(t, -clause->within));
 }
 
 /* Is the user a member at t: every include holds, no exclude holds, the profile matches. */
@@ -114,15 +117,21 @@ mt_segment_member_at(const MtSegment *segment, const MtSegmentTimes *times, int6
 	return true;
 }
 
-/* Adds a clause's breakpoints (entering at o, leaving at o + within + 1). */
+/*
+ * Adds a clause's breakpoints (entering at o, leaving at o + within + 1). An event leaving its
+ * window past the last timestamp never leaves it: no breakpoint, so no change is ever scheduled
+ * at a time a row cannot store.
+ */
 static void
 add_breakpoints(const MtClause *clause, const MtClauseTimes *times, MtClauseTimes *points)
 {
 	for (int i = 0; i < times->n; i++)
 	{
+		int64_t		leaves;
+
 		mt_clause_times_add(points, times->times[i]);
-		if (clause->has_within)
-			mt_clause_times_add(points, times->times[i] + clause->within + 1);
+		if (clause->has_within && mt_time_add(times->times[i], clause->within + 1, &leaves))
+			mt_clause_times_add(points, leaves);
 	}
 }
 

@@ -147,7 +147,8 @@ mt_segments_run_pending(TimestampTz as_of, int limit)
 		MemoryContextReset(batch_context);
 		old = MemoryContextSwitchTo(batch_context);
 		claimed = claim_due(as_of, want, &users, &n_users);
-		mt_segment_maintain_users(users, n_users, "run_pending", as_of + RETRY_AFTER_ERROR);
+		mt_segment_maintain_users(users, n_users, "run_pending",
+								  mt_time_add_saturated(as_of, RETRY_AFTER_ERROR));
 		MemoryContextSwitchTo(old);
 		done += claimed;
 		if (claimed < want)

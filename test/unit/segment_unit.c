@@ -1,7 +1,8 @@
 /*
  * segment_unit.c: PostgreSQL-free unit tests of segment definitions (src/segment_def.c) and the
- * membership timeline (src/segment_timeline.c): derived index fields, validation paths, and
- * randomized sweeps checked against membership evaluated point by point.
+ * membership timeline (src/segment_timeline.c): derived index fields, validation paths,
+ * randomized sweeps checked against membership evaluated point by point, and the time limits of
+ * definition.c (the longest duration, checked and saturated arithmetic at the ends of time).
  * Prints "segment-unit: N passed, M failed". Built and run by test/suites/segment_unit.sh.
  */
 #include <stdio.h>
@@ -164,6 +165,125 @@ test_sweeps(void)
 	mt_segment_free(s);
 }
 
+/* The checked and the saturated time arithmetic at both ends of the finite range. */
+static void
+test_time_arithmetic(void)
+{
+	int64_t		out = 42;
+	const int64_t day = 86400 * MT_USECS_PER_SEC;
+
+	check(mt_time_add(0, day, &out) && out == day, "an ordinary add", NULL);
+	check(mt_time_add(MT_TIME_END - 1 - day, day, &out) && out == MT_TIME_END - 1, "the last timestamp", NULL);
+	out = 42;
+	check(!mt_time_add(MT_TIME_END - day, day, &out) && out == 42, "past the last timestamp is refused", NULL);
+	check(mt_time_add(MT_TIME_MIN + day, -day, &out) && out == MT_TIME_MIN, "the first timestamp", NULL);
+	check(!mt_time_add(MT_TIME_MIN, -1, &out), "before the first timestamp is refused", NULL);
+	check(!mt_time_add(MT_TIME_NOEND, 0, &out) && !mt_time_add(MT_TIME_NOBEGIN, day, &out),
+		  "±infinity is refused", NULL);
+	check(!mt_time_add(MT_TIME_END - 1, INT64_MAX, &out) && !mt_time_add(MT_TIME_MIN, INT64_MIN, &out),
+		  "int64 overflow is refused", NULL);
+	check(mt_time_add_saturated(MT_TIME_END - day, day) == MT_TIME_NOEND &&
+		  mt_time_add_saturated(MT_TIME_MIN, -1) == MT_TIME_NOBEGIN &&
+		  mt_time_add_saturated(MT_TIME_END - 1, INT64_MAX) == MT_TIME_NOEND &&
+		  mt_time_add_saturated(MT_TIME_MIN, INT64_MIN) == MT_TIME_NOBEGIN,
+		  "saturating past either end gives ±infinity", NULL);
+	check(mt_time_add_saturated(MT_TIME_NOBEGIN, day) == MT_TIME_NOBEGIN &&
+		  mt_time_add_saturated(MT_TIME_NOEND, -day) == MT_TIME_NOEND &&
+		  mt_time_add_saturated(5, -3) == 2, "infinity stays, finite adds", NULL);
+	check(mt_time_is_finite(MT_TIME_MIN) && mt_time_is_finite(MT_TIME_END - 1) &&
+		  !mt_time_is_finite(MT_TIME_END) && !mt_time_is_finite(MT_TIME_MIN - 1), "the finite range", NULL);
+}
+
+/* Compiles a trigger from JSON text; NULL (and *err filled) when invalid. */
+static MtTrigger *
+compile_trigger(const char *text, MtError *err)
+{
+	struct json_object *json = json_tokener_parse(text);
+	MtTrigger  *trigger;
+
+	memset(err, 0, sizeof(*err));
+	trigger = mt_trigger_compile("t", json, err);
+	json_object_put(json);
+	return trigger;
+}
+
+/* Durations are at most 10 years; a firing's times are checked against the last timestamp. */
+static void
+test_duration_limit_and_schedule(void)
+{
+	MtError		err;
+	MtTrigger  *t;
+	int64_t		due = 0,
+				send = 0;
+	const int64_t day = 86400 * MT_USECS_PER_SEC;
+	MtSegment  *s = compile("{\"include\": [{\"event\": \"x\", \"within\": \"10 years\"}]}", &err);
+
+	check(s != NULL && s->longest_within == MT_DURATION_MAX, "a 10-year window is the longest", err.message);
+	mt_segment_free(s);
+	expect_error("{\"include\": [{\"event\": \"x\", \"within\": \"10 years 1 second\"}]}", "$.include[0].within");
+	expect_error("{\"include\": [{\"event\": \"x\", \"within\": 315576000.5}]}", "$.include[0].within");
+
+	t = compile_trigger("{\"event\": \"e\", \"delay\": \"3653 days\", \"actions\": [{\"start_sequence\": \"q\"}]}", &err);
+	check(t == NULL && strcmp(err.path, "$.delay") == 0, "a delay over 10 years is refused at $.delay", err.path);
+	mt_trigger_free(t);
+
+	t = compile_trigger("{\"event\": \"e\", \"unless\": {\"event\": \"x\", \"within\": \"2 days\"}, "
+						"\"delay\": \"1 day\", \"actions\": [{\"start_sequence\": \"q\"}]}", &err);
+	check(t != NULL, "schedule trigger compiles", err.message);
+	if (t == NULL)
+		return;
+	check(mt_trigger_schedule(t, 0, &due, &send) == NULL && due == 2 * day && send == 3 * day,
+		  "due at the window's end, sent a delay later", NULL);
+	check(mt_trigger_schedule(t, MT_TIME_END - 3 * day - 1, &due, &send) == NULL && send == MT_TIME_END - 1,
+		  "an email at the last timestamp", NULL);
+	check(mt_trigger_schedule(t, MT_TIME_END - 3 * day, &due, &send) != NULL &&
+		  strcmp(mt_trigger_schedule(t, MT_TIME_END - 3 * day, &due, &send), "$.delay") == 0,
+		  "the delay past the last timestamp is named", NULL);
+	check(strcmp(mt_trigger_schedule(t, MT_TIME_END - day, &due, &send), "$.unless.within") == 0,
+		  "the window past the last timestamp is named", NULL);
+	check(strcmp(mt_trigger_schedule(t, MT_TIME_NOEND, &due, &send), "occurred_at") == 0 &&
+		  strcmp(mt_trigger_schedule(t, MT_TIME_NOBEGIN, &due, &send), "occurred_at") == 0,
+		  "an event at ±infinity is named by occurred_at", NULL);
+	mt_trigger_free(t);
+}
+
+/*
+ * A window at the end of time: an event on the last day never leaves a 30-day window (it would
+ * past the last timestamp), so nothing is scheduled; before the fix o + within + 1 overflowed.
+ * And a window at the beginning reaches back to -infinity without overflowing.
+ */
+static void
+test_timeline_at_the_ends(void)
+{
+	MtError		err;
+	MtSegment  *s = compile("{\"include\": [{\"event\": \"a\", \"within\": \"10 years\"}]}", &err);
+	MtSegmentTimes *times;
+	MtSweep		sweep;
+	const int64_t day = 86400 * MT_USECS_PER_SEC;
+	int64_t		last_day = MT_TIME_END - day;
+
+	check(s != NULL, "end segment compiles", err.message);
+	if (s == NULL)
+		return;
+	times = mt_segment_times_new(s);
+	mt_clause_times_add(&times->include[0], last_day);
+	mt_clause_times_add(&times->include[0], MT_TIME_MIN);
+	mt_segment_times_sort(s, times);
+	mt_segment_sweep(s, times, false, last_day - day, last_day, &sweep);
+	check(sweep.member && sweep.n_changes == 1 && sweep.changes[0].at == last_day,
+		  "enters on the last day", NULL);
+	check(!sweep.has_next, "never leaves: no change past the last timestamp", NULL);
+	check(mt_segment_member_at(s, times, MT_TIME_END - 1), "a member at the last timestamp", NULL);
+	mt_sweep_free(&sweep);
+	mt_segment_sweep(s, times, false, MT_TIME_MIN, MT_TIME_MIN + day, &sweep);
+	check(sweep.member && sweep.n_changes == 1 && sweep.changes[0].at == MT_TIME_MIN && sweep.has_next &&
+		  sweep.next_change == MT_TIME_MIN + MT_DURATION_MAX + 1,
+		  "at the first timestamp: in, and out 10 years later", NULL);
+	mt_sweep_free(&sweep);
+	mt_segment_times_free(s, times);
+	mt_segment_free(s);
+}
+
 /* Runs every test and prints the tally. */
 int
 main(void)
@@ -171,6 +291,9 @@ main(void)
 	test_summary();
 	test_errors();
 	test_sweeps();
+	test_time_arithmetic();
+	test_duration_limit_and_schedule();
+	test_timeline_at_the_ends();
 	printf("segment-unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
