@@ -7,6 +7,10 @@
  *      end around them (with the inheritance module's rules for parent and block tags);
  *   3. build the tree, checking that sections close in order, and re-indent block content.
  * All nodes and strings of a template live in one arena, released at once by mtm_free.
+ *
+ * Bounds (see mustache.h): a text over MTM_MAX_TEMPLATE_SIZE is refused before pass 1, and pass 3
+ * refuses nesting deeper than MTM_MAX_NESTING, so the compiled tree (and every recursive walk of
+ * it, here and in the renderer) is at most that deep. Passes 1 and 2 do not recurse.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,6 +80,7 @@ struct MtmTemplate
 	size_t		source_len;
 	Node	   *root;			/* a SECTION-like container; only its children matter */
 	int			conditionals;	/* {{#}} and {{^}} tags */
+	int			nesting;		/* deepest nesting of sections, parents and blocks */
 };
 
 /* Allocates size bytes (8-aligned, zeroed) from the template's arena. */
@@ -833,6 +838,7 @@ build_tree(MtmTemplate *t, const char *src, Tokens *tokens, MtmError *err)
 	Node	   *container = t->root;
 	Node	   *tail = NULL;
 	bool		ok = true;
+	bool		opens;
 
 	for (size_t i = 0; i < tokens->count && ok; i++)
 	{
@@ -870,6 +876,17 @@ build_tree(MtmTemplate *t, const char *src, Tokens *tokens, MtmError *err)
 			container = depth > 0 ? stack[depth - 1] : t->root;
 			tail = tails[depth];
 			continue;
+		}
+
+		opens = tok->sigil != 0 && strchr("#^<$", tok->sigil) != NULL;
+		if (opens && depth >= MTM_MAX_NESTING)
+		{
+			size_t		len = tok->name_end - tok->name_start;
+
+			syntax_error(err, src, tok->start, "nested deeper than %d levels at \"%.*s\" (sections, inverted sections, parents and blocks count together)",
+						 MTM_MAX_NESTING, quoted_len(len), src + tok->name_start);
+			ok = false;
+			break;
 		}
 
 		node = arena_alloc(t, sizeof(Node));
@@ -934,7 +951,7 @@ build_tree(MtmTemplate *t, const char *src, Tokens *tokens, MtmError *err)
 			container->first = node;
 		tail = node;
 
-		if (strchr("#^<$", tok->sigil) && tok->sigil != 0)
+		if (opens)
 		{
 			if (depth == cap)
 			{
@@ -947,6 +964,8 @@ build_tree(MtmTemplate *t, const char *src, Tokens *tokens, MtmError *err)
 			open_tok[depth] = i;
 			tails[depth] = tail;
 			depth++;
+			if ((int) depth > t->nesting)
+				t->nesting = (int) depth;
 			container = node;
 			tail = NULL;
 		}
@@ -971,13 +990,23 @@ build_tree(MtmTemplate *t, const char *src, Tokens *tokens, MtmError *err)
 MtmTemplate *
 mtm_compile(const char *text, size_t len, MtmError *err)
 {
-	MtmTemplate *t = mt_alloc(sizeof(MtmTemplate));
+	MtmTemplate *t;
 	Tokens		tokens = {0};
 	const char *src;
 	MtmError	local = {0};
 
 	if (err == NULL)
 		err = &local;
+	if (len > MTM_MAX_TEMPLATE_SIZE)
+	{
+		/* before copying or tokenizing anything: tokens and nodes take tens of times the text */
+		mtm_error_set_where(err, NULL, 0, 0,
+							"template of %zu bytes is larger than the limit of %d bytes",
+							len, MTM_MAX_TEMPLATE_SIZE);
+		err->too_large = true;
+		return NULL;
+	}
+	t = mt_alloc(sizeof(MtmTemplate));
 	src = t->source = arena_strndup(t, text, len);
 	t->source_len = len;
 	t->root = arena_alloc(t, sizeof(Node));
@@ -1017,6 +1046,13 @@ mtm_count_conditionals(const MtmTemplate *tmpl)
 	return tmpl ? tmpl->conditionals : 0;
 }
 
+/* The deepest nesting, measured while building the tree. */
+int
+mtm_nesting_depth(const MtmTemplate *tmpl)
+{
+	return tmpl ? tmpl->nesting : 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Rendering                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -1029,6 +1065,7 @@ struct MtmOut
 	size_t		max;
 	bool		escape;			/* escape what mtm_out_write gets now */
 	bool		overflow;
+	bool		probe;			/* truthiness probe: keep the first cap bytes, count all in len */
 	struct Render *render;
 };
 
@@ -1146,6 +1183,13 @@ mtm_out_write(MtmOut *out, const char *s, size_t n)
 
 	if (n == 0)
 		return;
+	if (out->probe)
+	{
+		if (out->len < out->cap)
+			memcpy(out->buf + out->len, s, n < out->cap - out->len ? n : out->cap - out->len);
+		out->len += n;
+		return;
+	}
 	flush_indent(out->render);
 	if (!out->escape)
 	{
@@ -1311,16 +1355,11 @@ step(Render *r)
 	return true;
 }
 
-/* Collects the text of a scalar, to judge its truthiness. */
-typedef struct Probe
-{
-	bool		empty;
-	bool		zero;
-} Probe;
-
 /*
  * Truthiness as in JavaScript (and mustache.js): missing, null, false, "", 0 and [] are false.
- * Strings and numbers are probed through a scratch output that is discarded.
+ * Strings and numbers are probed through a small scratch output that keeps only their first
+ * bytes (a number's text is short; a string only needs to be non-empty), so probing a huge
+ * string copies nothing.
  */
 static bool
 truthy(Render *r, MtmValue v, MtmKind kind)
@@ -1339,36 +1378,19 @@ truthy(Render *r, MtmValue v, MtmKind kind)
 		case MTM_STRING:
 		case MTM_NUMBER:
 			{
-				MtmOut		saved = r->out;
-				bool		pending = r->pending_indent;
-				size_t		start;
-				bool		result;
+				char		text[64];
+				MtmOut		probe = {0};
+				double		d;
 
-				/* write into the real buffer past its end, then forget it */
-				r->pending_indent = false;
-				r->out.escape = false;
-				r->out.max = (size_t) -1 / 2;
-				start = r->out.len;
-				r->ops->append_scalar(r->data_ctx, v, &r->out);
+				probe.buf = text;
+				probe.cap = sizeof(text) - 1;
+				probe.probe = true;
+				probe.render = r;
+				r->ops->append_scalar(r->data_ctx, v, &probe);
 				if (kind == MTM_STRING)
-					result = r->out.len > start;
-				else
-				{
-					char		num[64];
-					size_t		n = r->out.len - start;
-					double		d;
-
-					if (n >= sizeof(num))
-						n = sizeof(num) - 1;
-					memcpy(num, r->out.buf + start, n);
-					num[n] = '\0';
-					result = sscanf(num, "%lf", &d) != 1 || d != 0.0;
-				}
-				saved.buf = r->out.buf;
-				saved.cap = r->out.cap;
-				r->out = saved;
-				r->pending_indent = pending;
-				return result;
+					return probe.len > 0;
+				text[probe.len < probe.cap ? probe.len : probe.cap] = '\0';
+				return sscanf(text, "%lf", &d) != 1 || d != 0.0;
 			}
 	}
 	return false;
@@ -1514,10 +1536,18 @@ render_var(Render *r, const Node *node)
 	release(r, v, owned);
 }
 
-/* Renders a list of sibling nodes. */
+/*
+ * Renders a list of sibling nodes. Every level of recursion (section, partial, parent, block)
+ * comes through here, so this is where the caller's stack guard is asked.
+ */
 static void
 render_nodes(Render *r, const Node *node)
 {
+	if (r->opt->stack_too_deep != NULL && node != NULL && r->opt->stack_too_deep())
+	{
+		render_fail(r, "rendering nests too deep for the stack (partials, sections and blocks inside each other)");
+		return;
+	}
 	for (; node != NULL && !r->failed; node = node->next)
 	{
 		if (!step(r))

@@ -70,6 +70,7 @@ typedef struct MtmError
 	int			column;			/* 1-based, in characters */
 	char		where[160];		/* "" for the template itself, else e.g. partial "footer" */
 	char		message[320];	/* lowercase reason, no trailing period */
+	bool		too_large;		/* the text is over MTM_MAX_TEMPLATE_SIZE (a size limit, not syntax) */
 } MtmError;
 
 /*
@@ -89,6 +90,13 @@ typedef struct MtmRenderOptions
 	uint64_t	max_steps;		/* nodes visited + loop iterations; 0 = MTM_DEFAULT_MAX_STEPS */
 	MtmPartialLookup lookup;	/* NULL: every partial is missing */
 	void	   *lookup_ctx;
+
+	/*
+	 * Optional second guard of the C stack, asked once per level of recursion: true when the
+	 * stack is nearly used up, and the render then fails cleanly. The limits below already bound
+	 * the recursion; PostgreSQL fills this with stack_is_too_deep() (check_stack_depth()'s test).
+	 */
+	bool		(*stack_too_deep) (void);
 } MtmRenderOptions;
 
 #define MTM_DEFAULT_MAX_OUTPUT	(1024 * 1024)
@@ -96,8 +104,19 @@ typedef struct MtmRenderOptions
 #define MTM_DEFAULT_MAX_STEPS	(5 * 1000 * 1000)
 
 /*
+ * Compile limits, the same for every caller. One template text (one part of an email, one
+ * partial) is at most MTM_MAX_TEMPLATE_SIZE bytes; sections, inverted sections, parents and
+ * blocks nest at most MTM_MAX_NESTING levels inside one template. Together with max_depth they
+ * bound the renderer's recursion (at most max_depth x MTM_MAX_NESTING levels).
+ */
+#define MTM_MAX_TEMPLATE_SIZE	(1024 * 1024)
+#define MTM_MAX_NESTING			100
+
+/*
  * Parses a template (len bytes, need not be NUL-terminated; the text is copied). Returns NULL and
- * fills *err (line, column, reason) on a syntax error.
+ * fills *err (line, column, reason) on a syntax error or nesting deeper than MTM_MAX_NESTING;
+ * a text longer than MTM_MAX_TEMPLATE_SIZE is refused before any work, with err->too_large set
+ * and no position (line 0).
  */
 extern MtmTemplate *mtm_compile(const char *text, size_t len, MtmError *err);
 
@@ -107,10 +126,13 @@ extern void mtm_free(MtmTemplate *tmpl);
 /* The number of conditional sections ({{#x}} and {{^x}}) in the template, blocks included. */
 extern int	mtm_count_conditionals(const MtmTemplate *tmpl);
 
+/* How deep sections, inverted sections, parents and blocks nest (0 for none; <= MTM_MAX_NESTING). */
+extern int	mtm_nesting_depth(const MtmTemplate *tmpl);
+
 /*
  * Renders tmpl against `root`. Returns the output (NUL-terminated, *out_len bytes, from
  * mt_alloc: release with mt_free), or NULL with *err set (partial syntax error, nesting deeper
- * than max_depth, output larger than max_output, more than max_steps of work).
+ * than max_depth, output larger than max_output, more than max_steps of work, stack_too_deep).
  */
 extern char *mtm_render(const MtmTemplate *tmpl, const MtmDataOps *ops, void *data_ctx,
 						MtmValue root, const MtmRenderOptions *options,

@@ -345,9 +345,18 @@ error_message(const MtmError *err)
 	char		detail[600];
 
 	mtm_error_format(err, detail, sizeof(detail));
+	if (err->too_large)
+		return psprintf("invalid template: %s", detail);
 	if (err->line > 0)
 		return psprintf("invalid template %s", detail);
 	return psprintf("cannot render template: %s", detail);
+}
+
+/* The SQLSTATE of a failed compile or render: a template over the size limit is 54000. */
+static int
+error_code(const MtmError *err)
+{
+	return err->too_large ? ERRCODE_PROGRAM_LIMIT_EXCEEDED : ERRCODE_INVALID_PARAMETER_VALUE;
 }
 
 /*
@@ -366,6 +375,8 @@ render_with(const MtmTemplate *tmpl, Jsonb *data, PartialLookup *lookup, MtRende
 	options.max_output = MT_RENDER_MAX_OUTPUT;
 	options.lookup = lookup_partial;
 	options.lookup_ctx = lookup;
+	/* the compile limits bound the recursion; this guards max_stack_depth as well */
+	options.stack_too_deep = stack_is_too_deep;
 	out = mtm_render(tmpl, &mtj_ops, &jsonb_data, mtj_root(data), &options, len, err);
 	if (out != NULL && mode == MT_RENDER_HEADER)
 	{
@@ -501,13 +512,14 @@ cached_template(RenderCache *cache, const char *source, int len)
 	cache->tmpl = NULL;
 	MemoryContextSwitchTo(cache->template_cxt);
 	cache->tmpl = mtm_compile(source, len, &err);
-	cache->source = pnstrdup(source, len);
-	cache->source_len = len;
 	MemoryContextSwitchTo(caller);
 	if (cache->tmpl == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(error_code(&err)),
 				 errmsg("%s", error_message(&err))));
+	cache->source = MemoryContextAlloc(cache->template_cxt, len);
+	memcpy(cache->source, source, len);
+	cache->source_len = len;
 	return cache->tmpl;
 }
 
@@ -566,7 +578,7 @@ mt_render_sql(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(caller);
 	if (out == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(error_code(&err)),
 				 errmsg("%s", error_message(&err))));
 	result = cstring_to_text_with_len(out, (int) len);
 	MemoryContextDelete(work);

@@ -1,11 +1,13 @@
 /*
  * template_validate.c: the BEFORE INSERT OR UPDATE row trigger on microtrigger.templates. It
  * parses every part of the email (subject, preheader, html_body, text_body) so a syntax error is
- * refused when it is written, not when an email is due; warns when the email branches too much;
- * and stamps updated_at.
+ * refused when it is written, not when an email is due; refuses a part over the size limit
+ * (54000) or nested deeper than the nesting limit (22023); warns when the email branches too
+ * much; and stamps updated_at.
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -27,7 +29,8 @@ static const char *const template_parts[] = {"subject", "preheader", "html_body"
 
 /*
  * Parses one part of the row (NULL parts are fine); raises 22023 naming the template, the part,
- * the line and the column; returns the part's number of conditional sections.
+ * the line and the column (54000 for a part over MTM_MAX_TEMPLATE_SIZE, judged before it is
+ * detoasted); returns the part's number of conditional sections.
  */
 static int
 validate_part(HeapTuple tuple, TupleDesc desc, const char *template_name, const char *part,
@@ -36,6 +39,7 @@ validate_part(HeapTuple tuple, TupleDesc desc, const char *template_name, const 
 	int			attnum = SPI_fnumber(desc, part);
 	bool		isnull;
 	Datum		value;
+	Size		raw_size;
 	MemoryContext caller;
 	MtmTemplate *tmpl;
 	MtmError	err = {0};
@@ -47,6 +51,13 @@ validate_part(HeapTuple tuple, TupleDesc desc, const char *template_name, const 
 	value = heap_getattr(tuple, attnum, desc, &isnull);
 	if (isnull)
 		return 0;
+	raw_size = toast_raw_datum_size(value);	/* with a normalized 4-byte header */
+	if (raw_size > VARHDRSZ + MTM_MAX_TEMPLATE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("template \"%s\" in %s is too large: %zu bytes, the limit is %d bytes",
+						template_name, part, (size_t) (raw_size - VARHDRSZ), MTM_MAX_TEMPLATE_SIZE),
+				 errdetail("Each part of a template and each partial is at most 1 MiB, as is a rendered part.")));
 	caller = MemoryContextSwitchTo(scratch);
 	body = DatumGetTextPP(value);
 	tmpl = mt_template_compile(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), &err);

@@ -3,7 +3,10 @@
  * first two NUL bytes into template, data (JSON) and partials (a JSON object of template
  * texts); missing or unparsable data and partials fall back to fixed ones that exercise
  * sections, lists and a self-including partial. Each input is compiled, rendered escaped and
- * unescaped under tight limits, and its text is also resolved as a dotted name.
+ * unescaped under tight limits (the unescaped pass with a stack guard that trips after a number
+ * of levels taken from the input), and its text is also resolved as a dotted name. The nesting
+ * limit is checked twice: a compiled template is never deeper than MTM_MAX_NESTING, and the
+ * template wrapped in enough more sections to pass the limit never compiles.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +25,41 @@ static const char default_partials[] =
 	"{\"p\":\"[{{a.b.c}}{{#list}}{{.}}{{/list}}]\",\"self\":\"x{{>self}}\","
 	"\"layout\":\"<h>{{$title}}T{{/title}}</h>\\n  {{$body}}\\n  B\\n  {{/body}}\\n\","
 	"\"loop\":\"{{<loop}}{{$b}}{{>loop}}{{/b}}{{/loop}}\"}";
+
+static long guard_calls;
+static long guard_trip_at;
+
+/* A stack guard that trips after guard_trip_at calls (never when it is 0). */
+static bool
+counting_guard(void)
+{
+	return guard_trip_at > 0 && ++guard_calls >= guard_trip_at;
+}
+
+/*
+ * Compiles the template inside `extra` more sections ({{#w}}...{{/w}}): it must fail (nested too
+ * deep, or unclosed when the template changes delimiters), with a position, and not crash.
+ */
+static void
+check_wrapped(const char *text, size_t len, int extra)
+{
+	size_t		wrapped_len = len + (size_t) extra * 12;
+	char	   *wrapped = mt_alloc(wrapped_len + 1);
+	MtmError	err = {0};
+	MtmTemplate *tmpl;
+	size_t		pos = 0;
+
+	for (int i = 0; i < extra; i++, pos += 6)
+		memcpy(wrapped + pos, "{{#w}}", 6);
+	memcpy(wrapped + pos, text, len);
+	pos += len;
+	for (int i = 0; i < extra; i++, pos += 6)
+		memcpy(wrapped + pos, "{{/w}}", 6);
+	tmpl = mtm_compile(wrapped, wrapped_len, &err);
+	if (tmpl != NULL || !err.failed || err.line < 1 || err.column < 1)
+		abort();				/* deeper than the limit compiled, or failed without a position */
+	mt_free(wrapped);
+}
 
 /* Parses len bytes of JSON, or NULL. */
 static struct json_object *
@@ -80,6 +118,11 @@ LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 	tmpl = mtm_compile(input, template_len, &err);
 	if (tmpl != NULL)
 	{
+		int			depth = mtm_nesting_depth(tmpl);
+
+		if (depth < 0 || depth > MTM_MAX_NESTING)
+			abort();			/* the compile limit holds */
+		check_wrapped(input, template_len, MTM_MAX_NESTING + 1 - depth);
 		for (int escape = 0; escape < 2; escape++)
 		{
 			MtmJsoncPartials *lookup = mtm_jsonc_partials_new(partials);
@@ -94,6 +137,12 @@ LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 			options.max_depth = 32;
 			options.lookup = mtm_jsonc_lookup;
 			options.lookup_ctx = lookup;
+			if (!escape)
+			{
+				options.stack_too_deep = counting_guard;
+				guard_calls = 0;
+				guard_trip_at = template_len > 0 ? (unsigned char) input[template_len - 1] : 0;
+			}
 			out = mtm_render(tmpl, &mtm_jsonc_ops, NULL, mtm_jsonc_value(data), &options, &len, &render_err);
 			if (out != NULL && strlen(out) > len)
 				abort();		/* the length must cover the whole NUL-terminated output */
@@ -105,8 +154,8 @@ LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 		(void) mtm_count_conditionals(tmpl);
 		mtm_free(tmpl);
 	}
-	else if (!err.failed || err.line < 1 || err.column < 1)
-		abort();				/* a syntax error always has a position */
+	else if (!err.failed || (err.too_large ? err.line != 0 : err.line < 1 || err.column < 1))
+		abort();				/* a syntax error always has a position; a size error none */
 
 	(void) mtm_resolve_dotted(&mtm_jsonc_ops, NULL, mtm_jsonc_value(data), input, template_len);
 	json_object_put(data);
