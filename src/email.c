@@ -172,7 +172,7 @@ mt_load_contact(const char *user_id)
 
 	mt_execute_plan(mt_kept_plan(&contact_plan,
 						   "SELECT c.email, c.unsubscribed_at IS NOT NULL, "
-						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = lower(c.email)) "
+						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = pg_catalog.lower(c.email)) "
 						   "FROM microtrigger.contacts c WHERE c.user_id = $1", 1, argtypes),
 				 values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)

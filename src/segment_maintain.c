@@ -134,7 +134,7 @@ load_stored_states(MtUserWork **users, int n_users)
 	values[1] = PointerGetDatum(construct_array(user_ids, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	run_plan(mt_kept_plan(&stored_plan,
 					   "SELECT p.ord::int, m.user_id IS NOT NULL, sc.changes_at "
-					   "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(segment, user_id, ord) "
+					   "FROM pg_catalog.unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(segment, user_id, ord) "
 					   "LEFT JOIN microtrigger.segment_members m ON m.segment = p.segment AND m.user_id = p.user_id "
 					   "LEFT JOIN microtrigger.segment_schedule sc ON sc.segment = p.segment AND sc.user_id = p.user_id",
 					   2, argtypes), values, NULL, SPI_OK_SELECT);
@@ -169,7 +169,7 @@ profile_matches(const MtSegment *segment, const char *user_id, Jsonb **contact, 
 		Datum		values[1] = {CStringGetTextDatum(user_id)};
 
 		run_plan(mt_kept_plan(&contact_plan,
-						   "SELECT c.attributes || jsonb_build_object('user_id', c.user_id, 'email', c.email, "
+						   "SELECT c.attributes || pg_catalog.jsonb_build_object('user_id', c.user_id, 'email', c.email, "
 						   "'timezone', c.timezone) FROM microtrigger.contacts c WHERE c.user_id = $1",
 						   1, argtypes), values, NULL, SPI_OK_SELECT);
 		*contact = NULL;
@@ -374,20 +374,20 @@ flush_writes(PassWrites *writes)
 {
 	run_write(&enter_plan,
 			  "INSERT INTO microtrigger.segment_members (segment, user_id, entered_at) "
-			  "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+			  "SELECT * FROM pg_catalog.unnest($1::text[], $2::text[], $3::timestamptz[]) "
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET entered_at = EXCLUDED.entered_at",
 			  &writes->enter, SPI_OK_INSERT);
 	run_write(&exit_plan,
-			  "DELETE FROM microtrigger.segment_members m USING unnest($1::text[], $2::text[]) AS x(segment, user_id) "
+			  "DELETE FROM microtrigger.segment_members m USING pg_catalog.unnest($1::text[], $2::text[]) AS x(segment, user_id) "
 			  "WHERE m.segment = x.segment AND m.user_id = x.user_id AND $3 IS NOT NULL",
 			  &writes->exit, SPI_OK_DELETE);
 	run_write(&schedule_plan,
 			  "INSERT INTO microtrigger.segment_schedule (segment, user_id, changes_at) "
-			  "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+			  "SELECT * FROM pg_catalog.unnest($1::text[], $2::text[], $3::timestamptz[]) "
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET changes_at = EXCLUDED.changes_at",
 			  &writes->schedule, SPI_OK_INSERT);
 	run_write(&unschedule_plan,
-			  "DELETE FROM microtrigger.segment_schedule s USING unnest($1::text[], $2::text[]) AS x(segment, user_id) "
+			  "DELETE FROM microtrigger.segment_schedule s USING pg_catalog.unnest($1::text[], $2::text[]) AS x(segment, user_id) "
 			  "WHERE s.segment = x.segment AND s.user_id = x.user_id AND $3 IS NOT NULL",
 			  &writes->unschedule, SPI_OK_DELETE);
 }
@@ -530,8 +530,8 @@ record_changes(ChangeList *changes, int first)
 	{
 		run_plan(mt_kept_plan(&record_plan,
 						   "INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) "
-						   "SELECT u, t, a, jsonb_build_object('segment', s) "
-						   "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
+						   "SELECT u, t, a, pg_catalog.jsonb_build_object('segment', s) "
+						   "FROM pg_catalog.unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
 						   "WITH ORDINALITY AS x(u, t, a, s, ord) ORDER BY ord",
 						   4, argtypes), values, NULL, SPI_OK_INSERT);
 	}
@@ -569,7 +569,7 @@ record_error(const MtUserWork *work, const char *stage, const char *message)
 	values[3] = CStringGetTextDatum(message);
 	run_plan(mt_kept_plan(&error_plan,
 					   "INSERT INTO microtrigger.decisions (at, user_id, outcome, detail) "
-					   "VALUES (now(), $1, 'segment_error', jsonb_build_object('segments', to_jsonb($2::text[]), "
+					   "VALUES (pg_catalog.now(), $1, 'segment_error', pg_catalog.jsonb_build_object('segments', pg_catalog.to_jsonb($2::text[]), "
 					   "'stage', $3::text, 'error', $4::text))", 4, argtypes),
 			 values, NULL, SPI_OK_INSERT);
 }

@@ -124,9 +124,9 @@ append_clause_cte(StringInfo sql, QueryParams *params, const MtClause *clause, J
 				  const char *alias, TimestampTz as_of, int *within_param, int *last_param)
 {
 	appendStringInfo(sql,
-					 "%s AS (SELECT e.user_id, count(*) FILTER (WHERE e.occurred_at <= $1) AS n, "
-					 "min(e.occurred_at) FILTER (WHERE e.occurred_at <= $1) AS oldest, "
-					 "min(e.occurred_at) FILTER (WHERE e.occurred_at > $1) AS next_in "
+					 "%s AS (SELECT e.user_id, pg_catalog.count(*) FILTER (WHERE e.occurred_at <= $1) AS n, "
+					 "pg_catalog.min(e.occurred_at) FILTER (WHERE e.occurred_at <= $1) AS oldest, "
+					 "pg_catalog.min(e.occurred_at) FILTER (WHERE e.occurred_at > $1) AS next_in "
 					 "FROM microtrigger.events e WHERE pg_catalog.isfinite(e.occurred_at) AND ", alias);
 	if (clause->n_event_types > 0)
 		appendStringInfo(sql, "e.event_type = ANY ($%d)", add_param(params, TEXTARRAYOID, types_array(clause)));
@@ -211,7 +211,7 @@ build_fresh_query(const MtSegment *segment, Jsonb *definition, TimestampTz as_of
 		JsonbValue *profile = object_field(&definition->root, "profile");
 
 		appendStringInfo(&member, "%scoalesce(microtrigger.matches($%d, ct.attributes || "
-						 "jsonb_build_object('user_id', ct.user_id, 'email', ct.email, 'timezone', ct.timezone)), false)",
+						 "pg_catalog.jsonb_build_object('user_id', ct.user_id, 'email', ct.email, 'timezone', ct.timezone)), false)",
 						 member.len > 0 ? " AND " : "",
 						 add_param(params, JSONBOID, JsonbPGetDatum(JsonbValueToJsonb(profile))));
 	}
@@ -299,11 +299,11 @@ mt_segment_refresh(const char *name, TimestampTz as_of, bool record_events)
 					 "  SELECT $%1$d, f.user_id, f.changes_at FROM fresh f WHERE f.changes_at IS NOT NULL "
 					 "  ON CONFLICT (segment, user_id) DO UPDATE SET changes_at = EXCLUDED.changes_at), "
 					 "recorded AS (INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) "
-					 "  SELECT x.user_id, x.event_type, $1, jsonb_build_object('segment', $%1$d::text) FROM "
+					 "  SELECT x.user_id, x.event_type, $1, pg_catalog.jsonb_build_object('segment', $%1$d::text) FROM "
 					 "  (SELECT user_id, 'segment_exit' AS event_type FROM gone "
 					 "   UNION ALL SELECT user_id, 'segment_enter' FROM came) x "
 					 "  WHERE $%2$d ORDER BY x.event_type DESC, x.user_id) "
-					 "SELECT count(*) FILTER (WHERE member)::int FROM fresh",
+					 "SELECT pg_catalog.count(*) FILTER (WHERE member)::int FROM fresh",
 					 name_param, record_param);
 
 	mt_segment_recording_events = true;

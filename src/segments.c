@@ -170,7 +170,7 @@ mt_segments_next_due(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	if (SPI_execute_plan(mt_kept_plan(&next_due_plan,
-								   "SELECT min(changes_at) FROM microtrigger.segment_schedule", 0, NULL),
+								   "SELECT pg_catalog.min(changes_at) FROM microtrigger.segment_schedule", 0, NULL),
 						 NULL, NULL, true, 1) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read the segment schedule")));
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
