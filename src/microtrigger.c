@@ -28,10 +28,16 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while the postmaster loads the library; a
+	 * backend that loads it later (CREATE EXTENSION without shared_preload_libraries) would die
+	 * with FATAL. There no worker runs, so the setting only informs: PGC_SIGHUP.
+	 */
 	DefineCustomStringVariable("microtrigger.database",
 							   "Database the microtrigger background worker serves.",
 							   NULL, &mt_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
 	DefineCustomStringVariable("microtrigger.smtp_url",
 							   "SMTP server that deliver() sends through (smtp:// or smtps://); empty sends nothing.",
 							   NULL, &mt_smtp_url, "",

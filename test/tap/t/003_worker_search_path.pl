@@ -50,7 +50,8 @@ INSERT INTO microtrigger.segments (name, definition) VALUES
 INSERT INTO microtrigger.triggers (name, definition) VALUES ('visit', '{"event": "visit", "cooldown": 0,
   "context": "SELECT plan FROM public.crm WHERE user_id = $1",
   "actions": [{"send_email": {"template": "hi"}}]}');
-SELECT microtrigger.track('u1', 'visit');
+-- a minute back: before the segment's clock, so ingest counts it at once
+SELECT microtrigger.track('u1', 'visit', '{}', now() - interval '1 minute');
 });
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM microtrigger.outbox}),
 	'the worker acts on the event');
