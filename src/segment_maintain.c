@@ -134,7 +134,7 @@ load_stored_states(MtUserWork **users, int n_users)
 	values[1] = PointerGetDatum(construct_array(user_ids, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	run_plan(mt_kept_plan(&stored_plan,
 					   "SELECT p.ord::int, m.user_id IS NOT NULL, sc.changes_at "
-					   "FROM pg_catalog.unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(segment, user_id, ord) "
+					   "FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS p(segment, user_id, ord) "
 					   "LEFT JOIN microtrigger.segment_members m ON m.segment = p.segment AND m.user_id = p.user_id "
 					   "LEFT JOIN microtrigger.segment_schedule sc ON sc.segment = p.segment AND sc.user_id = p.user_id",
 					   2, argtypes), values, NULL, SPI_OK_SELECT);
@@ -374,20 +374,20 @@ flush_writes(PassWrites *writes)
 {
 	run_write(&enter_plan,
 			  "INSERT INTO microtrigger.segment_members (segment, user_id, entered_at) "
-			  "SELECT * FROM pg_catalog.unnest($1::text[], $2::text[], $3::timestamptz[]) "
+			  "SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::timestamptz[])) "
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET entered_at = EXCLUDED.entered_at",
 			  &writes->enter, SPI_OK_INSERT);
 	run_write(&exit_plan,
-			  "DELETE FROM microtrigger.segment_members m USING pg_catalog.unnest($1::text[], $2::text[]) AS x(segment, user_id) "
+			  "DELETE FROM microtrigger.segment_members m USING ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id) "
 			  "WHERE m.segment = x.segment AND m.user_id = x.user_id AND $3 IS NOT NULL",
 			  &writes->exit, SPI_OK_DELETE);
 	run_write(&schedule_plan,
 			  "INSERT INTO microtrigger.segment_schedule (segment, user_id, changes_at) "
-			  "SELECT * FROM pg_catalog.unnest($1::text[], $2::text[], $3::timestamptz[]) "
+			  "SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::timestamptz[])) "
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET changes_at = EXCLUDED.changes_at",
 			  &writes->schedule, SPI_OK_INSERT);
 	run_write(&unschedule_plan,
-			  "DELETE FROM microtrigger.segment_schedule s USING pg_catalog.unnest($1::text[], $2::text[]) AS x(segment, user_id) "
+			  "DELETE FROM microtrigger.segment_schedule s USING ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id) "
 			  "WHERE s.segment = x.segment AND s.user_id = x.user_id AND $3 IS NOT NULL",
 			  &writes->unschedule, SPI_OK_DELETE);
 }
@@ -531,7 +531,7 @@ record_changes(ChangeList *changes, int first)
 		run_plan(mt_kept_plan(&record_plan,
 						   "INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) "
 						   "SELECT u, t, a, pg_catalog.jsonb_build_object('segment', s) "
-						   "FROM pg_catalog.unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) "
+						   "FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::timestamptz[]), pg_catalog.unnest($4::text[])) "
 						   "WITH ORDINALITY AS x(u, t, a, s, ord) ORDER BY ord",
 						   4, argtypes), values, NULL, SPI_OK_INSERT);
 	}
