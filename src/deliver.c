@@ -11,7 +11,8 @@
  *              to RCPT TO); committing per message keeps the resend window to one message
  *
  * Transactions are driven two ways: inside CALL microtrigger.deliver_loop() through SPI_commit,
- * or inside the delivery background worker (deliver_entry.c) with its own transactions.
+ * or inside the delivery background worker (deliver_entry.c) with its own transactions. Every
+ * step runs with search_path = pg_catalog, pg_temp, and every name in our SQL is qualified.
  */
 #include "postgres.h"
 
@@ -123,21 +124,35 @@ mt_delivery_define_gucs(void)
 }
 
 /*
+ * Makes the current transaction resolve names with search_path = pg_catalog, pg_temp (as SET LOCAL
+ * would), whatever the caller's search_path: deliver_loop runs as the pg_cron superuser, and no
+ * function or operator planted in a writable schema may ever run in its place.
+ */
+void
+mt_delivery_safe_search_path(void)
+{
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
  * Opens the transaction of one step (worker mode); inside CALL one is always open already.
- * The current memory context is the step's: it must outlive the transaction, and it is current
- * again after step_commit.
+ * Either way the step runs with the safe search_path. The current memory context is the step's:
+ * it must outlive the transaction, and it is current again after step_commit.
  */
 static void
 step_begin(MtDeliveryRun *run)
 {
 	run->step_memory = CurrentMemoryContext;
-	if (run->in_procedure)
-		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
+	if (!run->in_procedure)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
+	}
+	mt_delivery_safe_search_path();
 	MemoryContextSwitchTo(run->step_memory);
 }
 
@@ -232,11 +247,11 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 						"WITH due AS ("
 						"    SELECT o.id,"
 						"           EXISTS (SELECT 1 FROM microtrigger.suppressions s"
-						"                    WHERE s.address = lower(o.to_address)) AS suppressed,"
+						"                    WHERE s.address = pg_catalog.lower(o.to_address)) AS suppressed,"
 						"           EXISTS (SELECT 1 FROM microtrigger.contacts c"
 						"                    WHERE c.user_id = o.user_id AND c.unsubscribed_at IS NOT NULL) AS unsubscribed"
 						"      FROM microtrigger.outbox o"
-						"     WHERE o.status = 'queued' AND o.send_after <= clock_timestamp()"
+						"     WHERE o.status = 'queued' AND o.send_after <= pg_catalog.clock_timestamp()"
 						"     ORDER BY o.send_after, o.id"
 						"     LIMIT $1"
 						"       FOR UPDATE OF o SKIP LOCKED),"
@@ -247,9 +262,10 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 						"                             ELSE 'refused at send time: contact unsubscribed' END"
 						"      FROM due WHERE o.id = due.id AND (due.suppressed OR due.unsubscribed))"
 						" UPDATE microtrigger.outbox o"
-						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = clock_timestamp(),"
+						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = pg_catalog.clock_timestamp(),"
 						"        message_id = coalesce(o.message_id,"
-						"            format('<%s.%s@%s>', o.id, replace(gen_random_uuid()::text, '-', ''), $2::text))"
+						"            pg_catalog.format('<%s.%s@%s>', o.id,"
+						"                pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), $2::text))"
 						"   FROM due"
 						"  WHERE o.id = due.id AND NOT (due.suppressed OR due.unsubscribed)"
 						" RETURNING o.id, o.user_id, o.to_address, o.subject, o.preheader, o.html_body,"
@@ -308,7 +324,7 @@ record_sent(int64 id)
 
 	execute_plan(prepare_once(&record_sent_plan,
 							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'sent', sent_at = clock_timestamp(), last_error = NULL, claimed_at = NULL"
+							  "   SET status = 'sent', sent_at = pg_catalog.clock_timestamp(), last_error = NULL, claimed_at = NULL"
 							  " WHERE id = $1 AND status = 'sending'", 1, argtypes),
 				 values, NULL, SPI_OK_UPDATE);
 }
@@ -322,7 +338,8 @@ record_retry(int64 id, double delay_s, const char *error)
 
 	execute_plan(prepare_once(&record_retry_plan,
 							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'queued', send_after = clock_timestamp() + make_interval(secs => $2),"
+							  "   SET status = 'queued',"
+							  "       send_after = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $2),"
 							  "       last_error = $3, claimed_at = NULL"
 							  " WHERE id = $1 AND status = 'sending'", 3, argtypes),
 				 values, NULL, SPI_OK_UPDATE);
@@ -351,7 +368,7 @@ record_bounce(const char *address)
 
 	execute_plan(prepare_once(&bounce_plan,
 							  "INSERT INTO microtrigger.suppressions (address, reason)"
-							  " VALUES (lower($1), 'bounce') ON CONFLICT (address) DO NOTHING", 1, argtypes),
+							  " VALUES (pg_catalog.lower($1), 'bounce') ON CONFLICT (address) DO NOTHING", 1, argtypes),
 				 values, NULL, SPI_OK_INSERT);
 }
 

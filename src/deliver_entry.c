@@ -12,6 +12,9 @@
  *   CALL microtrigger.deliver_loop(duration, batch)  (procedure) drains in the calling backend,
  *       committing between steps (SPI_commit), for up to `duration`, sleeping briefly when
  *       nothing is due: the pg_cron job microtrigger-deliver.
+ *
+ * Neither trusts the caller's search_path: the worker replaces it after taking the caller's
+ * settings, and every step of a batch (deliver.c) sets pg_catalog, pg_temp for its transaction.
  */
 #include "postgres.h"
 
@@ -181,6 +184,9 @@ mt_delivery_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(shared->database, shared->authenticated_user, 0);
 	StartTransactionCommand();
 	RestoreGUCState(shared->guc_state);
+	/* the caller's settings, but never its search_path (e.g. a writable schema first) */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
 	CommitTransactionCommand();
 	SetUserIdAndSecContext(shared->current_user, shared->security_context);
 	pgstat_report_activity(STATE_RUNNING, "microtrigger.deliver()");

@@ -34,6 +34,9 @@ typedef struct MtDeliveryRun
 /* Claims up to batch_size due rows, sends them and records each result; returns how many were sent. */
 extern int	mt_deliver_batch(MtDeliveryRun *run);
 
+/* Sets search_path = pg_catalog, pg_temp for the rest of the current transaction. */
+extern void mt_delivery_safe_search_path(void);
+
 /* Closes the SMTP session of a run (safe to call twice). */
 extern void mt_delivery_run_end(MtDeliveryRun *run);
 

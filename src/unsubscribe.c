@@ -40,8 +40,9 @@ mt_unsubscribe_key(void)
 	if (rc == SPI_OK_SELECT && SPI_processed == 0)
 	{
 		rc = SPI_execute("INSERT INTO microtrigger.delivery_secret (secret)"
-						 " SELECT encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text"
-						 "        || gen_random_uuid()::text, 'UTF8')), 'hex')"
+						 " SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+						 "        pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text"
+						 "        || pg_catalog.gen_random_uuid()::text, 'UTF8')), 'hex')"
 						 " ON CONFLICT (singleton) DO NOTHING", false, 0);
 		if (rc != SPI_OK_INSERT)
 			ereport(ERROR,

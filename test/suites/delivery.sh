@@ -240,4 +240,49 @@ check "every received message has the unsubscribe token of its own row" \
                FROM got g LEFT JOIN microtrigger.outbox o USING (message_id)" | tail -1)" \
     "0 of $(wc -l <"$WORK/tokens.tsv")"
 
+# --- 13. functions planted in a writable schema never run in delivery, whatever search_path ---
+# A role with CREATE on public plants functions and an operator that beat or equal the built-ins
+# (format(text, bigint, text, text) beats format(text, VARIADIC "any") on any search_path); the
+# superuser runs deliver() and deliver_loop() with search_path = public, pg_catalog.
+q >/dev/null <<'SQL'
+CREATE ROLE mt_planter;
+GRANT CREATE ON SCHEMA public TO mt_planter;
+CREATE TABLE public.mt_planted (fn text, who text, superuser boolean);
+GRANT INSERT ON public.mt_planted TO PUBLIC;
+SET ROLE mt_planter;
+CREATE FUNCTION public.mt_plant_log(fn text) RETURNS void LANGUAGE sql AS
+  $$ INSERT INTO public.mt_planted SELECT fn, current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user $$;
+CREATE FUNCTION public.format(text, bigint, text, text) RETURNS text LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('format'); RETURN pg_catalog.format($1, $2, $3, $4); END $$;
+CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('lower'); RETURN pg_catalog.lower($1); END $$;
+CREATE FUNCTION public.replace(text, text, text) RETURNS text LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('replace'); RETURN pg_catalog.replace($1, $2, $3); END $$;
+CREATE FUNCTION public.gen_random_uuid() RETURNS uuid LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('gen_random_uuid'); RETURN pg_catalog.gen_random_uuid(); END $$;
+CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('clock_timestamp'); RETURN pg_catalog.clock_timestamp(); END $$;
+CREATE FUNCTION public.mt_plus(integer, integer) RETURNS integer LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('operator +'); RETURN $1 OPERATOR(pg_catalog.+) $2; END $$;
+CREATE OPERATOR public.+ (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.mt_plus);
+RESET ROLE;
+SQL
+control '{"rcpt": {"plantbad@example.com": "550 5.1.1 no such user"}, "data": {"plantretry@example.com": ["451 4.3.0 later"]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('p1', 'plant1@example.com', 'P1', 'x', now() - interval '2 seconds'),
+      ('p2', 'plantbad@example.com', 'P2', 'x', now() - interval '1 second')" >/dev/null
+sent_fn=$(q -c "SET search_path = public, pg_catalog" -c "SET microtrigger.retry_base_delay = 60" -c "SELECT microtrigger.deliver()")
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('p3', 'plantretry@example.com', 'P3', 'x', now() - interval '2 seconds'),
+      ('p4', 'plant4@example.com', 'P4', 'x', now() - interval '1 second')" >/dev/null
+q -c "SET search_path = public, pg_catalog" -c "SET microtrigger.retry_base_delay = 60" -c "CALL microtrigger.deliver_loop('1 second')" >/dev/null
+check "planted: delivery worked (sent, bounced, retried) with search_path = public, pg_catalog" \
+    "$sent_fn:$(q -c "SELECT string_agg(status, ',' ORDER BY user_id) FROM microtrigger.outbox WHERE user_id IN ('p1', 'p2', 'p3', 'p4')")" \
+    "1:sent,dead,queued,sent"
+check "planted: no planted function or operator ever ran" \
+    "$(q -c "SELECT coalesce(string_agg(DISTINCT fn || ' as ' || who || CASE WHEN superuser THEN ' (superuser)' ELSE '' END, ', '), 'none ran') FROM public.mt_planted")" \
+    "none ran"
+control '{}'
+q -c "DROP OWNED BY mt_planter" -c "DROP ROLE mt_planter" -c "DROP TABLE public.mt_planted" >/dev/null
+
 echo "delivery: $passed passed, $failed failed"
