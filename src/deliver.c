@@ -5,10 +5,12 @@
  *   1. claim   (transaction 1): recover rows left `sending` too long; refuse (cancel) due rows
  *              whose address is suppressed or whose contact unsubscribed; mark up to batch_size
  *              due rows `sending` (attempts + 1, message_id fixed if NULL) with SKIP LOCKED; commit
- *   2. send    (no writes, no locks): one SMTP session for the whole batch
+ *   2. send    (no writes, no locks): one SMTP session for the whole batch, a fresh connection
+ *              after any failed message
  *   3. record  (one short transaction per message, right after the server's reply): `sent`, or
  *              back to `queued` with backoff, or `dead` (+ a 'bounce' suppression for a 5xx
- *              to RCPT TO); committing per message keeps the resend window to one message
+ *              to RCPT TO), or for an unknown outcome one retry then `failed`; committing per
+ *              message keeps the resend window to one message
  *
  * Transactions are driven two ways: inside CALL microtrigger.deliver_loop() through SPI_commit,
  * or inside the delivery background worker (deliver_entry.c) with its own transactions. Every
@@ -58,6 +60,7 @@ typedef struct ClaimedRow
 	char	   *text_body;
 	char	   *message_id;
 	int			attempts;
+	int			unknown_outcomes;	/* earlier attempts whose outcome was unknown */
 	char	   *unsubscribe_token;	/* made in the claim transaction: HMAC needs a resource owner */
 } ClaimedRow;
 
@@ -269,7 +272,7 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 						"   FROM due"
 						"  WHERE o.id = due.id AND NOT (due.suppressed OR due.unsubscribed)"
 						" RETURNING o.id, o.user_id, o.to_address, o.subject, o.preheader, o.html_body,"
-						"           o.text_body, o.message_id, o.attempts",
+						"           o.text_body, o.message_id, o.attempts, o.unknown_outcomes",
 						2, argtypes);
 	values[0] = Int32GetDatum(run->batch_size);
 	values[1] = CStringGetTextDatum(message_id_domain);
@@ -293,6 +296,7 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 		rows[i].text_body = column_text(t, d, 7);
 		rows[i].message_id = column_text(t, d, 8);
 		rows[i].attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
+		rows[i].unknown_outcomes = DatumGetInt32(SPI_getbinval(t, d, 10, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (*count > 0)
@@ -315,7 +319,7 @@ retry_delay_seconds(int attempts)
 	return Min(delay, (double) mt_retry_max_delay_s);
 }
 
-/* Records `sent`. */
+/* Records `sent`; a row that had an attempt of unknown outcome says so (the server may have two). */
 static void
 record_sent(int64 id)
 {
@@ -324,24 +328,49 @@ record_sent(int64 id)
 
 	execute_plan(prepare_once(&record_sent_plan,
 							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'sent', sent_at = pg_catalog.clock_timestamp(), last_error = NULL, claimed_at = NULL"
+							  "   SET status = 'sent', sent_at = pg_catalog.clock_timestamp(), claimed_at = NULL,"
+							  "       last_error = CASE WHEN unknown_outcomes > 0 THEN 'sent; an earlier attempt''s"
+							  " outcome was unknown, so the recipient may get two copies (with the same Message-ID)' END"
 							  " WHERE id = $1 AND status = 'sending'", 1, argtypes),
 				 values, NULL, SPI_OK_UPDATE);
 }
 
-/* Records a failure worth retrying: queued again after the backoff delay. */
+/*
+ * Records a failure worth retrying: queued again after the backoff delay; unknown counts an
+ * attempt whose outcome is unknown.
+ */
 static void
-record_retry(int64 id, double delay_s, const char *error)
+record_retry(int64 id, double delay_s, const char *error, bool unknown)
 {
-	Oid			argtypes[3] = {INT8OID, FLOAT8OID, TEXTOID};
-	Datum		values[3] = {Int64GetDatum(id), Float8GetDatum(delay_s), CStringGetTextDatum(error)};
+	Oid			argtypes[4] = {INT8OID, FLOAT8OID, TEXTOID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(id), Float8GetDatum(delay_s), CStringGetTextDatum(error),
+	Int32GetDatum(unknown ? 1 : 0)};
 
 	execute_plan(prepare_once(&record_retry_plan,
 							  "UPDATE microtrigger.outbox"
 							  "   SET status = 'queued',"
 							  "       send_after = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $2),"
-							  "       last_error = $3, claimed_at = NULL"
-							  " WHERE id = $1 AND status = 'sending'", 3, argtypes),
+							  "       last_error = $3, claimed_at = NULL, unknown_outcomes = unknown_outcomes + $4"
+							  " WHERE id = $1 AND status = 'sending'", 4, argtypes),
+				 values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Records a final failure: `dead` (not delivered) or `failed` (outcome unknown, not retried
+ * again), with its error; unknown counts an attempt whose outcome is unknown.
+ */
+static void
+record_final(int64 id, const char *status, const char *error, bool unknown)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(id), CStringGetTextDatum(status), CStringGetTextDatum(error),
+	Int32GetDatum(unknown ? 1 : 0)};
+
+	execute_plan(prepare_once(&record_dead_plan,
+							  "UPDATE microtrigger.outbox"
+							  "   SET status = $2, last_error = $3, claimed_at = NULL,"
+							  "       unknown_outcomes = unknown_outcomes + $4"
+							  " WHERE id = $1 AND status = 'sending'", 4, argtypes),
 				 values, NULL, SPI_OK_UPDATE);
 }
 
@@ -349,14 +378,7 @@ record_retry(int64 id, double delay_s, const char *error)
 static void
 record_dead(int64 id, const char *error)
 {
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(error)};
-
-	execute_plan(prepare_once(&record_dead_plan,
-							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'dead', last_error = $2, claimed_at = NULL"
-							  " WHERE id = $1 AND status = 'sending'", 2, argtypes),
-				 values, NULL, SPI_OK_UPDATE);
+	record_final(id, "dead", error, false);
 }
 
 /* Suppresses an address the server rejected (its trigger cancels the address's queued mail). */
@@ -393,6 +415,28 @@ release_rows(ClaimedRow *rows, int from, int count)
 				 values, NULL, SPI_OK_UPDATE);
 }
 
+/*
+ * Records an attempt whose outcome is unknown (the whole message went out, no reply came): the
+ * server may have delivered it, so it is retried once (same Message-ID); a second unknown
+ * outcome, or one on the last attempt, ends the row as `failed` rather than risk more copies.
+ */
+static void
+record_unknown(const ClaimedRow *row, const char *detail)
+{
+	if (row->unknown_outcomes > 0)
+		record_final(row->id, "failed",
+					 psprintf("outcome unknown twice, not retried again (the server may have accepted it): %s",
+							  detail), true);
+	else if (row->attempts >= mt_max_attempts)
+		record_final(row->id, "failed",
+					 psprintf("outcome unknown on the last attempt, not retried (the server may have accepted it): %s",
+							  detail), true);
+	else
+		record_retry(row->id, retry_delay_seconds(row->attempts),
+					 psprintf("outcome unknown, retried once with the same Message-ID (the server may have accepted it): %s",
+							  detail), true);
+}
+
 /* Records one send result in the current transaction; returns true when the message was sent. */
 static bool
 record_result(const ClaimedRow *row, const MtSmtpResult *result)
@@ -409,12 +453,15 @@ record_result(const ClaimedRow *row, const MtSmtpResult *result)
 		case MT_SMTP_REJECTED_MESSAGE:
 			record_dead(row->id, result->detail);
 			return false;
+		case MT_SMTP_UNKNOWN:
+			record_unknown(row, result->detail);
+			return false;
 		case MT_SMTP_RETRY:
 		case MT_SMTP_UNREACHABLE:
 			if (row->attempts >= mt_max_attempts)
 				record_dead(row->id, psprintf("gave up after %d attempts: %s", row->attempts, result->detail));
 			else
-				record_retry(row->id, retry_delay_seconds(row->attempts), result->detail);
+				record_retry(row->id, retry_delay_seconds(row->attempts), result->detail, false);
 			return false;
 	}
 	return false;

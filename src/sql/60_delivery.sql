@@ -4,6 +4,9 @@
 -- When a row was marked sending: rows left sending longer than microtrigger.sending_timeout
 -- (a crash between claim and record) are queued again by recover_sending().
 ALTER TABLE microtrigger.outbox ADD COLUMN claimed_at timestamptz;
+-- Attempts whose outcome was unknown (the whole message was sent, then no reply: a timeout or a
+-- dropped connection). One is retried; a second ends the row as 'failed' (see docs/delivery.md).
+ALTER TABLE microtrigger.outbox ADD COLUMN unknown_outcomes integer NOT NULL DEFAULT 0;
 CREATE INDEX outbox_queued_address ON microtrigger.outbox (lower(to_address)) WHERE status = 'queued';
 
 -- Addresses that must not be mailed (stored lowercased); the engine and deliver() read it.

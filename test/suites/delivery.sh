@@ -240,6 +240,37 @@ check "every received message has the unsubscribe token of its own row" \
                FROM got g LEFT JOIN microtrigger.outbox o USING (message_id)" | tail -1)" \
     "0 of $(wc -l <"$WORK/tokens.tsv")"
 
+# --- 12. a slow server: a reply after smtp_timeout never reaches the next message -----------
+# The server stores each message, then waits 3 s before its reply to the end of the data, for
+# "slow" every time and for "once" the first time only; smtp_timeout is 1 s.
+sqs() { sq "SET microtrigger.smtp_timeout = '1s'; $1"; }
+row_state() { q -c "SELECT status || ':' || attempts || ':' || unknown_outcomes FROM microtrigger.outbox WHERE user_id = '$1'"; }
+copies() { grep -c "\"$1@example.com\"" "$OUT/log.jsonl"; }
+control '{"stall": {"slow@example.com": [3, 3, 3, 3], "once@example.com": [3]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('slow', 'slow@example.com', 'Slow', 'x', now() - interval '3 seconds'),
+      ('once', 'once@example.com', 'Once', 'x', now() - interval '2 seconds'),
+      ('next', 'next@example.com', 'Next', 'x', now() - interval '1 second')" >/dev/null
+check "slow: the message after two timed-out ones is sent" "$(sqs "SELECT microtrigger.deliver()")" "1"
+check "slow: next sent, once" "$(row_state next):$(copies next)" "sent:1:0:1"
+check "slow: the timed-out ones queued again, outcome unknown recorded" \
+    "$(row_state slow),$(row_state once)" "queued:1:1,queued:1:1"
+check "slow: last_error says the outcome is unknown and it is retried once" \
+    "$(q -c "SELECT last_error LIKE 'outcome unknown, retried once with the same Message-ID (the server may have accepted it): end of data: %' FROM microtrigger.outbox WHERE user_id = 'slow'")" "t"
+wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT bool_and(send_after <= clock_timestamp()) FROM microtrigger.outbox WHERE user_id IN ('slow', 'once')\")\" = t ]"
+check "slow: on the retry the one that answers in time is sent" "$(sqs "SELECT microtrigger.deliver()")" "1"
+check "slow: a second unknown outcome ends the row as failed" "$(row_state slow)" "failed:2:2"
+check "slow: failed says why" \
+    "$(q -c "SELECT last_error LIKE 'outcome unknown twice, not retried again (the server may have accepted it): end of data: %' FROM microtrigger.outbox WHERE user_id = 'slow'")" "t"
+check "slow: once sent on its second attempt, and says a copy may be doubled" \
+    "$(row_state once):$(q -c "SELECT last_error LIKE 'sent; an earlier attempt''s outcome was unknown%' FROM microtrigger.outbox WHERE user_id = 'once'")" "sent:2:1:t"
+sleep 2.1
+check "slow: a failed row is not tried again" "$(sqs "SELECT microtrigger.deliver()"):$(row_state slow)" "0:failed:2:2"
+check "slow: the server got slow twice, once twice, next once" "$(copies slow) $(copies once) $(copies next)" "2 2 1"
+check "slow: every copy carries its row's one Message-ID" \
+    "$(for u in slow once; do grep -l "^To: $u@example.com" "$OUT"/*.eml | xargs grep -h '^Message-ID:' | tr -d '\r' | sort -u | wc -l; done | tr '\n' ' ')" "1 1 "
+control '{}'
+
 # --- 13. functions planted in a writable schema never run in delivery, whatever search_path ---
 # A role with CREATE on public plants functions and an operator that beat or equal the built-ins
 # (format(text, bigint, text, text) beats format(text, VARIADIC "any") on any search_path); the
