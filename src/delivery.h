@@ -26,6 +26,9 @@ typedef struct MtDeliveryRun
 	int			batch_size;
 	int			sent;			/* messages the server accepted, over all batches */
 	int			claimed;		/* rows claimed by the last batch */
+	bool		server_down;	/* the last batch found no SMTP session possible, or the outage
+								 * backoff in microtrigger.delivery_state still running */
+	bool		state_on_record;	/* delivery_state held failures when the batch read it */
 	struct MtSmtpSession *smtp; /* opened on the first message, reused after */
 	MemoryContext memory;		/* lives as long as the run; batches use a child reset each time */
 	MemoryContext step_memory;	/* current in a step, and again after its commit */

@@ -286,8 +286,12 @@ mt_smtp_send(MtSmtpSession *s, const char *from_address, const char *to_address,
 			set_result(result, MT_SMTP_RETRY, stage_name(s->stage), "interrupted");
 		return;
 	}
-	/* no connection, or the server would not start a session (e.g. "421 busy" as greeting) */
-	if (s->stage == STAGE_CONNECT && (!s->any_reply || s->last_code == 421))
+	/*
+	 * No session: no connection, no greeting, "421 busy", EHLO, STARTTLS, TLS or AUTH failed, or
+	 * a reused connection that died before answering our MAIL FROM. Nothing of this message was
+	 * sent; the server or our settings are at fault.
+	 */
+	if (s->stage == STAGE_CONNECT || (s->stage == STAGE_MAIL && !s->any_reply))
 	{
 		if (s->last_code >= 400)
 			set_result(result, MT_SMTP_UNREACHABLE, "connection", s->last_reply);

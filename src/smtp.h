@@ -5,7 +5,7 @@
  * connection is closed, so a late reply to one message can never be read as the reply to the next.
  *
  * Each message goes to one recipient; the reply to the command that failed decides the outcome:
- * no connection stops the batch; a 5xx to RCPT TO rejects the
+ * no session (connection, greeting, TLS, AUTH) stops the whole run; a 5xx to RCPT TO rejects the
  * recipient, a 5xx to DATA or to the end of the data rejects the message; a timeout or a dropped
  * connection after the whole message was sent leaves its outcome unknown; 4xx replies and other
  * broken transfers are worth another try.
@@ -21,7 +21,9 @@ typedef enum MtSmtpOutcome
 	MT_SMTP_SENT,				/* the server answered 2xx to the end of the data */
 	MT_SMTP_RETRY,				/* 4xx, or the connection broke or timed out before the end of
 								 * the data: not delivered, try again later */
-	MT_SMTP_UNREACHABLE,		/* no connection could be made: the rest of the batch waits too */
+	MT_SMTP_UNREACHABLE,		/* no session: no connection, no or a 4xx/5xx greeting, EHLO,
+								 * STARTTLS, TLS or AUTH failed; not this message's fault, so
+								 * the whole run waits */
 	MT_SMTP_UNKNOWN,			/* the whole message was sent, then no reply to the end of the
 								 * data (timeout, dropped connection): it may have been delivered */
 	MT_SMTP_REJECTED_RECIPIENT, /* 5xx to RCPT TO: the address is bad */

@@ -25,6 +25,22 @@ CREATE TABLE microtrigger.delivery_secret (
 );
 REVOKE ALL ON microtrigger.delivery_secret FROM PUBLIC;
 
+-- Whether the SMTP server can be reached, shared by every deliverer (deliver(), each deliver_loop
+-- run): a failed SMTP session (no connection, TLS or AUTH failure) counts here, not against any
+-- row, and nobody connects again before retry_at (retry_base_delay * 2^(failures-1), capped at
+-- retry_max_delay). Cleared by the next message that reaches the server. settings is a
+-- fingerprint of the SMTP settings the failures were seen with: changing them ends the backoff.
+CREATE TABLE microtrigger.delivery_state (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    down_since  timestamptz,
+    retry_at    timestamptz,
+    failures    integer NOT NULL DEFAULT 0,
+    last_error  text,
+    settings    text
+);
+INSERT INTO microtrigger.delivery_state DEFAULT VALUES;
+REVOKE ALL ON microtrigger.delivery_state FROM PUBLIC;
+
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.suppressions', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.delivery_secret', '');
 

@@ -111,28 +111,60 @@ check "550: queued mail to the same address (other case) cancelled" \
     "$(q -c "SELECT status FROM microtrigger.outbox WHERE to_address = 'BAD@example.com'")" "cancelled"
 control '{}'
 
-# --- 4. server down: backoff grows, then dead --------------------------------------------
+# --- 3b. a 4xx every time: the row's own backoff 1 s, 2 s, then dead at max_attempts 3 ------
+control '{"data": {"tempfail@example.com": ["451 4.3.0 busy", "451 4.3.0 busy", "451 4.3.0 busy"]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES ('t1', 'tempfail@example.com', 'Temp', 'x', now())" >/dev/null
+delays=""
+for attempt in 1 2 3; do
+    if [ "$attempt" -gt 1 ]; then
+        wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT send_after <= clock_timestamp() FROM microtrigger.outbox WHERE user_id = 't1'\")\" = t ]"
+    fi
+    sq "SELECT microtrigger.deliver(1)" >/dev/null
+    delays="$delays $(q -c "SELECT CASE WHEN status = 'queued' THEN round(extract(epoch FROM send_after - clock_timestamp()))::text ELSE status END FROM microtrigger.outbox WHERE user_id = 't1'")"
+done
+check "4xx: backoff 1 s, 2 s, then dead at max_attempts 3" "$(echo $delays)" "1 2 dead"
+check "4xx: dead row says why" \
+    "$(q -c "SELECT attempts || ':' || (last_error LIKE 'gave up after 3 attempts: end of data: 451%') FROM microtrigger.outbox WHERE user_id = 't1'")" "3:true"
+check "4xx: the server being up, no outage on record" "$(q -c "SELECT failures FROM microtrigger.delivery_state")" "0"
+control '{}'
+
+# --- 4. server down: no row pays for it; the whole delivery backs off, in every run --------
+# sqd: the suite's settings with retry_max_delay 3 s, so the backoff 1, 2, 4 is capped at 3
+sqd() { q -c "SET microtrigger.retry_base_delay = 1" -c "SET microtrigger.max_attempts = 3" -c "SET microtrigger.retry_max_delay = 3" -c "$1"; }
+# state: failures / seconds left of the backoff, read right after a call (ceil: exact within 1 s)
+state() { q -c "SELECT failures || '/' || coalesce(ceil(extract(epoch FROM retry_at - clock_timestamp()))::text, '-') FROM microtrigger.delivery_state"; }
 stop_server
 q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
       SELECT 'd' || g, 'down' || g || '@example.com', 'Down', 'x', now() FROM generate_series(1, 3) g" >/dev/null
-sq "SELECT microtrigger.deliver()" >/dev/null
-check "down: first row queued with attempts 1, the rest released untried" \
+sqd "SELECT microtrigger.deliver()" >/dev/null
+delays="$(state)"
+check "down: no row loses an attempt, not even the one tried" \
     "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
-    "queued:1,queued:0,queued:0"
-delays=""
-for attempt in 1 2 3; do
-    # only the first row: hold the others back so each call tries it alone
-    q -c "UPDATE microtrigger.outbox SET send_after = now() + interval '1 hour' WHERE user_id IN ('d2', 'd3')" >/dev/null
-    if [ "$attempt" -gt 1 ]; then
-        wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT send_after <= clock_timestamp() FROM microtrigger.outbox WHERE user_id = 'd1'\")\" = t ]"
-        sq "SELECT microtrigger.deliver(1)" >/dev/null
-    fi
-    delays="$delays $(q -c "SELECT CASE WHEN status = 'queued' THEN round(extract(epoch FROM send_after - clock_timestamp()))::text ELSE status END FROM microtrigger.outbox WHERE user_id = 'd1'")"
+    "queued:0,queued:0,queued:0"
+check "down: the tried row says why" \
+    "$(q -c "SELECT last_error LIKE 'not sent, no SMTP session (not counted as an attempt; delivery backs off): connection: %' FROM microtrigger.outbox WHERE user_id = 'd1'")" "t"
+check "down: the outage is on record" \
+    "$(q -c "SELECT failures || ':' || (down_since IS NOT NULL) || ':' || (last_error LIKE 'connection: %') FROM microtrigger.delivery_state")" "1:true:true"
+for probe in 2 3 4; do
+    wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c 'SELECT retry_at <= clock_timestamp() FROM microtrigger.delivery_state')\" = t ]"
+    sqd "SELECT microtrigger.deliver()" >/dev/null
+    delays="$delays $(state)"
 done
-check "down: backoff 1 s, 2 s, then dead at max_attempts 3" "$(echo $delays)" "1 2 dead"
-check "down: dead row says why" \
-    "$(q -c "SELECT attempts || ':' || (last_error LIKE 'gave up after 3 attempts:%') FROM microtrigger.outbox WHERE user_id = 'd1'")" "3:true"
+check "down: one connection per backoff step, 1 s, 2 s, 4 s capped at retry_max_delay 3 s" "$delays" "1/1 2/2 3/3 4/3"
+check "down: during the backoff deliver() sends nothing" "$(sqd "SELECT microtrigger.deliver()")" "0"
+sqd "CALL microtrigger.deliver_loop('1 second')" >/dev/null
+check "down: during the backoff neither deliver() nor deliver_loop tries to connect" "$(q -c "SELECT failures FROM microtrigger.delivery_state")" "4"
+check "down: still no row has lost an attempt or died" \
+    "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
+    "queued:0,queued:0,queued:0"
 start_server
+wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c 'SELECT retry_at <= clock_timestamp() FROM microtrigger.delivery_state')\" = t ]"
+check "up: the next call after the backoff sends them all" "$(sqd "SELECT microtrigger.deliver()")" "3"
+check "up: each sent with one attempt" \
+    "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
+    "sent:1,sent:1,sent:1"
+check "up: the outage is cleared" \
+    "$(q -c "SELECT failures || ':' || (down_since IS NULL) || ':' || (retry_at IS NULL) || ':' || (last_error IS NULL) FROM microtrigger.delivery_state")" "0:true:true:true"
 
 # --- 5. unsubscribe(token) ---------------------------------------------------------------
 q -c "INSERT INTO microtrigger.contacts (user_id, email) VALUES ('cy', 'cy@example.com')" \
@@ -239,6 +271,34 @@ check "every received message has the unsubscribe token of its own row" \
          -c "SELECT count(*) FILTER (WHERE g.token IS DISTINCT FROM microtrigger.unsubscribe_token(o.user_id, o.id)) || ' of ' || count(*)
                FROM got g LEFT JOIN microtrigger.outbox o USING (message_id)" | tail -1)" \
     "0 of $(wc -l <"$WORK/tokens.tsv")"
+
+# --- 11. an outage longer than max_attempts x retry_base_delay: every email delivered once ----
+# Down for ~7 s across two deliver_loop runs and a deliver() (max_attempts 3 x base 1 s = 3 s),
+# then up: all 200 are sent, each exactly once (counted by Message-ID at the server).
+sqo() { q -c "SET microtrigger.retry_base_delay = 1" -c "SET microtrigger.max_attempts = 3" -c "SET microtrigger.retry_max_delay = 2" -c "$1"; }
+stop_server
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
+      SELECT 'out' || g, 'outage' || g || '@example.com', 'Outage ' || g, 'x', now() FROM generate_series(1, 200) g" >/dev/null
+sqo "CALL microtrigger.deliver_loop('4 seconds', 50)" >/dev/null
+sqo "SELECT microtrigger.deliver(50)" >/dev/null
+sqo "CALL microtrigger.deliver_loop('3 seconds', 50)" >/dev/null
+check "outage: after 7 s down no row is dead or has lost an attempt" \
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'queued' AND attempts = 0) || ' of ' || count(*) FROM microtrigger.outbox WHERE user_id LIKE 'out%'")" "200 of 200"
+check "outage: the backoff held across runs (more than one failure on record)" \
+    "$(q -c "SELECT failures >= 2 FROM microtrigger.delivery_state")" "t"
+start_server
+for _ in 1 2 3 4 5; do
+    sqo "CALL microtrigger.deliver_loop('2 seconds', 50)" >/dev/null
+    [ "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE user_id LIKE 'out%' AND status <> 'sent'")" = 0 ] && break
+done
+check "outage over: all 200 sent, each with one attempt" \
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'sent' AND attempts = 1) FROM microtrigger.outbox WHERE user_id LIKE 'out%'")" "200"
+grep -l '^To: outage' "$OUT"/*.eml | xargs -r grep -h '^Message-ID:' | tr -d '\r' | sed 's/^Message-ID: //' | sort >"$WORK/outage_got"
+q -c "SELECT message_id FROM microtrigger.outbox WHERE user_id LIKE 'out%'" | sort >"$WORK/outage_want"
+check "outage over: the server received 200 messages, 200 distinct Message-IDs" \
+    "$(wc -l <"$WORK/outage_got" | tr -d ' ') $(sort -u "$WORK/outage_got" | wc -l | tr -d ' ')" "200 200"
+check "outage over: exactly the rows' Message-IDs, each once" \
+    "$(cmp -s "$WORK/outage_got" "$WORK/outage_want" && echo same || echo differ)" "same"
 
 # --- 12. a slow server: a reply after smtp_timeout never reaches the next message -----------
 # The server stores each message, then waits 3 s before its reply to the end of the data, for
