@@ -130,7 +130,7 @@ mt_delivery_define_gucs(void)
 							NULL, &mt_decisions_retention_s, 90 * 86400, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("microtrigger.outbox_retention",
-							"Age after which microtrigger.maintain() deletes sent, cancelled and dead outbox rows; 0 keeps them.",
+							"Age after which microtrigger.maintain() deletes sent, cancelled, dead and failed outbox rows; 0 keeps them.",
 							NULL, &mt_outbox_retention_s, 30 * 86400, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 }

@@ -163,7 +163,7 @@ BEGIN
     END IF;
     IF outbox_retention > interval '0' THEN
         DELETE FROM microtrigger.outbox
-         WHERE status IN ('sent', 'cancelled', 'dead')
+         WHERE status IN ('sent', 'cancelled', 'dead', 'failed')
            AND coalesce(sent_at, created_at) < now() - outbox_retention;
         GET DIAGNOSTICS outbox_deleted = ROW_COUNT;
     END IF;

@@ -330,6 +330,10 @@ check "slow: the server got slow twice, once twice, next once" "$(copies slow) $
 check "slow: every copy carries its row's one Message-ID" \
     "$(for u in slow once; do grep -l "^To: $u@example.com" "$OUT"/*.eml | xargs grep -h '^Message-ID:' | tr -d '\r' | sort -u | wc -l; done | tr '\n' ' ')" "1 1 "
 control '{}'
+q -c "UPDATE microtrigger.outbox SET created_at = created_at - interval '31 days', sent_at = sent_at - interval '31 days' WHERE user_id IN ('slow', 'next')" >/dev/null
+q -c "SELECT microtrigger.delivery_maintenance()" >/dev/null
+check "slow: retention deletes failed rows like other finished ones" \
+    "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE user_id IN ('slow', 'next')")" "0"
 
 # --- 13. functions planted in a writable schema never run in delivery, whatever search_path ---
 # A role with CREATE on public plants functions and an operator that beat or equal the built-ins
