@@ -366,6 +366,8 @@ control '{"rcpt": {"plantbad@example.com": "550 5.1.1 no such user"}, "data": {"
 q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
       ('p1', 'plant1@example.com', 'P1', 'x', now() - interval '2 seconds'),
       ('p2', 'plantbad@example.com', 'P2', 'x', now() - interval '1 second')" >/dev/null
+# no secret yet: the claim makes one (unsubscribe.c), under the planted functions too
+q -c "DELETE FROM microtrigger.delivery_secret" >/dev/null
 sent_fn=$(q -c "SET search_path = public, pg_catalog" -c "SET microtrigger.retry_base_delay = 60" -c "SELECT microtrigger.deliver()")
 q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
       ('p3', 'plantretry@example.com', 'P3', 'x', now() - interval '2 seconds'),
@@ -374,6 +376,7 @@ q -c "SET search_path = public, pg_catalog" -c "SET microtrigger.retry_base_dela
 check "planted: delivery worked (sent, bounced, retried) with search_path = public, pg_catalog" \
     "$sent_fn:$(q -c "SELECT string_agg(status, ',' ORDER BY user_id) FROM microtrigger.outbox WHERE user_id IN ('p1', 'p2', 'p3', 'p4')")" \
     "1:sent,dead,queued,sent"
+check "planted: the unsubscribe secret was made anew" "$(q -c "SELECT count(*) FROM microtrigger.delivery_secret")" "1"
 check "planted: no planted function or operator ever ran" \
     "$(q -c "SELECT coalesce(string_agg(DISTINCT fn || ' as ' || who || CASE WHEN superuser THEN ' (superuser)' ELSE '' END, ', '), 'none ran') FROM public.mt_planted")" \
     "none ran"
