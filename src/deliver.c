@@ -2,16 +2,23 @@
  * deliver.c: draining the outbox, one batch at a time, never holding a transaction across the
  * network:
  *
- *   1. claim   (transaction 1): recover rows left `sending` too long; refuse (cancel) due rows
- *              whose address is suppressed or whose contact unsubscribed; mark up to batch_size
- *              due rows `sending` (attempts + 1, message_id fixed if NULL) with SKIP LOCKED; commit
- *   2. send    (no writes, no locks): one SMTP session for the whole batch
+ *   1. claim   (transaction 1): recover rows left `sending` too long; unless the SMTP server is
+ *              in its outage backoff (microtrigger.delivery_state), refuse (cancel) due rows
+ *              whose address is suppressed or whose contact unsubscribed and mark up to
+ *              batch_size due rows `sending` (attempts + 1, message_id fixed if NULL) with
+ *              SKIP LOCKED; commit
+ *   2. send    (no writes, no locks): one SMTP session for the whole batch, a fresh connection
+ *              after any failed message
  *   3. record  (one short transaction per message, right after the server's reply): `sent`, or
  *              back to `queued` with backoff, or `dead` (+ a 'bounce' suppression for a 5xx
- *              to RCPT TO); committing per message keeps the resend window to one message
+ *              to RCPT TO), or for an unknown outcome one retry then `failed`; committing per
+ *              message keeps the resend window to one message. No session at all (the server is
+ *              down, TLS or AUTH fails) counts against no row: the rows go back untouched and the
+ *              whole delivery backs off in microtrigger.delivery_state.
  *
  * Transactions are driven two ways: inside CALL microtrigger.deliver_loop() through SPI_commit,
- * or inside the delivery background worker (deliver_entry.c) with its own transactions.
+ * or inside the delivery background worker (deliver_entry.c) with its own transactions. Every
+ * step runs with search_path = pg_catalog, pg_temp, and every name in our SQL is qualified.
  */
 #include "postgres.h"
 
@@ -19,6 +26,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -57,6 +65,7 @@ typedef struct ClaimedRow
 	char	   *text_body;
 	char	   *message_id;
 	int			attempts;
+	int			unknown_outcomes;	/* earlier attempts whose outcome was unknown */
 	char	   *unsubscribe_token;	/* made in the claim transaction: HMAC needs a resource owner */
 } ClaimedRow;
 
@@ -67,6 +76,10 @@ static SPIPlanPtr record_retry_plan = NULL;
 static SPIPlanPtr record_dead_plan = NULL;
 static SPIPlanPtr bounce_plan = NULL;
 static SPIPlanPtr release_plan = NULL;
+static SPIPlanPtr state_read_plan = NULL;
+static SPIPlanPtr state_lock_plan = NULL;
+static SPIPlanPtr state_down_plan = NULL;
+static SPIPlanPtr state_clear_plan = NULL;
 
 /* Defines the delivery GUCs; called from _PG_init. */
 void
@@ -117,27 +130,41 @@ mt_delivery_define_gucs(void)
 							NULL, &mt_decisions_retention_s, 90 * 86400, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("microtrigger.outbox_retention",
-							"Age after which microtrigger.maintain() deletes sent, cancelled and dead outbox rows; 0 keeps them.",
+							"Age after which microtrigger.maintain() deletes sent, cancelled, dead and failed outbox rows; 0 keeps them.",
 							NULL, &mt_outbox_retention_s, 30 * 86400, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 }
 
 /*
+ * Makes the current transaction resolve names with search_path = pg_catalog, pg_temp (as SET LOCAL
+ * would), whatever the caller's search_path: deliver_loop runs as the pg_cron superuser, and no
+ * function or operator planted in a writable schema may ever run in its place.
+ */
+void
+mt_delivery_safe_search_path(void)
+{
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
  * Opens the transaction of one step (worker mode); inside CALL one is always open already.
- * The current memory context is the step's: it must outlive the transaction, and it is current
- * again after step_commit.
+ * Either way the step runs with the safe search_path. The current memory context is the step's:
+ * it must outlive the transaction, and it is current again after step_commit.
  */
 static void
 step_begin(MtDeliveryRun *run)
 {
 	run->step_memory = CurrentMemoryContext;
-	if (run->in_procedure)
-		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
+	if (!run->in_procedure)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
+	}
+	mt_delivery_safe_search_path();
 	MemoryContextSwitchTo(run->step_memory);
 }
 
@@ -215,11 +242,61 @@ recover_stale_rows(void)
 }
 
 /*
+ * A fingerprint of the SMTP settings (URL, credentials, CA file): an outage backoff belongs to
+ * the settings it was seen with, so fixing them (e.g. a wrong password) ends it at once.
+ */
+static char *
+smtp_settings_fingerprint(void)
+{
+	StringInfoData buf;
+	uint64		hash;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s\n%s\n%s\n%s", mt_smtp_url ? mt_smtp_url : "",
+					 mt_smtp_username ? mt_smtp_username : "", mt_smtp_password ? mt_smtp_password : "",
+					 mt_smtp_ca_file ? mt_smtp_ca_file : "");
+	hash = hash_bytes_extended((const unsigned char *) buf.data, buf.len, UINT64CONST(0x6d74736d7470));
+	pfree(buf.data);
+	return psprintf("%016llx", (unsigned long long) hash);
+}
+
+/*
+ * Reads the shared outage state: true while a failed connection's backoff (under the current
+ * settings) is still running, so nobody connects. Notes whether failures are on record, to clear
+ * them after the next message that reaches the server.
+ */
+static bool
+smtp_backing_off(MtDeliveryRun *run, const char *settings)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(settings)};
+	bool		backing_off = false;
+	bool		isnull;
+
+	execute_plan(prepare_once(&state_read_plan,
+							  "SELECT failures > 0 OR retry_at IS NOT NULL,"
+							  "       retry_at IS NOT NULL AND retry_at > pg_catalog.clock_timestamp()"
+							  "       AND settings IS NOT DISTINCT FROM $1"
+							  "  FROM microtrigger.delivery_state", 1, argtypes),
+				 values, NULL, SPI_OK_SELECT);
+	run->state_on_record = false;
+	if (SPI_processed > 0)
+	{
+		run->state_on_record = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		backing_off = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return backing_off;
+}
+
+/*
  * Step 1: claims up to batch_size due rows (after recovering stale ones and cancelling those
- * whose address is suppressed or whose contact unsubscribed). Rows land in batch memory.
+ * whose address is suppressed or whose contact unsubscribed). Rows land in batch memory. While
+ * the server is in its outage backoff nothing is claimed and run->server_down is set.
  */
 static ClaimedRow *
-claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batch_memory, int *count)
+claim_rows(MtDeliveryRun *run, const char *message_id_domain, const char *settings,
+		   MemoryContext batch_memory, int *count)
 {
 	Oid			argtypes[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
@@ -228,15 +305,21 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 	MemoryContext caller_memory;
 
 	recover_stale_rows();
+	if (smtp_backing_off(run, settings))
+	{
+		run->server_down = true;
+		*count = 0;
+		return NULL;
+	}
 	plan = prepare_once(&claim_plan,
 						"WITH due AS ("
 						"    SELECT o.id,"
 						"           EXISTS (SELECT 1 FROM microtrigger.suppressions s"
-						"                    WHERE s.address = lower(o.to_address)) AS suppressed,"
+						"                    WHERE s.address = pg_catalog.lower(o.to_address)) AS suppressed,"
 						"           EXISTS (SELECT 1 FROM microtrigger.contacts c"
 						"                    WHERE c.user_id = o.user_id AND c.unsubscribed_at IS NOT NULL) AS unsubscribed"
 						"      FROM microtrigger.outbox o"
-						"     WHERE o.status = 'queued' AND o.send_after <= clock_timestamp()"
+						"     WHERE o.status = 'queued' AND o.send_after <= pg_catalog.clock_timestamp()"
 						"     ORDER BY o.send_after, o.id"
 						"     LIMIT $1"
 						"       FOR UPDATE OF o SKIP LOCKED),"
@@ -247,13 +330,14 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 						"                             ELSE 'refused at send time: contact unsubscribed' END"
 						"      FROM due WHERE o.id = due.id AND (due.suppressed OR due.unsubscribed))"
 						" UPDATE microtrigger.outbox o"
-						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = clock_timestamp(),"
+						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = pg_catalog.clock_timestamp(),"
 						"        message_id = coalesce(o.message_id,"
-						"            format('<%s.%s@%s>', o.id, replace(gen_random_uuid()::text, '-', ''), $2::text))"
+						"            pg_catalog.format('<%s.%s@%s>', o.id,"
+						"                pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), $2::text))"
 						"   FROM due"
 						"  WHERE o.id = due.id AND NOT (due.suppressed OR due.unsubscribed)"
 						" RETURNING o.id, o.user_id, o.to_address, o.subject, o.preheader, o.html_body,"
-						"           o.text_body, o.message_id, o.attempts",
+						"           o.text_body, o.message_id, o.attempts, o.unknown_outcomes",
 						2, argtypes);
 	values[0] = Int32GetDatum(run->batch_size);
 	values[1] = CStringGetTextDatum(message_id_domain);
@@ -277,6 +361,7 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, MemoryContext batc
 		rows[i].text_body = column_text(t, d, 7);
 		rows[i].message_id = column_text(t, d, 8);
 		rows[i].attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
+		rows[i].unknown_outcomes = DatumGetInt32(SPI_getbinval(t, d, 10, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (*count > 0)
@@ -299,7 +384,7 @@ retry_delay_seconds(int attempts)
 	return Min(delay, (double) mt_retry_max_delay_s);
 }
 
-/* Records `sent`. */
+/* Records `sent`; a row that had an attempt of unknown outcome says so (the server may have two). */
 static void
 record_sent(int64 id)
 {
@@ -308,23 +393,49 @@ record_sent(int64 id)
 
 	execute_plan(prepare_once(&record_sent_plan,
 							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'sent', sent_at = clock_timestamp(), last_error = NULL, claimed_at = NULL"
+							  "   SET status = 'sent', sent_at = pg_catalog.clock_timestamp(), claimed_at = NULL,"
+							  "       last_error = CASE WHEN unknown_outcomes > 0 THEN 'sent; an earlier attempt''s"
+							  " outcome was unknown, so the recipient may get two copies (with the same Message-ID)' END"
 							  " WHERE id = $1 AND status = 'sending'", 1, argtypes),
 				 values, NULL, SPI_OK_UPDATE);
 }
 
-/* Records a failure worth retrying: queued again after the backoff delay. */
+/*
+ * Records a failure worth retrying: queued again after the backoff delay; unknown counts an
+ * attempt whose outcome is unknown.
+ */
 static void
-record_retry(int64 id, double delay_s, const char *error)
+record_retry(int64 id, double delay_s, const char *error, bool unknown)
 {
-	Oid			argtypes[3] = {INT8OID, FLOAT8OID, TEXTOID};
-	Datum		values[3] = {Int64GetDatum(id), Float8GetDatum(delay_s), CStringGetTextDatum(error)};
+	Oid			argtypes[4] = {INT8OID, FLOAT8OID, TEXTOID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(id), Float8GetDatum(delay_s), CStringGetTextDatum(error),
+	Int32GetDatum(unknown ? 1 : 0)};
 
 	execute_plan(prepare_once(&record_retry_plan,
 							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'queued', send_after = clock_timestamp() + make_interval(secs => $2),"
-							  "       last_error = $3, claimed_at = NULL"
-							  " WHERE id = $1 AND status = 'sending'", 3, argtypes),
+							  "   SET status = 'queued',"
+							  "       send_after = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $2),"
+							  "       last_error = $3, claimed_at = NULL, unknown_outcomes = unknown_outcomes + $4"
+							  " WHERE id = $1 AND status = 'sending'", 4, argtypes),
+				 values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Records a final failure: `dead` (not delivered) or `failed` (outcome unknown, not retried
+ * again), with its error; unknown counts an attempt whose outcome is unknown.
+ */
+static void
+record_final(int64 id, const char *status, const char *error, bool unknown)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(id), CStringGetTextDatum(status), CStringGetTextDatum(error),
+	Int32GetDatum(unknown ? 1 : 0)};
+
+	execute_plan(prepare_once(&record_dead_plan,
+							  "UPDATE microtrigger.outbox"
+							  "   SET status = $2, last_error = $3, claimed_at = NULL,"
+							  "       unknown_outcomes = unknown_outcomes + $4"
+							  " WHERE id = $1 AND status = 'sending'", 4, argtypes),
 				 values, NULL, SPI_OK_UPDATE);
 }
 
@@ -332,14 +443,7 @@ record_retry(int64 id, double delay_s, const char *error)
 static void
 record_dead(int64 id, const char *error)
 {
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(id), CStringGetTextDatum(error)};
-
-	execute_plan(prepare_once(&record_dead_plan,
-							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'dead', last_error = $2, claimed_at = NULL"
-							  " WHERE id = $1 AND status = 'sending'", 2, argtypes),
-				 values, NULL, SPI_OK_UPDATE);
+	record_final(id, "dead", error, false);
 }
 
 /* Suppresses an address the server rejected (its trigger cancels the address's queued mail). */
@@ -351,17 +455,21 @@ record_bounce(const char *address)
 
 	execute_plan(prepare_once(&bounce_plan,
 							  "INSERT INTO microtrigger.suppressions (address, reason)"
-							  " VALUES (lower($1), 'bounce') ON CONFLICT (address) DO NOTHING", 1, argtypes),
+							  " VALUES (pg_catalog.lower($1), 'bounce') ON CONFLICT (address) DO NOTHING", 1, argtypes),
 				 values, NULL, SPI_OK_INSERT);
 }
 
-/* Gives claimed rows that were not tried back to the queue, their attempt not counted. */
+/*
+ * Gives claimed rows from index `from` on back to the queue as they were, their attempt not
+ * counted; the row with id tried_id (0: none) gets error as its last_error.
+ */
 static void
-release_rows(ClaimedRow *rows, int from, int count)
+release_rows(ClaimedRow *rows, int from, int count, int64 tried_id, const char *error)
 {
-	Oid			argtypes[1] = {INT8ARRAYOID};
+	Oid			argtypes[3] = {INT8ARRAYOID, INT8OID, TEXTOID};
 	Datum	   *ids;
-	Datum		values[1];
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
 
 	if (from >= count)
 		return;
@@ -369,14 +477,108 @@ release_rows(ClaimedRow *rows, int from, int count)
 	for (int i = from; i < count; i++)
 		ids[i - from] = Int64GetDatum(rows[i].id);
 	values[0] = PointerGetDatum(construct_array(ids, count - from, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = Int64GetDatum(tried_id);
+	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
 	execute_plan(prepare_once(&release_plan,
 							  "UPDATE microtrigger.outbox"
-							  "   SET status = 'queued', attempts = attempts - 1, claimed_at = NULL"
-							  " WHERE id = ANY ($1) AND status = 'sending'", 1, argtypes),
-				 values, NULL, SPI_OK_UPDATE);
+							  "   SET status = 'queued', attempts = attempts - 1, claimed_at = NULL,"
+							  "       last_error = CASE WHEN id = $2 THEN $3 ELSE last_error END"
+							  " WHERE id = ANY ($1) AND status = 'sending'", 3, argtypes),
+				 values, nulls, SPI_OK_UPDATE);
 }
 
-/* Records one send result in the current transaction; returns true when the message was sent. */
+/*
+ * Records in microtrigger.delivery_state that no session could be made: failures + 1 and the
+ * next connection not before now + retry_base_delay * 2^(failures-1) (capped at retry_max_delay).
+ * A failure seen while another deliverer's backoff already runs (two senders, one outage) is
+ * not counted twice; failures under other SMTP settings start over at one.
+ */
+static void
+record_server_down(const char *settings, const char *error)
+{
+	Oid			lock_types[1] = {TEXTOID};
+	Datum		lock_values[1] = {CStringGetTextDatum(settings)};
+	Oid			argtypes[4] = {INT4OID, FLOAT8OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	int			failures = 1;
+	bool		isnull;
+
+	execute_plan(prepare_once(&state_lock_plan,
+							  "SELECT failures, settings IS NOT DISTINCT FROM $1,"
+							  "       retry_at IS NOT NULL AND retry_at > pg_catalog.clock_timestamp()"
+							  "  FROM microtrigger.delivery_state FOR UPDATE", 1, lock_types),
+				 lock_values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int			recorded = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		bool		same_settings = DatumGetBool(SPI_getbinval(t, d, 2, &isnull));
+		bool		waiting = DatumGetBool(SPI_getbinval(t, d, 3, &isnull));
+
+		if (same_settings && recorded > 0 && waiting)
+		{
+			SPI_freetuptable(SPI_tuptable);
+			return;				/* another deliverer recorded this outage a moment ago */
+		}
+		if (same_settings && recorded > 0)
+			failures = recorded + 1;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	values[0] = Int32GetDatum(failures);
+	values[1] = Float8GetDatum(retry_delay_seconds(failures));
+	values[2] = CStringGetTextDatum(error);
+	values[3] = CStringGetTextDatum(settings);
+	execute_plan(prepare_once(&state_down_plan,
+							  "INSERT INTO microtrigger.delivery_state AS s"
+							  "       (singleton, down_since, retry_at, failures, last_error, settings)"
+							  " VALUES (true, pg_catalog.clock_timestamp(),"
+							  "         pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => $2), $1, $3, $4)"
+							  " ON CONFLICT (singleton) DO UPDATE"
+							  "    SET down_since = CASE WHEN $1 = 1 THEN EXCLUDED.down_since"
+							  "                          ELSE coalesce(s.down_since, EXCLUDED.down_since) END,"
+							  "        retry_at = EXCLUDED.retry_at, failures = $1, last_error = $3, settings = $4",
+							  4, argtypes),
+				 values, NULL, SPI_OK_INSERT);
+}
+
+/* Clears microtrigger.delivery_state: a message reached the server, the outage is over. */
+static void
+record_server_up(void)
+{
+	execute_plan(prepare_once(&state_clear_plan,
+							  "UPDATE microtrigger.delivery_state"
+							  "   SET down_since = NULL, retry_at = NULL, failures = 0, last_error = NULL, settings = NULL"
+							  " WHERE failures <> 0 OR retry_at IS NOT NULL", 0, NULL),
+				 NULL, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Records an attempt whose outcome is unknown (the whole message went out, no reply came): the
+ * server may have delivered it, so it is retried once (same Message-ID); a second unknown
+ * outcome, or one on the last attempt, ends the row as `failed` rather than risk more copies.
+ */
+static void
+record_unknown(const ClaimedRow *row, const char *detail)
+{
+	if (row->unknown_outcomes > 0)
+		record_final(row->id, "failed",
+					 psprintf("outcome unknown twice, not retried again (the server may have accepted it): %s",
+							  detail), true);
+	else if (row->attempts >= mt_max_attempts)
+		record_final(row->id, "failed",
+					 psprintf("outcome unknown on the last attempt, not retried (the server may have accepted it): %s",
+							  detail), true);
+	else
+		record_retry(row->id, retry_delay_seconds(row->attempts),
+					 psprintf("outcome unknown, retried once with the same Message-ID (the server may have accepted it): %s",
+							  detail), true);
+}
+
+/*
+ * Records one send result in the current transaction; returns true when the message was sent.
+ * (MT_SMTP_UNREACHABLE is not this row's result: the batch releases its rows instead.)
+ */
 static bool
 record_result(const ClaimedRow *row, const MtSmtpResult *result)
 {
@@ -392,12 +594,15 @@ record_result(const ClaimedRow *row, const MtSmtpResult *result)
 		case MT_SMTP_REJECTED_MESSAGE:
 			record_dead(row->id, result->detail);
 			return false;
+		case MT_SMTP_UNKNOWN:
+			record_unknown(row, result->detail);
+			return false;
 		case MT_SMTP_RETRY:
 		case MT_SMTP_UNREACHABLE:
 			if (row->attempts >= mt_max_attempts)
 				record_dead(row->id, psprintf("gave up after %d attempts: %s", row->attempts, result->detail));
 			else
-				record_retry(row->id, retry_delay_seconds(row->attempts), result->detail);
+				record_retry(row->id, retry_delay_seconds(row->attempts), result->detail, false);
 			return false;
 	}
 	return false;
@@ -483,8 +688,10 @@ mt_deliver_batch(MtDeliveryRun *run)
 	int			count;
 	int			sent = 0;
 	TimestampTz claim_start;
+	char	   *settings;
 
 	run->claimed = 0;
+	run->server_down = false;
 	if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
 		return 0;
 	if (!mt_mime_extract_address(mt_from_address, envelope_from, sizeof(envelope_from)))
@@ -499,8 +706,9 @@ mt_deliver_batch(MtDeliveryRun *run)
 
 	claim_start = GetCurrentTimestamp();
 	MemoryContextSwitchTo(batch_memory);
+	settings = smtp_settings_fingerprint();
 	step_begin(run);
-	rows = claim_rows(run, domain, batch_memory, &count);
+	rows = claim_rows(run, domain, settings, batch_memory, &count);
 	step_commit(run);
 	run->claimed = count;
 
@@ -520,7 +728,7 @@ mt_deliver_batch(MtDeliveryRun *run)
 		if (TimestampDifferenceExceeds(claim_start, GetCurrentTimestamp(), (int) lease_ms()))
 		{
 			step_begin(run);
-			release_rows(rows, i, count);
+			release_rows(rows, i, count, 0, NULL);
 			step_commit(run);
 			break;
 		}
@@ -539,12 +747,27 @@ mt_deliver_batch(MtDeliveryRun *run)
 
 		/* step 3: the result, committed at once */
 		step_begin(run);
-		if (record_result(row, &result))
-			sent++;
 		if (result.outcome == MT_SMTP_UNREACHABLE)
-			release_rows(rows, i + 1, count);	/* the server is down: the rest waits too */
+		{
+			/* not this message's fault: every row goes back as it was, the whole run backs off */
+			release_rows(rows, i, count, row->id,
+						 psprintf("not sent, no SMTP session (not counted as an attempt; delivery backs off): %s",
+								  result.detail));
+			record_server_down(settings, result.detail);
+			run->server_down = true;
+		}
+		else
+		{
+			if (run->state_on_record)
+			{
+				record_server_up();		/* the server answered: the outage is over */
+				run->state_on_record = false;
+			}
+			if (record_result(row, &result))
+				sent++;
+		}
 		step_commit(run);
-		if (result.outcome == MT_SMTP_UNREACHABLE)
+		if (run->server_down)
 			break;
 	}
 	MemoryContextSwitchTo(caller_memory);

@@ -11,7 +11,10 @@
  *       delivery. The worker sees committed rows only.
  *   CALL microtrigger.deliver_loop(duration, batch)  (procedure) drains in the calling backend,
  *       committing between steps (SPI_commit), for up to `duration`, sleeping briefly when
- *       nothing is due: the pg_cron job microtrigger-deliver.
+ *       nothing is due or the SMTP server is down: the pg_cron job microtrigger-deliver.
+ *
+ * Neither trusts the caller's search_path: the worker replaces it after taking the caller's
+ * settings, and every step of a batch (deliver.c) sets pg_catalog, pg_temp for its transaction.
  */
 #include "postgres.h"
 
@@ -181,6 +184,9 @@ mt_delivery_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(shared->database, shared->authenticated_user, 0);
 	StartTransactionCommand();
 	RestoreGUCState(shared->guc_state);
+	/* the caller's settings, but never its search_path (e.g. a writable schema first) */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
 	CommitTransactionCommand();
 	SetUserIdAndSecContext(shared->current_user, shared->security_context);
 	pgstat_report_activity(STATE_RUNNING, "microtrigger.deliver()");
@@ -216,7 +222,8 @@ interval_ms(const Interval *span)
 
 /*
  * CALL microtrigger.deliver_loop(duration interval DEFAULT '50 seconds', batch integer DEFAULT 100):
- * drains the outbox for up to duration, committing between steps; sleeps a second when empty.
+ * drains the outbox for up to duration, committing between steps; sleeps a second when nothing
+ * is due or the SMTP server is down (its backoff is shared through microtrigger.delivery_state).
  */
 Datum
 mt_deliver_loop(PG_FUNCTION_ARGS)
@@ -248,7 +255,7 @@ mt_deliver_loop(PG_FUNCTION_ARGS)
 		elapsed_ms = (long) ((GetCurrentTimestamp() - start) / 1000);
 		if (elapsed_ms >= duration_ms)
 			break;
-		if (run.claimed == 0)
+		if (run.claimed == 0 || run.server_down)
 		{
 			long		nap_ms = Min(1000L, (long) (duration_ms - elapsed_ms));
 

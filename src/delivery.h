@@ -26,6 +26,9 @@ typedef struct MtDeliveryRun
 	int			batch_size;
 	int			sent;			/* messages the server accepted, over all batches */
 	int			claimed;		/* rows claimed by the last batch */
+	bool		server_down;	/* the last batch found no SMTP session possible, or the outage
+								 * backoff in microtrigger.delivery_state still running */
+	bool		state_on_record;	/* delivery_state held failures when the batch read it */
 	struct MtSmtpSession *smtp; /* opened on the first message, reused after */
 	MemoryContext memory;		/* lives as long as the run; batches use a child reset each time */
 	MemoryContext step_memory;	/* current in a step, and again after its commit */
@@ -33,6 +36,9 @@ typedef struct MtDeliveryRun
 
 /* Claims up to batch_size due rows, sends them and records each result; returns how many were sent. */
 extern int	mt_deliver_batch(MtDeliveryRun *run);
+
+/* Sets search_path = pg_catalog, pg_temp for the rest of the current transaction. */
+extern void mt_delivery_safe_search_path(void);
 
 /* Closes the SMTP session of a run (safe to call twice). */
 extern void mt_delivery_run_end(MtDeliveryRun *run);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -105,6 +106,64 @@ check_interrupt(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t
 	return (s->config.interrupted && s->config.interrupted()) ? 1 : 0;
 }
 
+/* A new easy handle with every option that does not change per message; NULL when out of memory. */
+static CURL *
+new_handle(MtSmtpSession *s)
+{
+	const MtSmtpConfig *config = &s->config;
+	CURL	   *curl = curl_easy_init();
+
+	if (curl == NULL)
+		return NULL;
+	curl_easy_setopt(curl, CURLOPT_URL, config->url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);	/* never touch the backend's signals */
+	curl_easy_setopt(curl, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);	/* STARTTLS when offered */
+	if (config->ca_file != NULL && config->ca_file[0] != '\0')
+		curl_easy_setopt(curl, CURLOPT_CAINFO, config->ca_file);	/* a private CA */
+	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_message);
+	curl_easy_setopt(curl, CURLOPT_READDATA, s);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->curl_error);
+	curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);	/* feeds watch_transcript, prints nothing */
+	curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, watch_transcript);
+	curl_easy_setopt(curl, CURLOPT_DEBUGDATA, s);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, check_interrupt);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
+	if (config->timeout_ms > 0)
+	{
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, config->timeout_ms);
+		/* bounds each reply too, and the wait for the reply to QUIT when the handle is closed */
+		curl_easy_setopt(curl, CURLOPT_SERVER_RESPONSE_TIMEOUT, (config->timeout_ms + 999) / 1000);
+	}
+	if (config->connect_timeout_ms > 0)
+		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, config->connect_timeout_ms);
+	if (config->username && config->username[0] != '\0')
+	{
+		curl_easy_setopt(curl, CURLOPT_USERNAME, config->username);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, config->password ? config->password : "");
+	}
+	return curl;
+}
+
+/*
+ * Closes the connection without waiting for the server: after a timeout or a broken dialogue the
+ * server may still be busy with the last command, and its late reply must never reach the next
+ * message. Shutting the socket down first makes libcurl's QUIT fail at once instead of waiting.
+ */
+static void
+drop_connection(MtSmtpSession *s)
+{
+	curl_socket_t sock = CURL_SOCKET_BAD;
+
+	if (s->curl == NULL)
+		return;
+	if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK && sock != CURL_SOCKET_BAD)
+		shutdown(sock, SHUT_RDWR);
+	curl_easy_cleanup(s->curl);
+	s->curl = NULL;
+}
+
 /* A new session with every option that does not change per message. */
 MtSmtpSession *
 mt_smtp_open(const MtSmtpConfig *config, char *errbuf, size_t errsize)
@@ -129,36 +188,12 @@ mt_smtp_open(const MtSmtpConfig *config, char *errbuf, size_t errsize)
 		return NULL;
 	}
 	s->config = *config;
-	s->curl = curl_easy_init();
+	s->curl = new_handle(s);
 	if (s->curl == NULL)
 	{
 		free(s);
 		snprintf(errbuf, errsize, "curl_easy_init failed");
 		return NULL;
-	}
-	curl_easy_setopt(s->curl, CURLOPT_URL, config->url);
-	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);	/* never touch the backend's signals */
-	curl_easy_setopt(s->curl, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);	/* STARTTLS when offered */
-	if (config->ca_file != NULL && config->ca_file[0] != '\0')
-		curl_easy_setopt(s->curl, CURLOPT_CAINFO, config->ca_file);	/* a private CA */
-	curl_easy_setopt(s->curl, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_READFUNCTION, read_message);
-	curl_easy_setopt(s->curl, CURLOPT_READDATA, s);
-	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, s->curl_error);
-	curl_easy_setopt(s->curl, CURLOPT_VERBOSE, 1L);	/* feeds watch_transcript, prints nothing */
-	curl_easy_setopt(s->curl, CURLOPT_DEBUGFUNCTION, watch_transcript);
-	curl_easy_setopt(s->curl, CURLOPT_DEBUGDATA, s);
-	curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, check_interrupt);
-	curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
-	if (config->timeout_ms > 0)
-		curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, config->timeout_ms);
-	if (config->connect_timeout_ms > 0)
-		curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, config->connect_timeout_ms);
-	if (config->username && config->username[0] != '\0')
-	{
-		curl_easy_setopt(s->curl, CURLOPT_USERNAME, config->username);
-		curl_easy_setopt(s->curl, CURLOPT_PASSWORD, config->password ? config->password : "");
 	}
 	return s;
 }
@@ -182,6 +217,17 @@ stage_name(SmtpStage stage)
 	}
 }
 
+/* Fills *result: outcome and a detail of at most one line. */
+static void
+set_result(MtSmtpResult *result, MtSmtpOutcome outcome, const char *detail, const char *detail2)
+{
+	result->outcome = outcome;
+	if (detail2 != NULL)
+		snprintf(result->detail, sizeof(result->detail), "%s: %s", detail, detail2);
+	else
+		snprintf(result->detail, sizeof(result->detail), "%s", detail);
+}
+
 /* Sends one message and classifies the outcome by the reply to the command that failed. */
 void
 mt_smtp_send(MtSmtpSession *s, const char *from_address, const char *to_address,
@@ -190,8 +236,15 @@ mt_smtp_send(MtSmtpSession *s, const char *from_address, const char *to_address,
 	char		mail_from[600];
 	char		rcpt[600];
 	struct curl_slist *recipients;
+	const char *curl_reason;
 	CURLcode	rc;
 
+	result->reply_code = 0;
+	if (s->curl == NULL && (s->curl = new_handle(s)) == NULL)
+	{
+		set_result(result, MT_SMTP_UNREACHABLE, "connection: curl_easy_init failed", NULL);
+		return;
+	}
 	snprintf(mail_from, sizeof(mail_from), "<%s>", from_address);
 	snprintf(rcpt, sizeof(rcpt), "<%s>", to_address);
 	recipients = curl_slist_append(NULL, rcpt);
@@ -216,44 +269,63 @@ mt_smtp_send(MtSmtpSession *s, const char *from_address, const char *to_address,
 
 	if (rc == CURLE_OK)
 	{
-		result->outcome = MT_SMTP_SENT;
-		snprintf(result->detail, sizeof(result->detail), "%s", s->last_reply);
+		set_result(result, MT_SMTP_SENT, s->last_reply, NULL);
 		return;
 	}
-	/* no connection, or the server would not start a session (e.g. "421 busy" as greeting) */
-	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-		(rc != CURLE_ABORTED_BY_CALLBACK && s->stage == STAGE_CONNECT && !s->any_reply) ||
-		(rc != CURLE_ABORTED_BY_CALLBACK && s->stage == STAGE_CONNECT && s->last_code == 421))
+
+	/* any failure: this connection is not used again (its dialogue may be out of step) */
+	drop_connection(s);
+	curl_reason = s->curl_error[0] ? s->curl_error : curl_easy_strerror(rc);
+
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
 	{
-		result->outcome = MT_SMTP_UNREACHABLE;
-		snprintf(result->detail, sizeof(result->detail), "%s",
-				 s->curl_error[0] ? s->curl_error : curl_easy_strerror(rc));
+		/* interrupted: after the whole message was sent, the server may have it */
+		if (s->stage == STAGE_END_OF_DATA && s->last_code == 354 && s->offset == s->len)
+			set_result(result, MT_SMTP_UNKNOWN, "end of data: interrupted", NULL);
+		else
+			set_result(result, MT_SMTP_RETRY, stage_name(s->stage), "interrupted");
 		return;
 	}
-	if (rc != CURLE_ABORTED_BY_CALLBACK && s->last_code >= 500 && s->last_code <= 599 &&
+	/*
+	 * No session: no connection, no greeting, "421 busy", EHLO, STARTTLS, TLS or AUTH failed, or
+	 * a reused connection that died before answering our MAIL FROM. Nothing of this message was
+	 * sent; the server or our settings are at fault.
+	 */
+	if (s->stage == STAGE_CONNECT || (s->stage == STAGE_MAIL && !s->any_reply))
+	{
+		if (s->last_code >= 400)
+			set_result(result, MT_SMTP_UNREACHABLE, "connection", s->last_reply);
+		else
+			set_result(result, MT_SMTP_UNREACHABLE, "connection", curl_reason);
+		return;
+	}
+	if (s->last_code >= 500 && s->last_code <= 599 &&
 		(s->stage == STAGE_RCPT || s->stage == STAGE_DATA || s->stage == STAGE_END_OF_DATA))
 	{
-		result->outcome = s->stage == STAGE_RCPT ? MT_SMTP_REJECTED_RECIPIENT : MT_SMTP_REJECTED_MESSAGE;
-		snprintf(result->detail, sizeof(result->detail), "%s: %s", stage_name(s->stage), s->last_reply);
+		set_result(result, s->stage == STAGE_RCPT ? MT_SMTP_REJECTED_RECIPIENT : MT_SMTP_REJECTED_MESSAGE,
+				   stage_name(s->stage), s->last_reply);
 		return;
 	}
-	/* 4xx, a 5xx to our own MAIL FROM or AUTH (our configuration), or a broken connection */
-	result->outcome = MT_SMTP_RETRY;
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		snprintf(result->detail, sizeof(result->detail), "%s: interrupted", stage_name(s->stage));
-	else if (s->last_code >= 400)
-		snprintf(result->detail, sizeof(result->detail), "%s: %s", stage_name(s->stage), s->last_reply);
+	/* the whole message went out after "354", and no reply came: delivered or not, nobody knows */
+	if (s->stage == STAGE_END_OF_DATA && s->last_code == 354 && s->offset == s->len)
+	{
+		set_result(result, MT_SMTP_UNKNOWN, "end of data", curl_reason);
+		return;
+	}
+	/* 4xx, a 5xx to our own MAIL FROM, or a connection broken before the end of the data */
+	if (s->last_code >= 400)
+		set_result(result, MT_SMTP_RETRY, stage_name(s->stage), s->last_reply);
 	else
-		snprintf(result->detail, sizeof(result->detail), "%s: %s", stage_name(s->stage),
-				 s->curl_error[0] ? s->curl_error : curl_easy_strerror(rc));
+		set_result(result, MT_SMTP_RETRY, stage_name(s->stage), curl_reason);
 }
 
-/* Ends the session; libcurl sends QUIT on the cached connection. */
+/* Ends the session; libcurl sends QUIT on the cached connection (bounded by the reply timeout). */
 void
 mt_smtp_close(MtSmtpSession *s)
 {
 	if (s == NULL)
 		return;
-	curl_easy_cleanup(s->curl);
+	if (s->curl != NULL)
+		curl_easy_cleanup(s->curl);
 	free(s);
 }

@@ -40,7 +40,8 @@ mt_unsubscribe_key(void)
 	if (rc == SPI_OK_SELECT && SPI_processed == 0)
 	{
 		rc = SPI_execute("INSERT INTO microtrigger.delivery_secret (secret)"
-						 " SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text"
+						 " SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+						 "        pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text"
 						 "        || pg_catalog.gen_random_uuid()::text, 'UTF8')), 'hex')"
 						 " ON CONFLICT (singleton) DO NOTHING", false, 0);
 		if (rc != SPI_OK_INSERT)
@@ -169,7 +170,7 @@ mt_unsubscribe(PG_FUNCTION_ARGS)
 	}
 	values[0] = CStringGetTextDatum(user_id);
 	rc = SPI_execute_with_args("UPDATE microtrigger.contacts"
-							   "   SET unsubscribed_at = coalesce(unsubscribed_at, pg_catalog.now())"
+							   "   SET unsubscribed_at = coalesce(unsubscribed_at, now())"
 							   " WHERE user_id = $1",
 							   1, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)

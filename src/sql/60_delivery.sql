@@ -4,6 +4,9 @@
 -- When a row was marked sending: rows left sending longer than microtrigger.sending_timeout
 -- (a crash between claim and record) are queued again by recover_sending().
 ALTER TABLE microtrigger.outbox ADD COLUMN claimed_at timestamptz;
+-- Attempts whose outcome was unknown (the whole message was sent, then no reply: a timeout or a
+-- dropped connection). One is retried; a second ends the row as 'failed' (see docs/delivery.md).
+ALTER TABLE microtrigger.outbox ADD COLUMN unknown_outcomes integer NOT NULL DEFAULT 0;
 CREATE INDEX outbox_queued_address ON microtrigger.outbox (lower(to_address)) WHERE status = 'queued';
 
 -- Addresses that must not be mailed (stored lowercased); the engine and deliver() read it.
@@ -21,6 +24,22 @@ CREATE TABLE microtrigger.delivery_secret (
     secret     text NOT NULL
 );
 REVOKE ALL ON microtrigger.delivery_secret FROM PUBLIC;
+
+-- Whether the SMTP server can be reached, shared by every deliverer (deliver(), each deliver_loop
+-- run): a failed SMTP session (no connection, TLS or AUTH failure) counts here, not against any
+-- row, and nobody connects again before retry_at (retry_base_delay * 2^(failures-1), capped at
+-- retry_max_delay). Cleared by the next message that reaches the server. settings is a
+-- fingerprint of the SMTP settings the failures were seen with: changing them ends the backoff.
+CREATE TABLE microtrigger.delivery_state (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    down_since  timestamptz,
+    retry_at    timestamptz,
+    failures    integer NOT NULL DEFAULT 0,
+    last_error  text,
+    settings    text
+);
+INSERT INTO microtrigger.delivery_state DEFAULT VALUES;
+REVOKE ALL ON microtrigger.delivery_state FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.suppressions', '');
 SELECT pg_catalog.pg_extension_config_dump('microtrigger.delivery_secret', '');
@@ -149,7 +168,7 @@ BEGIN
     END IF;
     IF outbox_retention > interval '0' THEN
         DELETE FROM microtrigger.outbox
-         WHERE status IN ('sent', 'cancelled', 'dead')
+         WHERE status IN ('sent', 'cancelled', 'dead', 'failed')
            AND coalesce(sent_at, created_at) < now() - outbox_retention;
         GET DIAGNOSTICS outbox_deleted = ROW_COUNT;
     END IF;

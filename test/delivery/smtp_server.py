@@ -8,7 +8,9 @@ replies, so a message whose reply never reaches the client is still on record.
 Replies are scripted by OUTDIR/control.json, re-read at every command:
   {"rcpt": {"addr": "550 5.1.1 no such user"},      fixed reply to RCPT TO for an address
    "data": {"addr": ["451 4.3.0 busy", "250 OK"]},  replies to successive DATA for an address
-   "stall_data": 30}                                 seconds to wait before any DATA reply
+   "stall_data": 30,                                 seconds to wait before any DATA reply
+   "stall": {"addr": [3, 0]}}                        seconds to wait before the reply to
+                                                     successive DATA for an address
 Unscripted commands get 250. Usage: smtp_server.py PORT OUTDIR   (stops on SIGTERM/SIGINT)
 """
 import asyncio
@@ -28,6 +30,7 @@ class ScriptedHandler:
         self.outdir = outdir
         self.seq = 0
         self.data_replies_used = {}
+        self.stalls_used = {}
         self.lock = threading.Lock()
 
     def control(self):
@@ -48,10 +51,14 @@ class ScriptedHandler:
         control = self.control()
         rcpt = envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else ""
         script = control.get("data", {}).get(rcpt, [])
+        stalls = control.get("stall", {}).get(rcpt, [])
         with self.lock:
             used = self.data_replies_used.get(rcpt, 0)
             self.data_replies_used[rcpt] = used + 1
             reply = script[used] if used < len(script) else "250 2.0.0 OK queued"
+            stalled = self.stalls_used.get(rcpt, 0)
+            self.stalls_used[rcpt] = stalled + 1
+            stall = float(stalls[stalled]) if stalled < len(stalls) else float(control.get("stall_data", 0))
             self.seq += 1
             seq = self.seq
         name = "%06d.eml" % seq
@@ -60,7 +67,6 @@ class ScriptedHandler:
         with open(os.path.join(self.outdir, "log.jsonl"), "a") as f:
             f.write(json.dumps({"seq": seq, "mail_from": envelope.mail_from, "rcpt": envelope.rcpt_tos,
                                 "reply": reply, "file": name}) + "\n")
-        stall = float(control.get("stall_data", 0))
         if stall > 0:
             await asyncio.sleep(stall)
         return reply

@@ -111,28 +111,60 @@ check "550: queued mail to the same address (other case) cancelled" \
     "$(q -c "SELECT status FROM microtrigger.outbox WHERE to_address = 'BAD@example.com'")" "cancelled"
 control '{}'
 
-# --- 4. server down: backoff grows, then dead --------------------------------------------
+# --- 3b. a 4xx every time: the row's own backoff 1 s, 2 s, then dead at max_attempts 3 ------
+control '{"data": {"tempfail@example.com": ["451 4.3.0 busy", "451 4.3.0 busy", "451 4.3.0 busy"]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES ('t1', 'tempfail@example.com', 'Temp', 'x', now())" >/dev/null
+delays=""
+for attempt in 1 2 3; do
+    if [ "$attempt" -gt 1 ]; then
+        wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT send_after <= clock_timestamp() FROM microtrigger.outbox WHERE user_id = 't1'\")\" = t ]"
+    fi
+    sq "SELECT microtrigger.deliver(1)" >/dev/null
+    delays="$delays $(q -c "SELECT CASE WHEN status = 'queued' THEN round(extract(epoch FROM send_after - clock_timestamp()))::text ELSE status END FROM microtrigger.outbox WHERE user_id = 't1'")"
+done
+check "4xx: backoff 1 s, 2 s, then dead at max_attempts 3" "$(echo $delays)" "1 2 dead"
+check "4xx: dead row says why" \
+    "$(q -c "SELECT attempts || ':' || (last_error LIKE 'gave up after 3 attempts: end of data: 451%') FROM microtrigger.outbox WHERE user_id = 't1'")" "3:true"
+check "4xx: the server being up, no outage on record" "$(q -c "SELECT failures FROM microtrigger.delivery_state")" "0"
+control '{}'
+
+# --- 4. server down: no row pays for it; the whole delivery backs off, in every run --------
+# sqd: the suite's settings with retry_max_delay 3 s, so the backoff 1, 2, 4 is capped at 3
+sqd() { q -c "SET microtrigger.retry_base_delay = 1" -c "SET microtrigger.max_attempts = 3" -c "SET microtrigger.retry_max_delay = 3" -c "$1"; }
+# state: failures / seconds left of the backoff, read right after a call (ceil: exact within 1 s)
+state() { q -c "SELECT failures || '/' || coalesce(ceil(extract(epoch FROM retry_at - clock_timestamp()))::text, '-') FROM microtrigger.delivery_state"; }
 stop_server
 q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
       SELECT 'd' || g, 'down' || g || '@example.com', 'Down', 'x', now() FROM generate_series(1, 3) g" >/dev/null
-sq "SELECT microtrigger.deliver()" >/dev/null
-check "down: first row queued with attempts 1, the rest released untried" \
+sqd "SELECT microtrigger.deliver()" >/dev/null
+delays="$(state)"
+check "down: no row loses an attempt, not even the one tried" \
     "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
-    "queued:1,queued:0,queued:0"
-delays=""
-for attempt in 1 2 3; do
-    # only the first row: hold the others back so each call tries it alone
-    q -c "UPDATE microtrigger.outbox SET send_after = now() + interval '1 hour' WHERE user_id IN ('d2', 'd3')" >/dev/null
-    if [ "$attempt" -gt 1 ]; then
-        wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT send_after <= clock_timestamp() FROM microtrigger.outbox WHERE user_id = 'd1'\")\" = t ]"
-        sq "SELECT microtrigger.deliver(1)" >/dev/null
-    fi
-    delays="$delays $(q -c "SELECT CASE WHEN status = 'queued' THEN round(extract(epoch FROM send_after - clock_timestamp()))::text ELSE status END FROM microtrigger.outbox WHERE user_id = 'd1'")"
+    "queued:0,queued:0,queued:0"
+check "down: the tried row says why" \
+    "$(q -c "SELECT last_error LIKE 'not sent, no SMTP session (not counted as an attempt; delivery backs off): connection: %' FROM microtrigger.outbox WHERE user_id = 'd1'")" "t"
+check "down: the outage is on record" \
+    "$(q -c "SELECT failures || ':' || (down_since IS NOT NULL) || ':' || (last_error LIKE 'connection: %') FROM microtrigger.delivery_state")" "1:true:true"
+for probe in 2 3 4; do
+    wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c 'SELECT retry_at <= clock_timestamp() FROM microtrigger.delivery_state')\" = t ]"
+    sqd "SELECT microtrigger.deliver()" >/dev/null
+    delays="$delays $(state)"
 done
-check "down: backoff 1 s, 2 s, then dead at max_attempts 3" "$(echo $delays)" "1 2 dead"
-check "down: dead row says why" \
-    "$(q -c "SELECT attempts || ':' || (last_error LIKE 'gave up after 3 attempts:%') FROM microtrigger.outbox WHERE user_id = 'd1'")" "3:true"
+check "down: one connection per backoff step, 1 s, 2 s, 4 s capped at retry_max_delay 3 s" "$delays" "1/1 2/2 3/3 4/3"
+check "down: during the backoff deliver() sends nothing" "$(sqd "SELECT microtrigger.deliver()")" "0"
+sqd "CALL microtrigger.deliver_loop('1 second')" >/dev/null
+check "down: during the backoff neither deliver() nor deliver_loop tries to connect" "$(q -c "SELECT failures FROM microtrigger.delivery_state")" "4"
+check "down: still no row has lost an attempt or died" \
+    "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
+    "queued:0,queued:0,queued:0"
 start_server
+wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c 'SELECT retry_at <= clock_timestamp() FROM microtrigger.delivery_state')\" = t ]"
+check "up: the next call after the backoff sends them all" "$(sqd "SELECT microtrigger.deliver()")" "3"
+check "up: each sent with one attempt" \
+    "$(q -c "SELECT string_agg(status || ':' || attempts, ',' ORDER BY id) FROM microtrigger.outbox WHERE user_id LIKE 'd_'")" \
+    "sent:1,sent:1,sent:1"
+check "up: the outage is cleared" \
+    "$(q -c "SELECT failures || ':' || (down_since IS NULL) || ':' || (retry_at IS NULL) || ':' || (last_error IS NULL) FROM microtrigger.delivery_state")" "0:true:true:true"
 
 # --- 5. unsubscribe(token) ---------------------------------------------------------------
 q -c "INSERT INTO microtrigger.contacts (user_id, email) VALUES ('cy', 'cy@example.com')" \
@@ -239,5 +271,116 @@ check "every received message has the unsubscribe token of its own row" \
          -c "SELECT count(*) FILTER (WHERE g.token IS DISTINCT FROM microtrigger.unsubscribe_token(o.user_id, o.id)) || ' of ' || count(*)
                FROM got g LEFT JOIN microtrigger.outbox o USING (message_id)" | tail -1)" \
     "0 of $(wc -l <"$WORK/tokens.tsv")"
+
+# --- 11. an outage longer than max_attempts x retry_base_delay: every email delivered once ----
+# Down for ~7 s across two deliver_loop runs and a deliver() (max_attempts 3 x base 1 s = 3 s),
+# then up: all 200 are sent, each exactly once (counted by Message-ID at the server).
+sqo() { q -c "SET microtrigger.retry_base_delay = 1" -c "SET microtrigger.max_attempts = 3" -c "SET microtrigger.retry_max_delay = 2" -c "$1"; }
+stop_server
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
+      SELECT 'out' || g, 'outage' || g || '@example.com', 'Outage ' || g, 'x', now() FROM generate_series(1, 200) g" >/dev/null
+sqo "CALL microtrigger.deliver_loop('4 seconds', 50)" >/dev/null
+sqo "SELECT microtrigger.deliver(50)" >/dev/null
+sqo "CALL microtrigger.deliver_loop('3 seconds', 50)" >/dev/null
+check "outage: after 7 s down no row is dead or has lost an attempt" \
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'queued' AND attempts = 0) || ' of ' || count(*) FROM microtrigger.outbox WHERE user_id LIKE 'out%'")" "200 of 200"
+check "outage: the backoff held across runs (more than one failure on record)" \
+    "$(q -c "SELECT failures >= 2 FROM microtrigger.delivery_state")" "t"
+start_server
+for _ in 1 2 3 4 5; do
+    sqo "CALL microtrigger.deliver_loop('2 seconds', 50)" >/dev/null
+    [ "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE user_id LIKE 'out%' AND status <> 'sent'")" = 0 ] && break
+done
+check "outage over: all 200 sent, each with one attempt" \
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'sent' AND attempts = 1) FROM microtrigger.outbox WHERE user_id LIKE 'out%'")" "200"
+grep -l '^To: outage' "$OUT"/*.eml | xargs -r grep -h '^Message-ID:' | tr -d '\r' | sed 's/^Message-ID: //' | sort >"$WORK/outage_got"
+q -c "SELECT message_id FROM microtrigger.outbox WHERE user_id LIKE 'out%'" | sort >"$WORK/outage_want"
+check "outage over: the server received 200 messages, 200 distinct Message-IDs" \
+    "$(wc -l <"$WORK/outage_got" | tr -d ' ') $(sort -u "$WORK/outage_got" | wc -l | tr -d ' ')" "200 200"
+check "outage over: exactly the rows' Message-IDs, each once" \
+    "$(cmp -s "$WORK/outage_got" "$WORK/outage_want" && echo same || echo differ)" "same"
+
+# --- 12. a slow server: a reply after smtp_timeout never reaches the next message -----------
+# The server stores each message, then waits 3 s before its reply to the end of the data, for
+# "slow" every time and for "once" the first time only; smtp_timeout is 1 s.
+sqs() { sq "SET microtrigger.smtp_timeout = '1s'; $1"; }
+row_state() { q -c "SELECT status || ':' || attempts || ':' || unknown_outcomes FROM microtrigger.outbox WHERE user_id = '$1'"; }
+copies() { grep -c "\"$1@example.com\"" "$OUT/log.jsonl"; }
+control '{"stall": {"slow@example.com": [3, 3, 3, 3], "once@example.com": [3]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('slow', 'slow@example.com', 'Slow', 'x', now() - interval '3 seconds'),
+      ('once', 'once@example.com', 'Once', 'x', now() - interval '2 seconds'),
+      ('next', 'next@example.com', 'Next', 'x', now() - interval '1 second')" >/dev/null
+check "slow: the message after two timed-out ones is sent" "$(sqs "SELECT microtrigger.deliver()")" "1"
+check "slow: next sent, once" "$(row_state next):$(copies next)" "sent:1:0:1"
+check "slow: the timed-out ones queued again, outcome unknown recorded" \
+    "$(row_state slow),$(row_state once)" "queued:1:1,queued:1:1"
+check "slow: last_error says the outcome is unknown and it is retried once" \
+    "$(q -c "SELECT last_error LIKE 'outcome unknown, retried once with the same Message-ID (the server may have accepted it): end of data: %' FROM microtrigger.outbox WHERE user_id = 'slow'")" "t"
+wait_for 10 bash -c "[ \"\$(psql -X -qAt -d $DB -c \"SELECT bool_and(send_after <= clock_timestamp()) FROM microtrigger.outbox WHERE user_id IN ('slow', 'once')\")\" = t ]"
+check "slow: on the retry the one that answers in time is sent" "$(sqs "SELECT microtrigger.deliver()")" "1"
+check "slow: a second unknown outcome ends the row as failed" "$(row_state slow)" "failed:2:2"
+check "slow: failed says why" \
+    "$(q -c "SELECT last_error LIKE 'outcome unknown twice, not retried again (the server may have accepted it): end of data: %' FROM microtrigger.outbox WHERE user_id = 'slow'")" "t"
+check "slow: once sent on its second attempt, and says a copy may be doubled" \
+    "$(row_state once):$(q -c "SELECT last_error LIKE 'sent; an earlier attempt''s outcome was unknown%' FROM microtrigger.outbox WHERE user_id = 'once'")" "sent:2:1:t"
+sleep 2.1
+check "slow: a failed row is not tried again" "$(sqs "SELECT microtrigger.deliver()"):$(row_state slow)" "0:failed:2:2"
+check "slow: the server got slow twice, once twice, next once" "$(copies slow) $(copies once) $(copies next)" "2 2 1"
+check "slow: every copy carries its row's one Message-ID" \
+    "$(for u in slow once; do grep -l "^To: $u@example.com" "$OUT"/*.eml | xargs grep -h '^Message-ID:' | tr -d '\r' | sort -u | wc -l; done | tr '\n' ' ')" "1 1 "
+control '{}'
+q -c "UPDATE microtrigger.outbox SET created_at = created_at - interval '31 days', sent_at = sent_at - interval '31 days' WHERE user_id IN ('slow', 'next')" >/dev/null
+q -c "SELECT microtrigger.delivery_maintenance()" >/dev/null
+check "slow: retention deletes failed rows like other finished ones" \
+    "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE user_id IN ('slow', 'next')")" "0"
+
+# --- 13. functions planted in a writable schema never run in delivery, whatever search_path ---
+# A role with CREATE on public plants functions and an operator that beat or equal the built-ins
+# (format(text, bigint, text, text) beats format(text, VARIADIC "any") on any search_path); the
+# superuser runs deliver() and deliver_loop() with search_path = public, pg_catalog.
+q >/dev/null <<'SQL'
+CREATE ROLE mt_planter;
+GRANT CREATE ON SCHEMA public TO mt_planter;
+CREATE TABLE public.mt_planted (fn text, who text, superuser boolean);
+GRANT INSERT ON public.mt_planted TO PUBLIC;
+SET ROLE mt_planter;
+CREATE FUNCTION public.mt_plant_log(fn text) RETURNS void LANGUAGE sql AS
+  $$ INSERT INTO public.mt_planted SELECT fn, current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user $$;
+CREATE FUNCTION public.format(text, bigint, text, text) RETURNS text LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('format'); RETURN pg_catalog.format($1, $2, $3, $4); END $$;
+CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('lower'); RETURN pg_catalog.lower($1); END $$;
+CREATE FUNCTION public.replace(text, text, text) RETURNS text LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('replace'); RETURN pg_catalog.replace($1, $2, $3); END $$;
+CREATE FUNCTION public.gen_random_uuid() RETURNS uuid LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('gen_random_uuid'); RETURN pg_catalog.gen_random_uuid(); END $$;
+CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('clock_timestamp'); RETURN pg_catalog.clock_timestamp(); END $$;
+CREATE FUNCTION public.mt_plus(integer, integer) RETURNS integer LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM public.mt_plant_log('operator +'); RETURN $1 OPERATOR(pg_catalog.+) $2; END $$;
+CREATE OPERATOR public.+ (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.mt_plus);
+RESET ROLE;
+SQL
+control '{"rcpt": {"plantbad@example.com": "550 5.1.1 no such user"}, "data": {"plantretry@example.com": ["451 4.3.0 later"]}}'
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('p1', 'plant1@example.com', 'P1', 'x', now() - interval '2 seconds'),
+      ('p2', 'plantbad@example.com', 'P2', 'x', now() - interval '1 second')" >/dev/null
+# no secret yet: the claim makes one (unsubscribe.c), under the planted functions too
+q -c "DELETE FROM microtrigger.delivery_secret" >/dev/null
+sent_fn=$(q -c "SET search_path = public, pg_catalog" -c "SET microtrigger.retry_base_delay = 60" -c "SELECT microtrigger.deliver()")
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after) VALUES
+      ('p3', 'plantretry@example.com', 'P3', 'x', now() - interval '2 seconds'),
+      ('p4', 'plant4@example.com', 'P4', 'x', now() - interval '1 second')" >/dev/null
+q -c "SET search_path = public, pg_catalog" -c "SET microtrigger.retry_base_delay = 60" -c "CALL microtrigger.deliver_loop('1 second')" >/dev/null
+check "planted: delivery worked (sent, bounced, retried) with search_path = public, pg_catalog" \
+    "$sent_fn:$(q -c "SELECT string_agg(status, ',' ORDER BY user_id) FROM microtrigger.outbox WHERE user_id IN ('p1', 'p2', 'p3', 'p4')")" \
+    "1:sent,dead,queued,sent"
+check "planted: the unsubscribe secret was made anew" "$(q -c "SELECT count(*) FROM microtrigger.delivery_secret")" "1"
+check "planted: no planted function or operator ever ran" \
+    "$(q -c "SELECT coalesce(string_agg(DISTINCT fn || ' as ' || who || CASE WHEN superuser THEN ' (superuser)' ELSE '' END, ', '), 'none ran') FROM public.mt_planted")" \
+    "none ran"
+control '{}'
+q -c "DROP OWNED BY mt_planter" -c "DROP ROLE mt_planter" -c "DROP TABLE public.mt_planted" >/dev/null
 
 echo "delivery: $passed passed, $failed failed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Delivery over STARTTLS with AUTH against aiosmtpd on 127.0.0.1 (a throwaway CA made here):
 # the message arrives over TLS from the configured user; a wrong password or an unknown CA leaves
-# the row queued for a retry with the reason. Prints "delivery-tls: N passed, M failed".
+# the row queued for a retry with the reason, costs it no attempt and backs the whole delivery off
+# until the settings change. Prints "delivery-tls: N passed, M failed".
 set -u
 cd "$MT_BUILD"
 PY=/usr/bin/python3
@@ -52,6 +53,9 @@ q -c "SELECT microtrigger.deliver()" >/dev/null 2>&1
 check "unknown CA: not sent" "$(status "$id")" "queued"
 check "unknown CA: the reason is recorded" \
     "$(q -c "SELECT last_error ~* 'certificate|SSL|TLS' FROM microtrigger.outbox WHERE id = $id")" "t"
+check "unknown CA: no attempt counted; the delivery backs off with the reason" \
+    "$(q -c "SELECT attempts FROM microtrigger.outbox WHERE id = $id"):$(q -c "SELECT failures || ':' || (retry_at > clock_timestamp()) || ':' || (last_error ~* 'certificate|SSL|TLS') FROM microtrigger.delivery_state")" \
+    "0:1:true:true"
 q -c "DELETE FROM microtrigger.outbox" >/dev/null
 
 # 2. with the CA: STARTTLS, AUTH, delivered
@@ -59,6 +63,8 @@ conf smtp_ca_file "$WORK/ca.pem"
 id=$(add_row tls)
 check "deliver() sends over TLS" "$(q -c "SELECT microtrigger.deliver()")" "1"
 check "the row is sent" "$(status "$id")" "sent"
+check "new SMTP settings ended the backoff at once, and success cleared it" \
+    "$(q -c "SELECT failures || ':' || (retry_at IS NULL) FROM microtrigger.delivery_state")" "0:true"
 check "the server saw TLS and the user" \
     "$("$PY" -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(len(r), r[-1]['tls'], r[-1]['user'])" "$WORK/log.jsonl")" \
     "1 True mailer"
@@ -70,6 +76,8 @@ q -c "SELECT microtrigger.deliver()" >/dev/null 2>&1
 check "wrong password: not sent, queued again" "$(status "$id")" "queued"
 check "wrong password: the reason is recorded" \
     "$(q -c "SELECT last_error ~* 'auth|535|login' FROM microtrigger.outbox WHERE id = $id")" "t"
+check "wrong password: no attempt counted, the delivery backs off" \
+    "$(q -c "SELECT attempts FROM microtrigger.outbox WHERE id = $id"):$(q -c "SELECT failures FROM microtrigger.delivery_state")" "0:1"
 check "nothing more reached the server" "$(wc -l <"$WORK/log.jsonl")" "1"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
