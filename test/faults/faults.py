@@ -2,22 +2,25 @@
 """The kill -9 fault suite (issue 9, "Done when"): on a private cluster with restart_after_crash,
 kills -9 (at seeded random moments, while each victim has work in flight)
 
-  worker    the microtrigger background worker, mid-batch, while it acts on a backlog of events;
-  sessions  backends running SELECT microtrigger.run_pending(now()), mid-run (no worker there);
-  deliver   a backend running CALL microtrigger.deliver_loop(), mid-batch, while it sends to a
-            real SMTP server (counting_smtp.py) that records every Message-ID it receives;
+  worker         the microtrigger background worker, mid-batch, while it acts on a backlog;
+  sessions       backends running SELECT microtrigger.run_pending(now()), mid-run (no worker);
+  deliver        a backend running CALL microtrigger.deliver_loop(), mid-batch, while it sends to
+                 a real SMTP server (counting_smtp.py) that records every Message-ID it receives;
+  deliver_async  the same, the delivering session having synchronous_commit = off;
+  batch          one batch, max_attempts times, while its first message waits at RCPT TO;
 
 then lets the system recover and settle, and checks that nothing was lost and that nothing was
-doubled but, for delivery, the one message in flight at each kill.
+doubled but, for delivery, the one message in flight at each kill. See docs/faults.md.
 
 Prints one "ok - ..." / "FAIL - ..." line per check and ends with "faults: N passed, M failed".
 Environment: MT_BIN (PostgreSQL binaries with microtrigger installed), MT_TMP (scratch space),
 MT_PORT (the private cluster listens on MT_PORT + 1, unix socket only; its SMTP server on
 127.0.0.1:MT_PORT + 100, or MT_FAULT_SMTP_PORT), MT_FAULT_SEED (replays a run's random timing),
 MT_FAULT_KILLS (kills per scenario, default 20), MT_FAULT_BUDGET (seconds of kill rounds per
-scenario, default 75), MT_FAULT_SCENARIOS (default "worker,sessions,deliver,batch"),
-MT_FAULT_SABOTAGE=1 (corrupts the settled state before the checks, to show that they can fail:
-then every check but the kill counts must FAIL; MT_FAULT_KILLS=1000 MT_FAULT_BUDGET=5 fails those).
+scenario, default 75), MT_FAULT_SCENARIOS (comma-separated, default all, in the order above),
+MT_FAULT_EXTRA_CONF (lines added to postgresql.conf, for experiments), MT_FAULT_SABOTAGE=1
+(corrupts the settled state before the checks, to show that they can fail: then every check but
+the kill counts must FAIL; MT_FAULT_KILLS=1000 MT_FAULT_BUDGET=5 fails those).
 """
 import os
 import random
@@ -33,7 +36,7 @@ BIN = os.environ["MT_BIN"]
 PORT = int(os.environ.get("MT_PORT", "54329")) + 1
 SMTP_PORT = int(os.environ.get("MT_FAULT_SMTP_PORT", str(int(os.environ.get("MT_PORT", "54329")) + 100)))
 KILLS = int(os.environ.get("MT_FAULT_KILLS", "20"))
-SCENARIOS = os.environ.get("MT_FAULT_SCENARIOS", "worker,sessions,deliver,batch").split(",")
+SCENARIOS = os.environ.get("MT_FAULT_SCENARIOS", "worker,sessions,deliver,deliver_async,batch").split(",")
 SABOTAGE = os.environ.get("MT_FAULT_SABOTAGE") == "1"
 SEED = int(os.environ.get("MT_FAULT_SEED") or random.SystemRandom().randrange(1, 10 ** 9))
 AS_ROOT = os.getuid() == 0
@@ -159,9 +162,10 @@ class Cluster:
         except (RuntimeError, subprocess.TimeoutExpired):
             return None
 
-    def session(self, db, sql, appname):
-        """A background psql session running sql, named appname in pg_stat_activity."""
-        env = dict(os.environ, PGAPPNAME=appname)
+    def session(self, db, sql, appname, options=""):
+        """A background psql session running sql, named appname in pg_stat_activity, with
+        options (PGOPTIONS, e.g. "-c synchronous_commit=off") for its backend."""
+        env = dict(os.environ, PGAPPNAME=appname, PGOPTIONS=options)
         return subprocess.Popen(self.psql_args(db) + ["-c", sql], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
 
@@ -298,7 +302,7 @@ def kill_summary(label, kills, mid):
         return
     waits = [k["after"] for k in kills]
     recov = [k["recovery"] for k in kills]
-    note("%s: %d kills (%d mid-transaction), %.2f-%.2f s into the work, crash restart %.1f-%.1f s"
+    note("%s: %d kills (%d with work in flight), %.2f-%.2f s into the work, crash restart %.1f-%.1f s"
          % (label, len(kills), mid, min(waits), max(waits), min(recov), max(recov)))
 
 
@@ -414,9 +418,10 @@ def queue_rows(cluster, db, n):
                   "coalesce((SELECT max(id) FROM microtrigger.outbox), 0) + %d) g" % n)
 
 
-def scenario_deliver(cluster, rng, outdir):
-    """kill -9 of CALL deliver_loop() mid-batch while it sends; then recovery and a final drain."""
-    label, db = "deliver", "mt_fault_deliver"
+def scenario_deliver(cluster, rng, outdir, label="deliver", options=""):
+    """kill -9 of CALL deliver_loop() mid-batch while it sends; then recovery and a final drain.
+    options are the killed sessions' PGOPTIONS."""
+    db = "mt_fault_" + label
     cluster.q("postgres", "CREATE DATABASE " + db)
     cluster.q(db, "CREATE EXTENSION IF NOT EXISTS microtrigger")
     restarts_before = cluster.ready_count()
@@ -434,7 +439,7 @@ def scenario_deliver(cluster, rng, outdir):
             queue_rows(cluster, db, 200)
         life_start = cluster.q(db, "SELECT clock_timestamp()")
         first = len(server_ids(outdir))
-        session = cluster.session(db, loop, "mt_fault_dl")
+        session = cluster.session(db, loop, "mt_fault_dl", options)
         pid = wait_until(lambda: cluster.try_q(db, "SELECT pid FROM pg_stat_activity WHERE application_name = 'mt_fault_dl'"),
                          20, 0.01)
         target = rng.randint(1, 30)                     # messages the server receives before the kill
@@ -573,7 +578,6 @@ def scenario_batch(cluster, rng, outdir):
     with open(os.path.join(outdir, "control.json"), "w") as f:
         f.write("{}")
     check("%s: the same batch was killed max_attempts (%d) times" % (label, max_attempts), kills, max_attempts)
-    check("%s: every kill was a crash restart of the cluster" % label, cluster.ready_count() - restarts_before, kills)
     drain_start = time.monotonic()
     unsettled = "SELECT count(*) FROM microtrigger.outbox WHERE status IN ('queued', 'sending')"
     while time.monotonic() - drain_start < SETTLE_BUDGET and cluster.q(db, unsettled) != "0":
@@ -582,6 +586,8 @@ def scenario_batch(cluster, rng, outdir):
         cluster.q(db, "UPDATE microtrigger.outbox SET status = 'dead' WHERE id = (SELECT max(id) FROM microtrigger.outbox)")
         with open(os.path.join(outdir, "ids.log"), "a") as f:
             f.write((server_ids(outdir)[-1] + "\n") * 2)
+        sabotage_crash(cluster)
+    check("%s: every kill was a crash restart of the cluster" % label, cluster.ready_count() - restarts_before, kills)
     rows = [line.split("|") for line in cluster.q(
         db, "SELECT to_address, status, attempts, coalesce(last_error, '') FROM microtrigger.outbox ORDER BY id").splitlines()]
     hit = set(in_flight)
@@ -628,10 +634,11 @@ microtrigger.retry_base_delay = '1s'
 microtrigger.retry_max_delay = '2s'
 restart_after_crash = on
 fsync = off
-# synchronous_commit stays on: with off, a crash restart may lose the last commits, so a
-# message recorded sent would be sent again and a firing acted on twice
+# synchronous_commit stays on (deliver_async turns it off in its session): with off, a crash
+# restart loses the commits of the last moments
 timezone = 'UTC'
-""" % (PORT, cluster.sock, SMTP_PORT))
+%s
+""" % (PORT, cluster.sock, SMTP_PORT, os.environ.get("MT_FAULT_EXTRA_CONF", "")))
         for name in SCENARIOS:
             rng = random.Random("%d:%s" % (SEED, name))
             t = time.monotonic()
@@ -641,6 +648,10 @@ timezone = 'UTC'
                 scenario_sessions(cluster, rng)
             elif name == "deliver":
                 scenario_deliver(cluster, rng, outdir)
+            elif name == "deliver_async":
+                # the same with synchronous_commit = off in the delivering session, a common
+                # setting: delivery's own commits must still survive a crash restart
+                scenario_deliver(cluster, rng, outdir, name, "-c synchronous_commit=off")
             elif name == "batch":
                 scenario_batch(cluster, rng, outdir)
             else:
