@@ -324,12 +324,15 @@ def scenario_worker(cluster, rng):
                   "FROM generate_series(1, %d) i" % USERS)
     busy = ("SELECT pid FROM pg_stat_activity WHERE backend_type = 'microtrigger worker' "
             "AND backend_xid IS NOT NULL LIMIT 1")
-    kills, mid = [], 0
+    kills, mid, fed = [], 0, set()
     deadline = time.monotonic() + KILL_LOOP_BUDGET
     while mid < KILLS and time.monotonic() < deadline:
         waiting = int(cluster.q(db, "SELECT count(*) FROM microtrigger.firings WHERE state = 'waiting'"))
         if waiting < 150:
             insert_events(cluster, db, rng, 300)        # more work: a kill needs a batch to hit
+        elif len(kills) % 5 == 4 and len(kills) not in fed:
+            fed.add(len(kills))                         # events of users who have some already,
+            insert_events(cluster, db, rng, 100)        # ingested between crashes
         if not wait_until(lambda: cluster.try_q(db, busy), 20, 0.01):
             details.append("%s: the worker never got busy" % label)
             continue
