@@ -19,8 +19,9 @@ MT_PORT (the private cluster listens on MT_PORT + 1, unix socket only; its SMTP 
 MT_FAULT_KILLS (kills per scenario, default 20), MT_FAULT_BUDGET (seconds of kill rounds per
 scenario, default 75), MT_FAULT_SCENARIOS (comma-separated, default all, in the order above),
 MT_FAULT_EXTRA_CONF (lines added to postgresql.conf, for experiments), MT_FAULT_SABOTAGE=1
-(corrupts the settled state before the checks, to show that they can fail: then every check but
-the kill counts must FAIL; MT_FAULT_KILLS=1000 MT_FAULT_BUDGET=5 fails those).
+(corrupts the settled state before the checks, to show that they can fail: then every check must
+FAIL but the kill counts, the worker's settling and batch's kill count; MT_FAULT_KILLS=1000
+MT_FAULT_BUDGET=5 fails the kill counts).
 """
 import os
 import random
