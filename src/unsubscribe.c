@@ -170,7 +170,7 @@ mt_unsubscribe(PG_FUNCTION_ARGS)
 	}
 	values[0] = CStringGetTextDatum(user_id);
 	rc = SPI_execute_with_args("UPDATE microtrigger.contacts"
-							   "   SET unsubscribed_at = coalesce(unsubscribed_at, now())"
+							   "   SET unsubscribed_at = coalesce(unsubscribed_at, pg_catalog.now())"
 							   " WHERE user_id = $1",
 							   1, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
