@@ -57,6 +57,7 @@ static int	mt_outbox_retention_s = 30 * 86400;
 typedef struct ClaimedRow
 {
 	int64		id;
+	TimestampTz send_after;		/* with id, the order in which a batch is sent */
 	char	   *user_id;
 	char	   *to_address;
 	char	   *subject;
@@ -148,6 +149,18 @@ mt_delivery_safe_search_path(void)
 }
 
 /*
+ * Makes the current transaction's commit wait for its WAL flush (as SET LOCAL synchronous_commit
+ * = on would), whatever the session's setting: a claim lost in a crash would be claimed again
+ * under a new Message-ID after its message went out, and a lost `sent` would send it again.
+ */
+static void
+durable_commit(void)
+{
+	(void) set_config_option("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
  * Opens the transaction of one step (worker mode); inside CALL one is always open already.
  * Either way the step runs with the safe search_path. The current memory context is the step's:
  * it must outlive the transaction, and it is current again after step_commit.
@@ -165,6 +178,7 @@ step_begin(MtDeliveryRun *run)
 			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
 	}
 	mt_delivery_safe_search_path();
+	durable_commit();
 	MemoryContextSwitchTo(run->step_memory);
 }
 
@@ -289,6 +303,18 @@ smtp_backing_off(MtDeliveryRun *run, const char *settings)
 	return backing_off;
 }
 
+/* Orders claimed rows by (send_after, id): the order a batch is sent in. */
+static int
+compare_claimed_rows(const void *a, const void *b)
+{
+	const ClaimedRow *x = a;
+	const ClaimedRow *y = b;
+
+	if (x->send_after != y->send_after)
+		return x->send_after < y->send_after ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
 /*
  * Step 1: claims up to batch_size due rows (after recovering stale ones and cancelling those
  * whose address is suppressed or whose contact unsubscribed). Rows land in batch memory. While
@@ -329,15 +355,16 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, const char *settin
 						"           last_error = CASE WHEN due.suppressed THEN 'refused at send time: address suppressed'"
 						"                             ELSE 'refused at send time: contact unsubscribed' END"
 						"      FROM due WHERE o.id = due.id AND (due.suppressed OR due.unsubscribed))"
+						", claim AS (SELECT pg_catalog.clock_timestamp() AS at)"  /* one time: the batch's key */
 						" UPDATE microtrigger.outbox o"
-						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = pg_catalog.clock_timestamp(),"
+						"    SET status = 'sending', attempts = o.attempts + 1, claimed_at = (SELECT at FROM claim),"
 						"        message_id = coalesce(o.message_id,"
 						"            pg_catalog.format('<%s.%s@%s>', o.id,"
 						"                pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', ''), $2::text))"
 						"   FROM due"
 						"  WHERE o.id = due.id AND NOT (due.suppressed OR due.unsubscribed)"
 						" RETURNING o.id, o.user_id, o.to_address, o.subject, o.preheader, o.html_body,"
-						"           o.text_body, o.message_id, o.attempts, o.unknown_outcomes",
+						"           o.text_body, o.message_id, o.attempts, o.unknown_outcomes, o.send_after",
 						2, argtypes);
 	values[0] = Int32GetDatum(run->batch_size);
 	values[1] = CStringGetTextDatum(message_id_domain);
@@ -362,8 +389,11 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, const char *settin
 		rows[i].message_id = column_text(t, d, 8);
 		rows[i].attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
 		rows[i].unknown_outcomes = DatumGetInt32(SPI_getbinval(t, d, 10, &isnull));
+		rows[i].send_after = DatumGetTimestampTz(SPI_getbinval(t, d, 11, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
+	/* the order recover_sending() assumes: after a crash only the first row left may have been tried */
+	qsort(rows, *count, sizeof(ClaimedRow), compare_claimed_rows);
 	if (*count > 0)
 	{
 		char	   *key = mt_unsubscribe_key();	/* restores batch_memory as current */

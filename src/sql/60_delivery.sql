@@ -84,19 +84,36 @@ CREATE FUNCTION microtrigger.unsubscribe(token text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'mt_unsubscribe';
 
 -- Queues again the rows left `sending` longer than microtrigger.sending_timeout (their sender
--- died); a row already at microtrigger.max_attempts becomes dead. Returns how many were touched.
+-- died). A batch is sent in (send_after, id) order and each result committed at once, so of the
+-- rows a batch left sending only the first may have been tried: it keeps the attempt its claim
+-- counted (and becomes dead at microtrigger.max_attempts); the others were never tried and get
+-- theirs back. Rows of one batch share claimed_at. Returns how many rows were touched.
 CREATE FUNCTION microtrigger.recover_sending() RETURNS integer
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS $$
-    WITH recovered AS (
-        UPDATE microtrigger.outbox
-           SET status = CASE WHEN attempts >= current_setting('microtrigger.max_attempts')::integer
+    WITH stale AS (
+        SELECT o.id, o.claimed_at, o.send_after
+          FROM microtrigger.outbox o
+         WHERE o.status = 'sending'
+           AND o.claimed_at < clock_timestamp() - current_setting('microtrigger.sending_timeout')::interval
+           FOR UPDATE),
+    ranked AS (
+        SELECT id, row_number() OVER (PARTITION BY claimed_at ORDER BY send_after, id) = 1 AS maybe_tried
+          FROM stale),
+    recovered AS (
+        UPDATE microtrigger.outbox o
+           SET status = CASE WHEN r.maybe_tried
+                              AND o.attempts >= current_setting('microtrigger.max_attempts')::integer
                              THEN 'dead' ELSE 'queued' END,
-               last_error = 'interrupted while sending; recovered after microtrigger.sending_timeout',
+               attempts = CASE WHEN r.maybe_tried THEN o.attempts ELSE o.attempts - 1 END,
+               last_error = CASE WHEN r.maybe_tried
+                                 THEN 'interrupted while sending (this message may have been in flight); '
+                                      'recovered after microtrigger.sending_timeout'
+                                 ELSE o.last_error END,
                claimed_at = NULL
-         WHERE status = 'sending'
-           AND claimed_at < clock_timestamp() - current_setting('microtrigger.sending_timeout')::interval
+          FROM ranked r
+         WHERE o.id = r.id
         RETURNING 1)
     SELECT count(*)::integer FROM recovered
 $$;
