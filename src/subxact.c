@@ -9,13 +9,19 @@
 
 #include "subxact.h"
 
-/* Runs work(arg) in a subtransaction; see subxact.h. */
+/*
+ * Runs work(arg) in a subtransaction; see subxact.h. The subtransaction is always ended here,
+ * also for an error that goes on up (a cancel or a shutdown): an internal subtransaction left open
+ * when an error reaches the top level leaves the session in a failed transaction block, so every
+ * later statement failed with "current transaction is aborted" until a ROLLBACK.
+ */
 ErrorData *
 mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool keep)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
 	ErrorData  *volatile edata = NULL;
+	volatile bool rethrow = false;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller_context);
@@ -33,13 +39,14 @@ mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool keep)
 	{
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
+		rethrow = edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN;
 	}
 	PG_END_TRY();
+	if (rethrow)
+		ReThrowError(edata);
 	return edata;
 }

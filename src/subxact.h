@@ -13,7 +13,7 @@ typedef void (*MtSubxactWork) (void *arg);
  * Runs work(arg) in a subtransaction. When keep is true the subtransaction is committed on
  * success; when false it is always rolled back (work that must leave no trace). Returns NULL on
  * success, or the error (copied into the caller's memory context) after rolling back. A query
- * cancel or shutdown is re-thrown, never swallowed.
+ * cancel or shutdown is re-thrown (after the rollback), never swallowed.
  */
 extern ErrorData *mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool keep);
 
