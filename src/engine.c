@@ -48,6 +48,20 @@ static SPIPlanPtr cooldown_plan;
 static SPIPlanPtr firing_done_plan;
 static SPIPlanPtr next_due_plan;
 
+/* microtrigger.context_timeout: the longest a context query may run, in ms (0: no limit). */
+static int	context_timeout_ms = 2000;
+
+/* Defines the engine's settings (called from _PG_init). */
+void
+mt_engine_init(void)
+{
+	DefineCustomIntVariable("microtrigger.context_timeout",
+							"Longest time a trigger's context query may run; then the decision is context_timeout.",
+							"0 means no limit. Only a superuser can change it: it protects every author's triggers from one author's slow query.",
+							&context_timeout_ms, 2000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+}
+
 /* The decision key of a firing. */
 static MtDecisionKey
 firing_key(const Firing *firing)
@@ -146,21 +160,32 @@ context_query_work(void *arg)
 
 /*
  * Runs the trigger's context query as its owner, read-only, in a subtransaction that is always
- * rolled back. Returns its first row as a jsonb object ({} when no row), or NULL with *error set;
- * *denied tells a privilege failure apart.
+ * rolled back, for at most microtrigger.context_timeout, releasing any session-level advisory
+ * lock it took. Returns its first row as a jsonb object ({} when no row), or NULL with *outcome
+ * (context_error, context_denied or context_timeout) and *error set.
  */
 static Jsonb *
-run_context_query(const MtRule *rule, const char *user_id, char **error, bool *denied)
+run_context_query(const MtRule *rule, const char *user_id, const char **outcome, char **error)
 {
 	ContextQuery query = {rule, user_id, CurrentMemoryContext, NULL};
-	ErrorData  *edata = mt_run_in_subtransaction(context_query_work, &query, false);
+	bool		timed_out;
+	ErrorData  *edata = mt_run_sandboxed(context_query_work, &query, context_timeout_ms, &timed_out);
 
 	*error = NULL;
-	*denied = false;
+	*outcome = NULL;
 	if (edata != NULL)
 	{
-		*error = edata->message;
-		*denied = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
+		if (timed_out)
+		{
+			*outcome = "context_timeout";
+			*error = psprintf("the context query ran longer than microtrigger.context_timeout (%d ms)",
+							  context_timeout_ms);
+		}
+		else
+		{
+			*outcome = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ? "context_denied" : "context_error";
+			*error = edata->message;
+		}
 		return NULL;
 	}
 	if (query.result == NULL)
@@ -230,14 +255,13 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	if (rule->trigger->context_sql)
 	{
 		char	   *error;
-		bool		denied;
+		const char *outcome;
 
-		profile = run_context_query(rule, firing->user_id, &error, &denied);
+		profile = run_context_query(rule, firing->user_id, &outcome, &error);
 		if (profile == NULL)
 		{
-			mt_record_decision(&key, as_of, denied ? "context_denied" : "context_error",
-							   mt_detail1("error", error));
-			return denied ? "context_denied" : "context_error";
+			mt_record_decision(&key, as_of, outcome, mt_detail1("error", error));
+			return outcome;
 		}
 	}
 	context = mt_build_render_context(firing->source_event_id, firing->trigger_name, profile, as_of);
