@@ -274,3 +274,12 @@ mt_run_sandboxed(MtSubxactWork work, void *arg, int timeout_ms, bool *timed_out)
 		ReThrowError(edata);
 	return edata;
 }
+
+/* Is this error one that a later retry can succeed at? */
+bool
+mt_error_is_transient(const ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+}

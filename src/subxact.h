@@ -27,4 +27,7 @@ extern ErrorData *mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool k
  */
 extern ErrorData *mt_run_sandboxed(MtSubxactWork work, void *arg, int timeout_ms, bool *timed_out);
 
+/* Is this error one that a later retry can succeed at (deadlock, serialization, lock not available)? */
+extern bool mt_error_is_transient(const ErrorData *edata);
+
 #endif
