@@ -12,6 +12,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -28,6 +29,7 @@
 #include "segments.h"
 #include "subxact.h"
 #include "trigger_rows.h"
+#include "user_lock.h"
 
 PG_FUNCTION_INFO_V1(mt_run_pending_sql);
 
@@ -41,12 +43,30 @@ typedef struct Firing
 	TimestampTz event_at;
 	TimestampTz due_at;
 	bool		is_absence;
+	uint32		lock_hash;		/* names the user's lock (user_lock.h) */
+	uint64		lock_order;		/* where that lock comes in the order locks are taken */
+	int			claim_index;	/* position in the claimed batch (due_at, id) */
+	bool		deferred;		/* its user's lock could not be taken now: left for a later run */
 } Firing;
 
 static SPIPlanPtr claim_plan;
 static SPIPlanPtr cooldown_plan;
 static SPIPlanPtr firing_done_plan;
 static SPIPlanPtr next_due_plan;
+
+/* microtrigger.context_timeout: the longest a context query may run, in ms (0: no limit). */
+static int	context_timeout_ms = 2000;
+
+/* Defines the engine's settings (called from _PG_init). */
+void
+mt_engine_init(void)
+{
+	DefineCustomIntVariable("microtrigger.context_timeout",
+							"Longest time a trigger's context query may run; then the decision is context_timeout.",
+							"0 means no limit. Only a superuser can change it: it protects every author's triggers from one author's slow query.",
+							&context_timeout_ms, 2000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+}
 
 /* The decision key of a firing. */
 static MtDecisionKey
@@ -146,21 +166,32 @@ context_query_work(void *arg)
 
 /*
  * Runs the trigger's context query as its owner, read-only, in a subtransaction that is always
- * rolled back. Returns its first row as a jsonb object ({} when no row), or NULL with *error set;
- * *denied tells a privilege failure apart.
+ * rolled back, for at most microtrigger.context_timeout, releasing any session-level advisory
+ * lock it took. Returns its first row as a jsonb object ({} when no row), or NULL with *outcome
+ * (context_error, context_denied or context_timeout) and *error set.
  */
 static Jsonb *
-run_context_query(const MtRule *rule, const char *user_id, char **error, bool *denied)
+run_context_query(const MtRule *rule, const char *user_id, const char **outcome, char **error)
 {
 	ContextQuery query = {rule, user_id, CurrentMemoryContext, NULL};
-	ErrorData  *edata = mt_run_in_subtransaction(context_query_work, &query, false);
+	bool		timed_out;
+	ErrorData  *edata = mt_run_sandboxed(context_query_work, &query, context_timeout_ms, &timed_out);
 
 	*error = NULL;
-	*denied = false;
+	*outcome = NULL;
 	if (edata != NULL)
 	{
-		*error = edata->message;
-		*denied = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
+		if (timed_out)
+		{
+			*outcome = "context_timeout";
+			*error = psprintf("the context query ran longer than microtrigger.context_timeout (%d ms)",
+							  context_timeout_ms);
+		}
+		else
+		{
+			*outcome = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ? "context_denied" : "context_error";
+			*error = edata->message;
+		}
 		return NULL;
 	}
 	if (query.result == NULL)
@@ -253,14 +284,13 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	if (rule->trigger->context_sql)
 	{
 		char	   *error;
-		bool		denied;
+		const char *outcome;
 
-		profile = run_context_query(rule, firing->user_id, &error, &denied);
+		profile = run_context_query(rule, firing->user_id, &outcome, &error);
 		if (profile == NULL)
 		{
-			mt_record_decision(&key, as_of, denied ? "context_denied" : "context_error",
-							   mt_detail1("error", error));
-			return denied ? "context_denied" : "context_error";
+			mt_record_decision(&key, as_of, outcome, mt_detail1("error", error));
+			return outcome;
 		}
 	}
 	context = mt_build_render_context(firing->source_event_id, firing->trigger_name, profile, as_of);
@@ -292,7 +322,7 @@ typedef struct FiringWork
 	TimestampTz as_of;
 } FiringWork;
 
-/* Decides, acts and marks the firing done. */
+/* Decides, acts and marks the firing done (its user's lock is held: see lock_batch). */
 static void
 firing_work(void *arg)
 {
@@ -301,13 +331,22 @@ firing_work(void *arg)
 	finish_firing(work->firing, process_firing(work->firing, work->as_of));
 }
 
-/* Processes one firing in a subtransaction: an unexpected error becomes an "error" decision. */
-static void
+/*
+ * Processes one firing in a subtransaction: an unexpected error becomes an "error" decision. A
+ * transient error (deadlock, serialization failure, lock not available) leaves the firing waiting
+ * for a later run instead; returns true then.
+ */
+static bool
 process_firing_safely(const Firing *firing, TimestampTz as_of)
 {
 	FiringWork	work = {firing, as_of};
 	ErrorData  *edata = mt_run_in_subtransaction(firing_work, &work, true);
 
+	if (edata != NULL && mt_error_is_transient(edata))
+	{
+		ereport(DEBUG1, (errmsg("firing " INT64_FORMAT " is left for a later run: %s", firing->id, edata->message)));
+		return true;
+	}
 	if (edata != NULL)
 	{
 		MtDecisionKey key = firing_key(firing);
@@ -315,20 +354,84 @@ process_firing_safely(const Firing *firing, TimestampTz as_of)
 		mt_record_decision(&key, as_of, "error", mt_detail1("error", edata->message));
 		finish_firing(firing, "error");
 	}
+	return false;
 }
 
-/* Claims up to limit due firings; returns them in a palloc'd array. */
+/* Orders firings by user lock, then as claimed. */
 static int
-claim_firings(TimestampTz as_of, int limit, Firing **out)
+firing_lock_cmp(const void *a, const void *b)
 {
-	static const Oid argtypes[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2] = {TimestampTzGetDatum(as_of), Int32GetDatum(limit)};
+	const Firing *fa = *(const Firing *const *) a;
+	const Firing *fb = *(const Firing *const *) b;
+
+	if (fa->lock_order != fb->lock_order)
+		return fa->lock_order < fb->lock_order ? -1 : 1;
+	return fa->claim_index - fb->claim_index;
+}
+
+/* Takes one firing's user lock. */
+static void
+lock_work(void *arg)
+{
+	const Firing *firing = arg;
+
+	mt_user_lock(firing->user_id, firing->lock_hash);
+}
+
+/*
+ * Takes the user locks of a claimed batch before acting on any of it, held to commit: a
+ * concurrent run_pending acting on the same user waits, then sees this one's outcome, so the
+ * cooldown holds and one journey starts. They are taken in lock order (user_lock.h), so two
+ * sessions cannot deadlock each other, while the batch is still acted on in due order. Each in a
+ * subtransaction: a lock that cannot be taken now (55P03, or a deadlock with someone else)
+ * leaves its user's firings waiting for a later run.
+ */
+static void
+lock_batch(Firing *firings, int n)
+{
+	Firing	  **order = palloc(sizeof(Firing *) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		order[i] = &firings[i];
+	qsort(order, n, sizeof(Firing *), firing_lock_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		ErrorData  *edata;
+
+		if (i > 0 && order[i]->lock_hash == order[i - 1]->lock_hash)
+		{
+			order[i]->deferred = order[i - 1]->deferred;
+			continue;
+		}
+		CHECK_FOR_INTERRUPTS();
+		edata = mt_run_in_subtransaction(lock_work, order[i], true);
+		if (edata == NULL)
+			continue;
+		order[i]->deferred = true;
+		if (!mt_error_is_transient(edata))
+			ereport(WARNING, (errcode(edata->sqlerrcode),
+							  errmsg("firings of user \"%s\" are left for a later run: %s",
+									 order[i]->user_id, edata->message)));
+	}
+	pfree(order);
+}
+
+/*
+ * Claims up to limit due firings, not those left for a later run (skip, an int8[]); returns them
+ * in a palloc'd array, in due order.
+ */
+static int
+claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
+{
+	static const Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8ARRAYOID};
+	Datum		values[3] = {TimestampTzGetDatum(as_of), Int32GetDatum(limit), skip};
 	Firing	   *firings;
 
 	mt_execute_plan(mt_kept_plan(&claim_plan,
 								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence "
 								 "FROM microtrigger.firings WHERE state = 'waiting' AND due_at <= $1 "
-								 "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2, argtypes),
+								 "AND id <> ALL ($3) "
+								 "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 3, argtypes),
 					values, NULL, false, 0, SPI_OK_SELECT);
 	firings = palloc(sizeof(Firing) * Max(SPI_processed, 1));
 	for (uint64 row = 0; row < SPI_processed; row++)
@@ -343,16 +446,37 @@ claim_firings(TimestampTz as_of, int limit, Firing **out)
 		f->event_at = DatumGetTimestampTz(mt_spi_datum(row, 5, &isnull));
 		f->due_at = DatumGetTimestampTz(mt_spi_datum(row, 6, &isnull));
 		f->is_absence = DatumGetBool(mt_spi_datum(row, 7, &isnull));
+		f->lock_hash = mt_user_lock_hash(f->user_id);
+		f->lock_order = mt_user_lock_order(f->lock_hash);
+		f->claim_index = (int) row;
+		f->deferred = false;
 	}
 	*out = firings;
 	return (int) SPI_processed;
 }
 
-/* Acts on up to limit due firings (all when limit <= 0); returns how many. */
+/* The ids left for a later run, as an int8[] for the claim. */
+static Datum
+id_array(const int64 *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Acts on up to limit due firings (all when limit <= 0); returns how many. A firing left for a
+ * later run (a transient error) is not counted and not claimed again in this run.
+ */
 static int
 run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 {
 	int			done = 0;
+	int64	   *deferred = palloc(sizeof(int64) * 16);
+	int			n_deferred = 0;
+	int			deferred_cap = 16;
 
 	for (;;)
 	{
@@ -365,18 +489,29 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 			break;
 		MemoryContextReset(batch_context);
 		old = MemoryContextSwitchTo(batch_context);
-		n = claim_firings(as_of, want, &firings);
+		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
+		lock_batch(firings, n);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			process_firing_safely(&firings[i], as_of);
+			if (firings[i].deferred || process_firing_safely(&firings[i], as_of))
+			{
+				if (n_deferred == deferred_cap)
+				{
+					deferred_cap *= 2;
+					deferred = repalloc(deferred, sizeof(int64) * deferred_cap);
+				}
+				deferred[n_deferred++] = firings[i].id;
+			}
+			else
+				done++;
 			SPI_freetuptable(SPI_tuptable);
 		}
 		MemoryContextSwitchTo(old);
-		done += n;
 		if (n < want)
 			break;
 	}
+	pfree(deferred);
 	return done;
 }
 

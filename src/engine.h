@@ -15,6 +15,9 @@
  */
 extern int	mt_run_pending(TimestampTz as_of, int limit);
 
+/* Defines the engine's settings (microtrigger.context_timeout); called from _PG_init. */
+extern void mt_engine_init(void);
+
 /* The earliest time any work becomes due, or DT_NOEND when none (used by the worker to sleep). */
 extern TimestampTz mt_next_due(void);
 

@@ -100,7 +100,13 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 	return true;
 }
 
-/* An earlier or later firing of the trigger for the user within the cooldown (not yet refused). */
+/*
+ * An earlier or later firing of the trigger for the user within the cooldown (not yet refused).
+ * Best effort, and deliberately without a lock: it sees committed firings and this transaction's
+ * own, so two concurrent transactions may both write a firing. The guard is run_pending's check
+ * under the user's lock (user_lock.h); a lock here would make an event INSERT wait for other
+ * sessions and a large COPY exhaust the lock table.
+ */
 static bool
 in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 {

@@ -13,6 +13,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -477,13 +478,22 @@ journey_work(void *arg)
 	(void) advance_journey(work->journey, work->as_of);
 }
 
-/* Advances one journey in a subtransaction: an unexpected error exits it with a decision. */
-static void
+/*
+ * Advances one journey in a subtransaction: an unexpected error exits it with a decision. A
+ * transient error (deadlock, serialization failure, lock not available) leaves the journey at its
+ * step for a later run instead; returns true then.
+ */
+static bool
 advance_journey_safely(const Journey *journey, TimestampTz as_of)
 {
 	JourneyWork work = {journey, as_of};
 	ErrorData  *edata = mt_run_in_subtransaction(journey_work, &work, true);
 
+	if (edata != NULL && mt_error_is_transient(edata))
+	{
+		ereport(DEBUG1, (errmsg("journey " INT64_FORMAT " is left for a later run: %s", journey->id, edata->message)));
+		return true;
+	}
 	if (edata != NULL)
 	{
 		MtDecisionKey key = {journey->user_id, journey->trigger_name, journey->sequence_name,
@@ -491,20 +501,28 @@ advance_journey_safely(const Journey *journey, TimestampTz as_of)
 
 		exit_journey(journey->id, &key, psprintf("error: %s", edata->message), journey->next_at, as_of);
 	}
+	return false;
 }
 
-/* Advances due journeys in batches; returns how many were advanced. */
+/*
+ * Advances due journeys in batches; returns how many were advanced. A journey left for a later
+ * run (a transient error) is not counted and not claimed again in this run.
+ */
 int
 mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 {
-	static const Oid argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	static const Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8ARRAYOID};
 	int			done = 0;
+	int64	   *deferred = palloc(sizeof(int64) * 16);
+	int			n_deferred = 0;
+	int			deferred_cap = 16;
 
 	mt_journeys_ensure();
 	for (;;)
 	{
 		int			want = limit > 0 ? Min(limit - done, 500) : 500;
-		Datum		values[2];
+		Datum		values[3];
+		Datum	   *skip;
 		Journey    *journeys;
 		int			n;
 		MemoryContext old;
@@ -515,10 +533,16 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 		old = MemoryContextSwitchTo(batch_context);
 		values[0] = TimestampTzGetDatum(as_of);
 		values[1] = Int32GetDatum(want);
+		skip = palloc(sizeof(Datum) * Max(n_deferred, 1));
+		for (int i = 0; i < n_deferred; i++)
+			skip[i] = Int64GetDatum(deferred[i]);
+		values[2] = PointerGetDatum(construct_array(skip, n_deferred, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
 		mt_execute_plan(mt_kept_plan(&claim_plan,
 									 "SELECT id, user_id, sequence_name, step, next_at, started_at, source_event_id, trigger_name "
 									 "FROM microtrigger.journeys WHERE status = 'active' AND next_at <= $1 "
-									 "ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2, argtypes),
+									 "AND id <> ALL ($3) "
+									 "ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 3, argtypes),
 						values, NULL, false, 0, SPI_OK_SELECT);
 		n = (int) SPI_processed;
 		journeys = palloc(sizeof(Journey) * Max(n, 1));
@@ -540,13 +564,23 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			advance_journey_safely(&journeys[i], as_of);
+			if (advance_journey_safely(&journeys[i], as_of))
+			{
+				if (n_deferred == deferred_cap)
+				{
+					deferred_cap *= 2;
+					deferred = repalloc(deferred, sizeof(int64) * deferred_cap);
+				}
+				deferred[n_deferred++] = journeys[i].id;
+			}
+			else
+				done++;
 		}
 		MemoryContextSwitchTo(old);
-		done += n;
 		if (n < want)
 			break;
 	}
+	pfree(deferred);
 	return done;
 }
 

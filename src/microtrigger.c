@@ -7,6 +7,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "engine.h"
 #include "microtrigger.h"
 #include "worker.h"
 
@@ -60,6 +61,7 @@ _PG_init(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	mt_delivery_define_gucs();
+	mt_engine_init();
 
 	MarkGUCPrefixReserved("microtrigger");
 

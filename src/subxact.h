@@ -17,4 +17,17 @@ typedef void (*MtSubxactWork) (void *arg);
  */
 extern ErrorData *mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool keep);
 
+/*
+ * Runs work(arg) that a user wrote (a context query) so that it can neither stall nor mark the
+ * caller: in a subtransaction that is always rolled back, cancelled after timeout_ms (0: no limit)
+ * by a timeout of its own, and afterwards releasing every session-level advisory lock it took
+ * (those the session held before are kept, with their counts). Returns NULL on success, else the
+ * error; *timed_out tells that the error is this timeout. A cancel that is not this timeout (a
+ * user's cancel, the caller's statement_timeout) and a shutdown are re-thrown.
+ */
+extern ErrorData *mt_run_sandboxed(MtSubxactWork work, void *arg, int timeout_ms, bool *timed_out);
+
+/* Is this error one that a later retry can succeed at (deadlock, serialization, lock not available)? */
+extern bool mt_error_is_transient(const ErrorData *edata);
+
 #endif
