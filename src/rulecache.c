@@ -66,8 +66,16 @@ static RuleCache *rule_cache = NULL;
 static bool rule_cache_valid = false;
 static bool callback_registered = false;
 static Oid	triggers_relid = InvalidOid;
-static int	pin_count = 0;
 static bool xact_callback_registered = false;
+
+/*
+ * The pins held, as a stack of the transaction nesting level each was taken at: an aborted
+ * subtransaction (ROLLBACK TO SAVEPOINT, a PL/pgSQL EXCEPTION block, an internal subtransaction)
+ * drops the pins taken inside it, whose holders the error unwound.
+ */
+static int	pin_count = 0;
+static int *pin_levels = NULL;
+static int	pin_capacity = 0;
 
 /* Relcache callback: a change to microtrigger.triggers (or a full reset) drops the cache. */
 static void
@@ -383,19 +391,47 @@ build_cache(void)
 	return cache;
 }
 
-/* Drops the pins of an aborted transaction (their holders are gone). */
+/*
+ * Drops every pin when the transaction ends: rules are held only inside a statement, so a pin
+ * still there at commit or abort has no holder left.
+ */
 static void
 rulecache_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
 		pin_count = 0;
+}
+
+/* Drops the pins taken inside a subtransaction that aborts (the error unwound their holders). */
+static void
+rulecache_subxact_callback(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
+						   void *arg)
+{
+	int			level;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	level = GetCurrentTransactionNestLevel();	/* the aborting subtransaction's */
+	while (pin_count > 0 && pin_levels[pin_count - 1] >= level)
+		pin_count--;
 }
 
 /* Keeps the cache from being rebuilt while rules are held. */
 void
 mt_rulecache_pin(void)
 {
-	pin_count++;
+	if (pin_count == pin_capacity)
+	{
+		int			capacity = pin_capacity ? pin_capacity * 2 : 8;
+
+		pin_levels = pin_levels
+			? repalloc(pin_levels, sizeof(int) * capacity)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(int) * capacity);
+		pin_capacity = capacity;
+	}
+	pin_levels[pin_count++] = GetCurrentTransactionNestLevel();
 }
 
 /* Releases a pin. */
@@ -420,6 +456,7 @@ mt_rulecache_ensure(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(rulecache_xact_callback, NULL);
+		RegisterSubXactCallback(rulecache_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
 	if (rule_cache != NULL && (rule_cache_valid || pin_count > 0))

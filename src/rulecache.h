@@ -25,7 +25,8 @@ extern void mt_rulecache_ensure(void);
 
 /*
  * While pinned, the cache is not rebuilt (an invalidation waits for the next unpinned use), so
- * rules held by a caller stay valid; pins are dropped when the transaction aborts.
+ * rules held by a caller stay valid. Pins are dropped when the (sub)transaction they were taken
+ * in aborts — an error caught by a savepoint leaves nothing pinned — and at the transaction's end.
  */
 extern void mt_rulecache_pin(void);
 extern void mt_rulecache_unpin(void);
