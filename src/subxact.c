@@ -33,12 +33,13 @@ mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool keep)
 	{
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
+		/* re-thrown only now: an internal subtransaction left open breaks the session */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
 	}
 	PG_END_TRY();
 	return edata;
