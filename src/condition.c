@@ -292,6 +292,156 @@ free_value_contents(MtValue *value)
 	memset(value, 0, sizeof(*value));
 }
 
+/* Does pattern[i..] start with the ASCII text s? */
+static bool
+starts_with_at(const char *pattern, size_t len, size_t i, const char *s)
+{
+	size_t		n = strlen(s);
+
+	return i + n <= len && memcmp(pattern + i, s, n) == 0;
+}
+
+/*
+ * Counts the back-references, lookaheads and lookbehinds of a pattern in PostgreSQL's ARE syntax
+ * (see MtRegexFeatures). Escaped characters, bracket expressions, (?#...) and x-mode comments
+ * are skipped; a pattern made literal by ***= or an embedded (?q) has none.
+ */
+void
+mt_regex_scan(const char *pattern, size_t len, int flags, MtRegexFeatures *out)
+{
+	size_t		i = 0;
+	bool		expanded = (flags & MT_REGEX_EXTENDED) != 0;
+	int			groups = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (starts_with_at(pattern, len, 0, "***="))
+		return;
+	if (starts_with_at(pattern, len, 0, "***:"))
+		i = 4;
+	/* embedded options, only at the start: (?xyz) */
+	if (starts_with_at(pattern, len, i, "(?"))
+	{
+		size_t		j = i + 2;
+		bool		quoted = false;
+		bool		x = expanded;
+
+		while (j < len && strchr("bceimnpqstwx", pattern[j]) != NULL && pattern[j] != '\0')
+		{
+			if (pattern[j] == 'q')
+				quoted = true;
+			else if (pattern[j] == 'x')
+				x = true;
+			else if (pattern[j] == 't')
+				x = false;
+			j++;
+		}
+		if (j > i + 2 && j < len && pattern[j] == ')')
+		{
+			if (quoted)
+				return;
+			expanded = x;
+			i = j + 1;
+		}
+	}
+	while (i < len)
+	{
+		char		c = pattern[i];
+
+		if (expanded && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'))
+		{
+			i++;
+			continue;
+		}
+		if (expanded && c == '#')
+		{
+			while (i < len && pattern[i] != '\n')
+				i++;
+			continue;
+		}
+		if (c == '\\')
+		{
+			if (i + 1 < len && pattern[i + 1] >= '1' && pattern[i + 1] <= '9')
+			{
+				size_t		j = i + 1;
+				long		number = 0;
+
+				while (j < len && isdigit((unsigned char) pattern[j]))
+				{
+					if (number < 100000)
+						number = number * 10 + (pattern[j] - '0');
+					j++;
+				}
+				/* one digit is always a back-reference; more are one if such a group exists */
+				if (j == i + 2 || number <= groups)
+					out->backrefs++;
+				i = j;
+				continue;
+			}
+			i += 2;
+			continue;
+		}
+		if (c == '[')
+		{
+			/* a bracket expression: a leading ^ and a leading ] are part of it */
+			i++;
+			if (i < len && pattern[i] == '^')
+				i++;
+			if (i < len && pattern[i] == ']')
+				i++;
+			while (i < len && pattern[i] != ']')
+			{
+				if (pattern[i] == '[' && i + 1 < len && strchr(".=:", pattern[i + 1]) != NULL)
+				{
+					char		close = pattern[i + 1];
+
+					i += 2;
+					while (i + 1 < len && !(pattern[i] == close && pattern[i + 1] == ']'))
+						i++;
+					i += 2;
+					continue;
+				}
+				i += pattern[i] == '\\' ? 2 : 1;
+			}
+			i++;
+			continue;
+		}
+		if (c == '(')
+		{
+			if (starts_with_at(pattern, len, i, "(?#"))
+			{
+				while (i < len && pattern[i] != ')')
+					i++;
+				i++;
+				continue;
+			}
+			if (starts_with_at(pattern, len, i, "(?=") || starts_with_at(pattern, len, i, "(?!"))
+				out->lookaheads++;
+			else if (starts_with_at(pattern, len, i, "(?<=") || starts_with_at(pattern, len, i, "(?<!"))
+				out->lookbehinds++;
+			else if (!starts_with_at(pattern, len, i, "(?"))
+				groups++;
+		}
+		i++;
+	}
+}
+
+/*
+ * Refuses what makes PostgreSQL's regex engine super-linear in the subject's length (see
+ * MtRegexFeatures): an event INSERT must never wait on one rule.
+ */
+static bool
+check_regex_cost(const MtOp *op, const char *path, MtError *err)
+{
+	MtRegexFeatures features;
+
+	mt_regex_scan(op->value.text, op->value.len, op->regex_flags, &features);
+	if (features.backrefs > 0)
+		return mt_error_set(err, path, "%s", MT_REGEX_BACKREF_MESSAGE);
+	if (features.lookaheads > 0)
+		return mt_error_set(err, path, "%s", MT_REGEX_LOOKAHEAD_MESSAGE);
+	return true;
+}
+
 /* Splits a dotted field name into steps; empty steps ("a..b") are an error. */
 static bool
 compile_path(MtCondition *node, const char *field, const char *path, MtError *err)
@@ -468,7 +618,7 @@ compile_op(struct json_object *operand, struct json_object *options, MtOp *op,
 			if (options && !compile_regex_options(options, options_path, &op->regex_flags, err))
 				return false;
 			op->path = mt_strndup(path, strlen(path));
-			return compile_value(operand, &op->value, path, err);
+			return compile_value(operand, &op->value, path, err) && check_regex_cost(op, path, err);
 		case MT_OP_NOT:
 			if (!json_object_is_type(operand, json_type_object) || !is_operator_object(operand) ||
 				has_logical_key(operand))

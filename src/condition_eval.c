@@ -671,6 +671,7 @@ check_ops_regexes(const MtOp *ops, int nops, MtError *err)
 		{
 			regex_t		re;
 			int			rc = compile_regex(&re, op);
+			long		info;
 
 			if (rc != REG_OKAY)
 			{
@@ -679,7 +680,20 @@ check_ops_regexes(const MtOp *ops, int nops, MtError *err)
 				pg_regerror(rc, &re, message, sizeof(message));
 				return mt_error_set(err, op->path, "invalid $regex: %s", message);
 			}
+			info = re.re_info;
 			pg_regfree(&re);
+			/* the engine's own account, behind the compiler's textual check */
+			if (info & REG_UBACKREF)
+				return mt_error_set(err, op->path, "%s", MT_REGEX_BACKREF_MESSAGE);
+			if (info & REG_ULOOKAROUND)
+			{
+				MtRegexFeatures features;
+
+				/* lookbehind is linear; unless the scan accounts for every constraint as one, refuse */
+				mt_regex_scan(op->value.text, op->value.len, op->regex_flags, &features);
+				if (features.lookaheads > 0 || features.lookbehinds == 0)
+					return mt_error_set(err, op->path, "%s", MT_REGEX_LOOKAHEAD_MESSAGE);
+			}
 		}
 		if (!check_ops_regexes(op->ops, op->nops, err))
 			return false;

@@ -70,6 +70,28 @@ typedef enum MtOpKind
 	MT_OP_CONTAINS
 } MtOpKind;
 
+/*
+ * What a $regex pattern uses that makes PostgreSQL's engine super-linear: back-references
+ * (backtracking) and lookahead constraints (a fresh scan from every probe point). Lookbehind is
+ * evaluated incrementally by the engine and is linear. A textual scan that honours escapes,
+ * bracket expressions, (?#comments), x-mode comments, the ***= and (?q) literal forms.
+ */
+typedef struct MtRegexFeatures
+{
+	int			backrefs;		/* \1 .. \9 */
+	int			lookaheads;		/* (?= (?! */
+	int			lookbehinds;	/* (?<= (?<! */
+} MtRegexFeatures;
+
+extern void mt_regex_scan(const char *pattern, size_t len, int flags, MtRegexFeatures *out);
+
+/* Why such a pattern is refused (the compiler and the PostgreSQL-side check say the same). */
+#define MT_REGEX_BACKREF_MESSAGE \
+	"$regex may not use back-references (\\1 to \\9): matching them can take exponential time"
+#define MT_REGEX_LOOKAHEAD_MESSAGE \
+	"$regex may not use lookahead ((?= or (?!): matching it takes time quadratic in the input; " \
+	"combine patterns with $and, $not or $nor instead"
+
 /* Regex flags as written in $options. */
 #define MT_REGEX_ICASE		0x01	/* i */
 #define MT_REGEX_MULTILINE	0x02	/* m: ^ and $ at line breaks */
