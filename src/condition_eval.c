@@ -286,6 +286,43 @@ regex_matches(const MtOp *op, const char *s, int len, MemoryContext cache_cxt)
 	return rc == REG_OKAY;		/* REG_NOMATCH, or an engine failure: no match */
 }
 
+/* Is a document value (NULL: missing) equal to one of the values of a long $in list? */
+static bool
+in_index_matches(const MtInIndex *index, const JsonbValue *v, MemoryContext cache_cxt)
+{
+	bool		found = false;
+
+	if (v == NULL || v->type == jbvNull)
+		return index->has_null;
+	switch (v->type)
+	{
+		case jbvBool:
+			return v->val.boolean ? index->has_true : index->has_false;
+		case jbvString:
+			found = mt_in_index_has_string(index, v->val.string.val, (size_t) v->val.string.len);
+			break;
+		case jbvNumeric:
+			if (index->nnumbers > 0)
+			{
+				char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	   NumericGetDatum(v->val.numeric)));
+				char		key[MT_NUMBER_KEY_MAX];
+				size_t		key_len = mt_number_key(text, strlen(text), key, sizeof(key));
+
+				pfree(text);
+				/* a key that does not fit has more digits than any number of the list */
+				found = key_len > 0 && mt_in_index_has_number_key(index, key, key_len);
+			}
+			break;
+		default:
+			break;
+	}
+	/* arrays and objects of the list, compared one by one (they are few) */
+	for (int i = 0; !found && i < index->ncomposites; i++)
+		found = values_equal(index->composites[i], v, cache_cxt);
+	return found;
+}
+
 /* Is needle a substring of haystack? */
 static bool
 contains_bytes(const char *haystack, size_t hlen, const char *needle, size_t nlen)
@@ -336,6 +373,8 @@ candidate_matches(const MtOp *op, MtOpKind kind, const JsonbValue *v, bool is_el
 		case MT_OP_EQ:
 			return values_equal(&op->value, v, ctx->cache_cxt);
 		case MT_OP_IN:
+			if (op->in_index != NULL)
+				return in_index_matches(op->in_index, v, ctx->cache_cxt);
 			for (int i = 0; i < op->nvalues; i++)
 				if (values_equal(&op->values[i], v, ctx->cache_cxt))
 					return true;

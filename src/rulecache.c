@@ -113,16 +113,6 @@ compare_entries(const void *a, const void *b)
 	return compare_literal(x->value, x->len, y->value, y->len);
 }
 
-/* qsort comparator for typed groups: by event type, as the lookup's binary search expects. */
-static int
-compare_groups(const void *a, const void *b)
-{
-	const char *x = ((const RuleGroup *) a)->event_type;
-	const char *y = ((const RuleGroup *) b)->event_type;
-
-	return compare_literal(x, strlen(x), y, strlen(y));
-}
-
 /* qsort comparator for prefix buckets: by literal length, ascending. */
 static int
 compare_prefix_lengths(const void *a, const void *b)
@@ -281,6 +271,26 @@ build_group(RuleGroup *group, List *rules)
 		qsort(group->prefixes, group->n_prefix_lengths, sizeof(PrefixLength), compare_prefix_lengths);
 }
 
+/* A rule under one of its event types, and its position, for grouping by sorting. */
+typedef struct TypedRule
+{
+	char	   *event_type;
+	MtRule	   *rule;
+	int			order;			/* rules keep their order (by name) inside a group */
+} TypedRule;
+
+/* qsort comparator for TypedRule: by event type, as the lookup's binary search expects, then order. */
+static int
+compare_typed_rules(const void *a, const void *b)
+{
+	const TypedRule *x = a;
+	const TypedRule *y = b;
+	int			c = compare_literal(x->event_type, strlen(x->event_type),
+									y->event_type, strlen(y->event_type));
+
+	return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
 /* Compiles one triggers row into a rule; a row that no longer compiles is skipped with a warning. */
 static MtRule *
 compile_rule(const char *name, Jsonb *definition, Oid owner)
@@ -347,45 +357,36 @@ build_cache(void)
 	}
 	qsort(cache->rules, cache->n_rules, sizeof(MtRule *), compare_rules_by_name);
 
-	/* group typed rules by event type */
+	/* group typed rules by event type: sort the (type, rule) pairs, then take each run */
 	{
-		List	   *types = NIL;
-		List	   *members = NIL;	/* List of List */
+		int			n_pairs = list_length(typed_pairs) / 2;
+		TypedRule  *pairs = palloc(sizeof(TypedRule) * Max(n_pairs, 1));
+		int			p = 0;
 		ListCell   *lc;
 
 		for (lc = list_head(typed_pairs); lc != NULL; lc = lnext(typed_pairs, lnext(typed_pairs, lc)))
 		{
-			char	   *type = lfirst(lc);
-			MtRule	   *rule = lfirst(lnext(typed_pairs, lc));
-			int			pos = 0;
-			bool		found = false;
-			ListCell   *tc;
-
-			foreach(tc, types)
-			{
-				if (strcmp(lfirst(tc), type) == 0)
-				{
-					lfirst(list_nth_cell(members, pos)) = lappend(list_nth(members, pos), rule);
-					found = true;
-					break;
-				}
-				pos++;
-			}
-			if (!found)
-			{
-				types = lappend(types, type);
-				members = lappend(members, list_make1(rule));
-			}
+			pairs[p].event_type = lfirst(lc);
+			pairs[p].rule = lfirst(lnext(typed_pairs, lc));
+			pairs[p].order = p;
+			p++;
 		}
-		cache->n_groups = list_length(types);
-		cache->groups = palloc0(sizeof(RuleGroup) * Max(cache->n_groups, 1));
-		for (int g = 0; g < cache->n_groups; g++)
+		qsort(pairs, n_pairs, sizeof(TypedRule), compare_typed_rules);
+		cache->groups = palloc0(sizeof(RuleGroup) * Max(n_pairs, 1));
+		for (int start = 0; start < n_pairs;)
 		{
-			cache->groups[g].event_type = list_nth(types, g);
-			build_group(&cache->groups[g], list_nth(members, g));
+			int			end = start;
+			List	   *members = NIL;
+
+			while (end < n_pairs && strcmp(pairs[end].event_type, pairs[start].event_type) == 0)
+				members = lappend(members, pairs[end++].rule);
+			cache->groups[cache->n_groups].event_type = pairs[start].event_type;
+			build_group(&cache->groups[cache->n_groups], members);
+			cache->n_groups++;
+			start = end;
 		}
 	}
-	qsort(cache->groups, cache->n_groups, sizeof(RuleGroup), compare_groups);
+	/* the runs come out sorted by event type */
 	build_group(&cache->any_type, any_rules);
 	MemoryContextSwitchTo(old);
 	return cache;
