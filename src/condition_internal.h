@@ -158,7 +158,6 @@ typedef struct MtOp
 	int			regex_flags;	/* REGEX */
 	char	   *path;			/* REGEX: JSON path of the operand, for messages */
 	void	   *compiled;		/* evaluator's cache: the compiled regex */
-	bool		compile_failed; /* evaluator's cache: compiling the regex failed */
 } MtOp;
 
 typedef enum MtNodeKind

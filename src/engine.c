@@ -41,6 +41,7 @@ typedef struct Firing
 	TimestampTz event_at;
 	TimestampTz due_at;
 	bool		is_absence;
+	bool		recheck;		/* ingest could not decide the condition or history */
 } Firing;
 
 static SPIPlanPtr claim_plan;
@@ -200,6 +201,17 @@ process_firing(const Firing *firing, TimestampTz as_of)
 		mt_record_decision(&key, as_of, "event_missing", NULL);
 		return "event_missing";
 	}
+	if (firing->recheck)
+	{
+		/* what ingest left undecided (microtrigger.regex_max_input) is decided here, in full */
+		const char *failed = mt_rule_recheck(rule, &event_doc, firing->user_id, firing->event_at);
+
+		if (failed != NULL)
+		{
+			mt_record_decision(&key, as_of, "no_match", mt_detail1("failed_clause", failed));
+			return "no_match";
+		}
+	}
 	if (firing->is_absence)
 	{
 		/* decided at the window's end, from every event that occurred inside it */
@@ -303,7 +315,7 @@ claim_firings(TimestampTz as_of, int limit, Firing **out)
 	Firing	   *firings;
 
 	mt_execute_plan(mt_kept_plan(&claim_plan,
-								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence "
+								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence, recheck "
 								 "FROM microtrigger.firings WHERE state = 'waiting' AND due_at <= $1 "
 								 "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 2, argtypes),
 					values, NULL, false, 0, SPI_OK_SELECT);
@@ -320,6 +332,7 @@ claim_firings(TimestampTz as_of, int limit, Firing **out)
 		f->event_at = DatumGetTimestampTz(mt_spi_datum(row, 5, &isnull));
 		f->due_at = DatumGetTimestampTz(mt_spi_datum(row, 6, &isnull));
 		f->is_absence = DatumGetBool(mt_spi_datum(row, 7, &isnull));
+		f->recheck = DatumGetBool(mt_spi_datum(row, 8, &isnull));
 	}
 	*out = firings;
 	return (int) SPI_processed;

@@ -7,6 +7,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "condition_eval.h"
 #include "microtrigger.h"
 #include "worker.h"
 
@@ -54,6 +55,7 @@ _PG_init(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	mt_delivery_define_gucs();
+	mt_condition_define_gucs();
 
 	MarkGUCPrefixReserved("microtrigger");
 

@@ -18,6 +18,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "event_window.h"
 #include "jsonc_bridge.h"
 #include "rulecache.h"
 
@@ -597,6 +598,29 @@ mt_rulecache_lookup(const char *name)
 			lo = mid + 1;
 		else
 			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Decides in full what ingest left undecided for a firing marked recheck: the condition on the
+ * stored event, then the history clauses at the event's time. Returns the first clause that
+ * fails ("condition" or "history"), or NULL when the rule matches.
+ */
+const char *
+mt_rule_recheck(const MtRule *rule, MtDocument *doc, const char *user_id, TimestampTz event_at)
+{
+	const MtTrigger *trigger = rule->trigger;
+	text	   *user = NULL;
+
+	if (!mt_condition_eval(trigger->condition, doc))
+		return "condition";
+	for (int i = 0; i < trigger->n_history; i++)
+	{
+		if (user == NULL)
+			user = cstring_to_text(user_id);
+		if (!mt_count_passes(&trigger->history[i], mt_history_count(&trigger->history[i], user, event_at)))
+			return "history";
 	}
 	return NULL;
 }

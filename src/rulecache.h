@@ -44,5 +44,13 @@ extern void mt_rulecache_candidates(MtDocument *doc, MtRuleCallback cb, void *ar
 /* The enabled rule of that name, or NULL. */
 extern MtRule *mt_rulecache_lookup(const char *name);
 
+/*
+ * For a firing that ingest could not decide (firings.recheck): evaluates the rule's condition on
+ * the stored event and its history clauses at event_at, in full (SPI connected). Returns the
+ * first failing clause ("condition", "history"), or NULL when the rule matches.
+ */
+extern const char *mt_rule_recheck(const MtRule *rule, MtDocument *doc, const char *user_id,
+								   TimestampTz event_at);
+
 
 #endif
