@@ -292,6 +292,389 @@ free_value_contents(MtValue *value)
 	memset(value, 0, sizeof(*value));
 }
 
+/*
+ * The canonical key of a decimal number text: a sign, the significant digits (no leading or
+ * trailing zeros) and the power of ten of the last one, e.g. "2.50" -> "+25e-1", "1e2" and
+ * "100.000" -> "+1e2", "-0" -> "0". Returns the key length; 0 when the text is not a number or the
+ * key does not fit in outsize bytes (then it equals no key that fits).
+ */
+size_t
+mt_number_key(const char *text, size_t len, char *out, size_t outsize)
+{
+	size_t		i = 0;
+	size_t		n = 0;
+	bool		negative = false;
+	long		frac_digits = 0;
+	long		pending_zeros = 0;	/* zeros after the last significant digit */
+	long		exponent = 0;
+	bool		exponent_negative = false;
+	bool		any_digit = false;
+	bool		in_fraction = false;
+	int			written;
+
+	if (outsize < 2)
+		return 0;
+	if (i < len && (text[i] == '-' || text[i] == '+'))
+		negative = text[i++] == '-';
+	out[n++] = negative ? '-' : '+';
+	for (; i < len; i++)
+	{
+		char		c = text[i];
+
+		if (c == '.' && !in_fraction)
+		{
+			in_fraction = true;
+			continue;
+		}
+		if (!isdigit((unsigned char) c))
+			break;
+		any_digit = true;
+		if (in_fraction)
+			frac_digits++;
+		if (c == '0')
+		{
+			if (n > 1)
+				pending_zeros++;	/* leading zeros are dropped */
+			continue;
+		}
+		for (; pending_zeros > 0; pending_zeros--)
+		{
+			if (n + 1 >= outsize)
+				return 0;
+			out[n++] = '0';
+		}
+		if (n + 1 >= outsize)
+			return 0;
+		out[n++] = c;
+	}
+	if (!any_digit)
+		return 0;
+	if (i < len && (text[i] == 'e' || text[i] == 'E'))
+	{
+		i++;
+		if (i < len && (text[i] == '-' || text[i] == '+'))
+			exponent_negative = text[i++] == '-';
+		if (i >= len || !isdigit((unsigned char) text[i]))
+			return 0;
+		for (; i < len && isdigit((unsigned char) text[i]); i++)
+			if (exponent < 100000000L)
+				exponent = exponent * 10 + (text[i] - '0');
+		if (exponent_negative)
+			exponent = -exponent;
+	}
+	if (i != len)
+		return 0;
+	if (n == 1)
+	{
+		out[0] = '0';			/* zero, whatever its sign and spelling */
+		out[1] = '\0';
+		return 1;
+	}
+	written = snprintf(out + n, outsize - n, "e%ld", exponent - frac_digits + pending_zeros);
+	if (written < 0 || (size_t) written >= outsize - n)
+		return 0;
+	return n + (size_t) written;
+}
+
+/* Byte-wise order of two byte strings: memcmp over the common prefix, then the shorter first. */
+static int
+compare_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int			c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+/* The first 8 bytes of a byte string as a big-endian number, zero-padded: they order as memcmp. */
+static uint64_t
+key_prefix(const char *bytes, size_t len)
+{
+	uint64_t	prefix = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		prefix = (prefix << 8) | (i < len ? (unsigned char) bytes[i] : 0);
+	return prefix;
+}
+
+/* Order of two index keys: the prefixes first (no pointer to follow), then the bytes. */
+static int
+compare_in_keys(const MtInKey *x, const MtInKey *y)
+{
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return compare_bytes(x->bytes, x->len, y->bytes, y->len);
+}
+
+/* qsort comparator for MtInKey. */
+static int
+compare_in_keys_qsort(const void *a, const void *b)
+{
+	return compare_in_keys(a, b);
+}
+
+/* An index key over bytes. */
+static MtInKey
+make_in_key(const char *bytes, size_t len)
+{
+	MtInKey		key = {key_prefix(bytes, len), bytes, len};
+
+	return key;
+}
+
+/* Builds the sorted index of a long $in / $nin list (see MtInIndex). */
+static MtInIndex *
+build_in_index(const MtValue *values, int n)
+{
+	MtInIndex  *index = mt_alloc(sizeof(MtInIndex));
+	char	   *buf = mt_alloc(MT_NUMBER_KEY_MAX);
+
+	index->strings = mt_alloc(sizeof(MtInKey) * (size_t) n);
+	index->numbers = mt_alloc(sizeof(MtInKey) * (size_t) n);
+	index->composites = mt_alloc(sizeof(MtValue *) * (size_t) n);
+	for (int i = 0; i < n; i++)
+	{
+		const MtValue *v = &values[i];
+		size_t		klen;
+
+		switch (v->kind)
+		{
+			case MT_VALUE_NULL:
+				index->has_null = true;
+				break;
+			case MT_VALUE_BOOL:
+				if (v->boolean)
+					index->has_true = true;
+				else
+					index->has_false = true;
+				break;
+			case MT_VALUE_STRING:
+				index->strings[index->nstrings++] = make_in_key(v->text, v->len);
+				break;
+			case MT_VALUE_NUMBER:
+				klen = mt_number_key(v->text, v->len, buf, MT_NUMBER_KEY_MAX);
+				if (klen == 0)
+				{
+					/* cannot happen for a validated number; compare it the slow way */
+					index->composites[index->ncomposites++] = v;
+					break;
+				}
+				index->numbers[index->nnumbers++] = make_in_key(mt_strndup(buf, klen), klen);
+				break;
+			case MT_VALUE_ARRAY:
+			case MT_VALUE_OBJECT:
+				index->composites[index->ncomposites++] = v;
+				break;
+		}
+	}
+	mt_free(buf);
+	qsort(index->strings, (size_t) index->nstrings, sizeof(MtInKey), compare_in_keys_qsort);
+	qsort(index->numbers, (size_t) index->nnumbers, sizeof(MtInKey), compare_in_keys_qsort);
+	return index;
+}
+
+/* Releases an index made by build_in_index (the string bytes belong to the op's values). */
+static void
+free_in_index(MtInIndex *index)
+{
+	if (index == NULL)
+		return;
+	for (int i = 0; i < index->nnumbers; i++)
+		mt_free((char *) index->numbers[i].bytes);
+	mt_free(index->numbers);
+	mt_free(index->strings);
+	mt_free(index->composites);
+	mt_free(index);
+}
+
+/* Is the probe one of the sorted keys? Binary search. */
+static bool
+in_keys_contain(const MtInKey *keys, int n, const char *bytes, size_t len)
+{
+	MtInKey		probe = make_in_key(bytes, len);
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = compare_in_keys(&keys[mid], &probe);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Is the string (bytes) one of the index's string values? */
+bool
+mt_in_index_has_string(const MtInIndex *index, const char *s, size_t len)
+{
+	return in_keys_contain(index->strings, index->nstrings, s, len);
+}
+
+/* Is the canonical number key one of the index's number keys? */
+bool
+mt_in_index_has_number_key(const MtInIndex *index, const char *key, size_t len)
+{
+	return in_keys_contain(index->numbers, index->nnumbers, key, len);
+}
+
+/* Does pattern[i..] start with the ASCII text s? */
+static bool
+starts_with_at(const char *pattern, size_t len, size_t i, const char *s)
+{
+	size_t		n = strlen(s);
+
+	return i + n <= len && memcmp(pattern + i, s, n) == 0;
+}
+
+/*
+ * Counts the back-references, lookaheads and lookbehinds of a pattern in PostgreSQL's ARE syntax
+ * (see MtRegexFeatures). Escaped characters, bracket expressions, (?#...) and x-mode comments
+ * are skipped; a pattern made literal by ***= or an embedded (?q) has none.
+ */
+void
+mt_regex_scan(const char *pattern, size_t len, int flags, MtRegexFeatures *out)
+{
+	size_t		i = 0;
+	bool		expanded = (flags & MT_REGEX_EXTENDED) != 0;
+	int			groups = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (starts_with_at(pattern, len, 0, "***="))
+		return;
+	if (starts_with_at(pattern, len, 0, "***:"))
+		i = 4;
+	/* embedded options, only at the start: (?xyz) */
+	if (starts_with_at(pattern, len, i, "(?"))
+	{
+		size_t		j = i + 2;
+		bool		quoted = false;
+		bool		x = expanded;
+
+		while (j < len && strchr("bceimnpqstwx", pattern[j]) != NULL && pattern[j] != '\0')
+		{
+			if (pattern[j] == 'q')
+				quoted = true;
+			else if (pattern[j] == 'x')
+				x = true;
+			else if (pattern[j] == 't')
+				x = false;
+			j++;
+		}
+		if (j > i + 2 && j < len && pattern[j] == ')')
+		{
+			if (quoted)
+				return;
+			expanded = x;
+			i = j + 1;
+		}
+	}
+	while (i < len)
+	{
+		char		c = pattern[i];
+
+		if (expanded && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'))
+		{
+			i++;
+			continue;
+		}
+		if (expanded && c == '#')
+		{
+			while (i < len && pattern[i] != '\n')
+				i++;
+			continue;
+		}
+		if (c == '\\')
+		{
+			if (i + 1 < len && pattern[i + 1] >= '1' && pattern[i + 1] <= '9')
+			{
+				size_t		j = i + 1;
+				long		number = 0;
+
+				while (j < len && isdigit((unsigned char) pattern[j]))
+				{
+					if (number < 100000)
+						number = number * 10 + (pattern[j] - '0');
+					j++;
+				}
+				/* one digit is always a back-reference; more are one if such a group exists */
+				if (j == i + 2 || number <= groups)
+					out->backrefs++;
+				i = j;
+				continue;
+			}
+			i += 2;
+			continue;
+		}
+		if (c == '[')
+		{
+			/* a bracket expression: a leading ^ and a leading ] are part of it */
+			i++;
+			if (i < len && pattern[i] == '^')
+				i++;
+			if (i < len && pattern[i] == ']')
+				i++;
+			while (i < len && pattern[i] != ']')
+			{
+				if (pattern[i] == '[' && i + 1 < len && strchr(".=:", pattern[i + 1]) != NULL)
+				{
+					char		close = pattern[i + 1];
+
+					i += 2;
+					while (i + 1 < len && !(pattern[i] == close && pattern[i + 1] == ']'))
+						i++;
+					i += 2;
+					continue;
+				}
+				i += pattern[i] == '\\' ? 2 : 1;
+			}
+			i++;
+			continue;
+		}
+		if (c == '(')
+		{
+			if (starts_with_at(pattern, len, i, "(?#"))
+			{
+				while (i < len && pattern[i] != ')')
+					i++;
+				i++;
+				continue;
+			}
+			if (starts_with_at(pattern, len, i, "(?=") || starts_with_at(pattern, len, i, "(?!"))
+				out->lookaheads++;
+			else if (starts_with_at(pattern, len, i, "(?<=") || starts_with_at(pattern, len, i, "(?<!"))
+				out->lookbehinds++;
+			else if (!starts_with_at(pattern, len, i, "(?"))
+				groups++;
+		}
+		i++;
+	}
+}
+
+/*
+ * Refuses what makes PostgreSQL's regex engine super-linear in the subject's length (see
+ * MtRegexFeatures): an event INSERT must never wait on one rule.
+ */
+static bool
+check_regex_cost(const MtOp *op, const char *path, MtError *err)
+{
+	MtRegexFeatures features;
+
+	mt_regex_scan(op->value.text, op->value.len, op->regex_flags, &features);
+	if (features.backrefs > 0)
+		return mt_error_set(err, path, "%s", MT_REGEX_BACKREF_MESSAGE);
+	if (features.lookaheads > 0)
+		return mt_error_set(err, path, "%s", MT_REGEX_LOOKAHEAD_MESSAGE);
+	return true;
+}
+
 /* Splits a dotted field name into steps; empty steps ("a..b") are an error. */
 static bool
 compile_path(MtCondition *node, const char *field, const char *path, MtError *err)
@@ -451,6 +834,8 @@ compile_op(struct json_object *operand, struct json_object *options, MtOp *op,
 									   item_path, err))
 						return false;
 				}
+				if (op->nvalues >= MT_IN_INDEX_MIN)
+					op->in_index = build_in_index(op->values, op->nvalues);
 				return true;
 			}
 		case MT_OP_EXISTS:
@@ -468,7 +853,7 @@ compile_op(struct json_object *operand, struct json_object *options, MtOp *op,
 			if (options && !compile_regex_options(options, options_path, &op->regex_flags, err))
 				return false;
 			op->path = mt_strndup(path, strlen(path));
-			return compile_value(operand, &op->value, path, err);
+			return compile_value(operand, &op->value, path, err) && check_regex_cost(op, path, err);
 		case MT_OP_NOT:
 			if (!json_object_is_type(operand, json_type_object) || !is_operator_object(operand) ||
 				has_logical_key(operand))
@@ -842,6 +1227,7 @@ static void
 free_op_contents(MtOp *op)
 {
 	free_value_contents(&op->value);
+	free_in_index(op->in_index);
 	for (int i = 0; i < op->nvalues; i++)
 		free_value_contents(&op->values[i]);
 	mt_free(op->values);
@@ -947,22 +1333,84 @@ mt_condition_literals(const MtCondition *cond, MtLiteralCallback cb, void *arg)
 typedef struct MtStringSet
 {
 	int			count;
+	int			capacity;
 	char	  **items;
 	size_t	   *lens;
 } MtStringSet;
 
-/* Adds a string to a set unless present. */
+/* Appends a string to a set (duplicates are removed by string_set_unique). */
 static void
-string_set_add(MtStringSet *set, const char *s, size_t len)
+string_set_push(MtStringSet *set, const char *s, size_t len)
 {
-	for (int i = 0; i < set->count; i++)
-		if (set->lens[i] == len && memcmp(set->items[i], s, len) == 0)
-			return;
-	set->items = mt_realloc(set->items, sizeof(char *) * (set->count + 1));
-	set->lens = mt_realloc(set->lens, sizeof(size_t) * (set->count + 1));
+	if (set->count == set->capacity)
+	{
+		set->capacity = set->capacity ? set->capacity * 2 : 8;
+		set->items = mt_realloc(set->items, sizeof(char *) * (size_t) set->capacity);
+		set->lens = mt_realloc(set->lens, sizeof(size_t) * (size_t) set->capacity);
+	}
 	set->items[set->count] = mt_strndup(s, len);
 	set->lens[set->count] = len;
 	set->count++;
+}
+
+/* A set entry's position, for sorting positions by the strings they hold. */
+typedef struct SetSlot
+{
+	const MtStringSet *set;
+	int			position;
+} SetSlot;
+
+/* qsort comparator: by string, then by position (so the first occurrence comes first). */
+static int
+compare_set_slots(const void *a, const void *b)
+{
+	const SetSlot *x = a;
+	const SetSlot *y = b;
+	int			c = compare_bytes(x->set->items[x->position], x->set->lens[x->position],
+								  y->set->items[y->position], y->set->lens[y->position]);
+
+	return c != 0 ? c : (x->position > y->position) - (x->position < y->position);
+}
+
+/*
+ * Removes duplicate strings, keeping each first occurrence in place: O(n log n), so that a
+ * 100,000-value $in on event_type is not compared pair by pair.
+ */
+static void
+string_set_unique(MtStringSet *set)
+{
+	SetSlot    *slots;
+	bool	   *drop;
+	int			kept = 0;
+
+	if (set->count < 2)
+		return;
+	slots = mt_alloc(sizeof(SetSlot) * (size_t) set->count);
+	drop = mt_alloc(sizeof(bool) * (size_t) set->count);
+	for (int i = 0; i < set->count; i++)
+	{
+		slots[i].set = set;
+		slots[i].position = i;
+	}
+	qsort(slots, (size_t) set->count, sizeof(SetSlot), compare_set_slots);
+	for (int i = 1; i < set->count; i++)
+		if (compare_bytes(set->items[slots[i - 1].position], set->lens[slots[i - 1].position],
+						  set->items[slots[i].position], set->lens[slots[i].position]) == 0)
+			drop[slots[i].position] = true;
+	for (int i = 0; i < set->count; i++)
+	{
+		if (drop[i])
+		{
+			mt_free(set->items[i]);
+			continue;
+		}
+		set->items[kept] = set->items[i];
+		set->lens[kept] = set->lens[i];
+		kept++;
+	}
+	set->count = kept;
+	mt_free(slots);
+	mt_free(drop);
 }
 
 /* Releases a set's strings and arrays. */
@@ -1020,9 +1468,10 @@ required_values(const MtCondition *cond, const char *field, MtStringSet *set)
 					return false;
 				}
 				for (int j = 0; j < child.count; j++)
-					string_set_add(set, child.items[j], child.lens[j]);
+					string_set_push(set, child.items[j], child.lens[j]);
 				string_set_free(&child);
 			}
+			string_set_unique(set);
 			return true;
 		case MT_NODE_NOR:
 			return false;
@@ -1037,7 +1486,7 @@ required_values(const MtCondition *cond, const char *field, MtStringSet *set)
 				if (op->kind == MT_OP_EQ && op->value.kind == MT_VALUE_STRING)
 				{
 					string_set_free(set);
-					string_set_add(set, op->value.text, op->value.len);
+					string_set_push(set, op->value.text, op->value.len);
 					return true;
 				}
 				if (op->kind != MT_OP_IN)
@@ -1049,7 +1498,8 @@ required_values(const MtCondition *cond, const char *field, MtStringSet *set)
 					continue;
 				string_set_free(set);
 				for (int j = 0; j < op->nvalues; j++)
-					string_set_add(set, op->values[j].text, op->values[j].len);
+					string_set_push(set, op->values[j].text, op->values[j].len);
+				string_set_unique(set);
 				return true;
 			}
 			return false;

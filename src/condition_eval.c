@@ -5,17 +5,26 @@
  * arrays, null matching missing, no comparison across types, numbers compared numerically and
  * strings byte-wise.
  *
- * Evaluation never raises an error for any document. Two things are built lazily on first use
- * and kept in the memory context that holds the compiled condition (so they live exactly as long
- * as the rule): the PostgreSQL Numeric of each number operand and the compiled $regex.
+ * Evaluation never raises an error for any document (a cancel propagates as a cancel). Two things
+ * are built lazily on first use and kept in the memory context that holds the compiled condition
+ * (so they live exactly as long as the rule): the PostgreSQL Numeric of each number operand and
+ * the compiled $regex.
+ *
+ * At ingest an evaluation is bounded: its $regex operators together examine at most
+ * microtrigger.regex_max_input bytes of subject. A subject that would exceed that is not examined
+ * and its result is unknown; results are three-valued (Kleene logic through $and, $or, $not, $nor,
+ * $elemMatch, $all and the any-element rule), and a condition that is unknown at ingest is
+ * re-checked in full by the worker. Unbounded evaluation (everything else) is never unknown.
  */
 #include "postgres.h"
 
 #include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "regex/regex.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -26,12 +35,16 @@
 /* Strings up to this many characters are converted for the regex engine on the stack. */
 #define MT_REGEX_STACK_CHARS 256
 
+/* microtrigger.regex_max_input: bytes of subject the $regex of one ingest evaluation examine. */
+int			mt_regex_max_input = 4096;
+
 /* What a condition is evaluated over: an object container, and the event fields over it. */
 typedef struct EvalContext
 {
 	JsonbContainer *root;		/* NULL or not an object: every field is missing */
 	MtDocument *event;			/* non-NULL: user_id, event_type, ... win over root's keys */
 	MemoryContext cache_cxt;	/* where the compiled condition lives: lazy caches go there */
+	int64	   *regex_budget;	/* bytes of subject $regex may still examine; NULL: no limit */
 } EvalContext;
 
 /*
@@ -52,6 +65,7 @@ typedef struct Visit
 	MtOpKind	kind;
 	const EvalContext *ctx;
 	bool		produced;		/* some candidate (maybe "missing") was seen */
+	bool		unknown;		/* some candidate could not be decided (bounded evaluation) */
 } Visit;
 
 /* A compiled regex and the callback that frees it when its memory context goes away. */
@@ -61,8 +75,22 @@ typedef struct CompiledRegex
 	MemoryContextCallback callback;
 } CompiledRegex;
 
-static bool eval_node(const MtCondition *cond, const EvalContext *ctx);
-static bool op_matches_source(const MtOp *op, const Source *src);
+static MtTruth eval_node(const MtCondition *cond, const EvalContext *ctx);
+static MtTruth op_matches_source(const MtOp *op, const Source *src);
+
+/* A boolean as a truth value. */
+static inline MtTruth
+truth(bool b)
+{
+	return b ? MT_TRUE : MT_FALSE;
+}
+
+/* Kleene negation: unknown stays unknown. */
+static inline MtTruth
+truth_not(MtTruth t)
+{
+	return t == MT_UNKNOWN ? MT_UNKNOWN : truth(t == MT_FALSE);
+}
 
 /* Is this value an array container (not a raw scalar)? */
 static inline bool
@@ -241,21 +269,37 @@ free_compiled_regex(void *arg)
 	pg_regfree(&((CompiledRegex *) arg)->re);
 }
 
-/* The op's compiled regex, compiled once into the condition's memory context; NULL if invalid. */
-static regex_t *
-op_regex(const MtOp *op, MemoryContext cache_cxt)
+/*
+ * After the regex engine failed with rc: a cancel (REG_CANCEL: the engine saw a pending query
+ * cancel or die) is raised as what it is, never taken for a result. Returns for other failures.
+ */
+static void
+regex_failure_check_cancel(int rc, const MtOp *op)
 {
-	MtOp	   *cache = (MtOp *) op;	/* the lazy cache fields are mutable */
+	CHECK_FOR_INTERRUPTS();
+	if (rc == REG_CANCEL)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement: $regex at %s was interrupted", op->path)));
+}
+
+/*
+ * The op's compiled regex, compiled once into the condition's memory context. NULL (with *rc)
+ * when the engine fails: the pattern was checked when written, so only a resource failure or a
+ * cancel gets here, and the next evaluation tries again.
+ */
+static regex_t *
+op_regex(const MtOp *op, MemoryContext cache_cxt, int *rc)
+{
+	MtOp	   *cache = (MtOp *) op;	/* the lazy cache field is mutable */
 	CompiledRegex *compiled;
 
 	if (op->compiled)
 		return &((CompiledRegex *) op->compiled)->re;
-	if (op->compile_failed)
-		return NULL;
 	compiled = MemoryContextAllocZero(cache_cxt, sizeof(CompiledRegex));
-	if (compile_regex(&compiled->re, op) != REG_OKAY)
+	*rc = compile_regex(&compiled->re, op);
+	if (*rc != REG_OKAY)
 	{
-		cache->compile_failed = true;
 		pfree(compiled);
 		return NULL;
 	}
@@ -266,24 +310,89 @@ op_regex(const MtOp *op, MemoryContext cache_cxt)
 	return &compiled->re;
 }
 
-/* Does a string match the op's $regex (anywhere, as MongoDB's unanchored search does)? */
-static bool
-regex_matches(const MtOp *op, const char *s, int len, MemoryContext cache_cxt)
+/*
+ * Does a string match the op's $regex (anywhere, as MongoDB's unanchored search does)? In a
+ * bounded evaluation a subject longer than what is left of the budget is not examined: unknown.
+ * A cancel raises 57014; another engine failure is unknown when bounded and an error otherwise.
+ */
+static MtTruth
+regex_matches(const MtOp *op, const char *s, int len, const EvalContext *ctx)
 {
-	regex_t    *re = op_regex(op, cache_cxt);
+	regex_t    *re;
 	pg_wchar	stack_buf[MT_REGEX_STACK_CHARS + 1];
 	pg_wchar   *wide;
 	int			wide_len;
-	int			rc;
+	int			rc = REG_OKAY;
 
-	if (re == NULL)
-		return false;
-	wide = len <= MT_REGEX_STACK_CHARS ? stack_buf : palloc((len + 1) * sizeof(pg_wchar));
-	wide_len = pg_mb2wchar_with_len(s, wide, len);
-	rc = pg_regexec(re, wide, wide_len, 0, NULL, 0, NULL, 0);
-	if (wide != stack_buf)
-		pfree(wide);
-	return rc == REG_OKAY;		/* REG_NOMATCH, or an engine failure: no match */
+	if (ctx->regex_budget != NULL)
+	{
+		if ((int64) len > *ctx->regex_budget)
+			return MT_UNKNOWN;
+		*ctx->regex_budget -= len;
+	}
+	re = op_regex(op, ctx->cache_cxt, &rc);
+	if (re != NULL)
+	{
+		wide = len <= MT_REGEX_STACK_CHARS ? stack_buf
+			: palloc_extended(((Size) len + 1) * sizeof(pg_wchar), MCXT_ALLOC_HUGE);
+		wide_len = pg_mb2wchar_with_len(s, wide, len);
+		rc = pg_regexec(re, wide, wide_len, 0, NULL, 0, NULL, 0);
+		if (wide != stack_buf)
+			pfree(wide);
+		if (rc == REG_OKAY)
+			return MT_TRUE;
+		if (rc == REG_NOMATCH)
+			return MT_FALSE;
+	}
+	regex_failure_check_cancel(rc, op);
+	if (ctx->regex_budget != NULL)
+		return MT_UNKNOWN;
+	{
+		char		message[256];
+
+		pg_regerror(rc, re, message, sizeof(message));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
+				 errmsg("$regex at %s failed: %s", op->path, message)));
+	}
+	return MT_UNKNOWN;			/* not reached */
+}
+
+/* Is a document value (NULL: missing) equal to one of the values of a long $in list? */
+static bool
+in_index_matches(const MtInIndex *index, const JsonbValue *v, MemoryContext cache_cxt)
+{
+	bool		found = false;
+
+	if (v == NULL || v->type == jbvNull)
+		return index->has_null;
+	switch (v->type)
+	{
+		case jbvBool:
+			return v->val.boolean ? index->has_true : index->has_false;
+		case jbvString:
+			found = mt_in_index_has_string(index, v->val.string.val, (size_t) v->val.string.len);
+			break;
+		case jbvNumeric:
+			if (index->nnumbers > 0)
+			{
+				char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	   NumericGetDatum(v->val.numeric)));
+				char		key[MT_NUMBER_KEY_MAX];
+				size_t		key_len = mt_number_key(text, strlen(text), key, sizeof(key));
+
+				pfree(text);
+				/* a key that does not fit has more digits than any number of the list */
+				found = key_len > 0 && mt_in_index_has_number_key(index, key, key_len);
+			}
+			break;
+		default:
+			break;
+	}
+	/* arrays and objects of the list, compared one by one (they are few) */
+	for (int i = 0; !found && i < index->ncomposites; i++)
+		found = values_equal(index->composites[i], v, cache_cxt);
+	return found;
 }
 
 /* Is needle a substring of haystack? */
@@ -298,8 +407,10 @@ contains_bytes(const char *haystack, size_t hlen, const char *needle, size_t nle
 	return false;
 }
 
+static MtTruth all_ops_match(const MtOp *ops, int nops, const Source *src);
+
 /* $elemMatch on one element: the object form's condition, or the operator form's operators. */
-static bool
+static MtTruth
 element_matches(const MtOp *op, const JsonbValue *element, const EvalContext *ctx)
 {
 	if (op->sub)
@@ -307,19 +418,19 @@ element_matches(const MtOp *op, const JsonbValue *element, const EvalContext *ct
 		EvalContext sub_ctx = {0};
 
 		if (!is_object_value(element))
-			return false;
+			return MT_FALSE;
 		sub_ctx.root = element->val.binary.data;
 		sub_ctx.cache_cxt = ctx->cache_cxt;
+		sub_ctx.regex_budget = ctx->regex_budget;
 		return eval_node(op->sub, &sub_ctx);
 	}
 	else
 	{
 		Source		src = {NULL, ctx, element};
 
-		for (int i = 0; i < op->nops; i++)
-			if (!op_matches_source(&op->ops[i], &src))
-				return false;
-		return op->nops > 0;
+		if (op->nops == 0)
+			return MT_FALSE;
+		return all_ops_match(op->ops, op->nops, &src);
 	}
 }
 
@@ -327,72 +438,83 @@ element_matches(const MtOp *op, const JsonbValue *element, const EvalContext *ct
  * Does one candidate (v NULL: missing) satisfy a simple operator? is_element: v is an element of
  * the array found at the end of the path (array-level operators then do not apply).
  */
-static bool
+static MtTruth
 candidate_matches(const MtOp *op, MtOpKind kind, const JsonbValue *v, bool is_element,
 				  const EvalContext *ctx)
 {
 	switch (kind)
 	{
 		case MT_OP_EQ:
-			return values_equal(&op->value, v, ctx->cache_cxt);
+			return truth(values_equal(&op->value, v, ctx->cache_cxt));
 		case MT_OP_IN:
+			if (op->in_index != NULL)
+				return truth(in_index_matches(op->in_index, v, ctx->cache_cxt));
 			for (int i = 0; i < op->nvalues; i++)
 				if (values_equal(&op->values[i], v, ctx->cache_cxt))
-					return true;
-			return false;
+					return MT_TRUE;
+			return MT_FALSE;
 		case MT_OP_EXISTS:
-			return v != NULL;
+			return truth(v != NULL);
 		case MT_OP_GT:
 		case MT_OP_GTE:
 		case MT_OP_LT:
 		case MT_OP_LTE:
-			return compare_matches(kind, &op->value, v, ctx->cache_cxt);
+			return truth(compare_matches(kind, &op->value, v, ctx->cache_cxt));
 		case MT_OP_REGEX:
-			return v != NULL && v->type == jbvString &&
-				regex_matches(op, v->val.string.val, v->val.string.len, ctx->cache_cxt);
+			if (v == NULL || v->type != jbvString)
+				return MT_FALSE;
+			return regex_matches(op, v->val.string.val, v->val.string.len, ctx);
 		case MT_OP_STARTS_WITH:
-			return v != NULL && v->type == jbvString && (size_t) v->val.string.len >= op->value.len &&
-				memcmp(v->val.string.val, op->value.text, op->value.len) == 0;
+			return truth(v != NULL && v->type == jbvString && (size_t) v->val.string.len >= op->value.len &&
+						 memcmp(v->val.string.val, op->value.text, op->value.len) == 0);
 		case MT_OP_ENDS_WITH:
-			return v != NULL && v->type == jbvString && (size_t) v->val.string.len >= op->value.len &&
-				memcmp(v->val.string.val + v->val.string.len - op->value.len, op->value.text,
-					   op->value.len) == 0;
+			return truth(v != NULL && v->type == jbvString && (size_t) v->val.string.len >= op->value.len &&
+						 memcmp(v->val.string.val + v->val.string.len - op->value.len, op->value.text,
+								op->value.len) == 0);
 		case MT_OP_CONTAINS:
-			return v != NULL && v->type == jbvString &&
-				contains_bytes(v->val.string.val, v->val.string.len, op->value.text, op->value.len);
+			return truth(v != NULL && v->type == jbvString &&
+						 contains_bytes(v->val.string.val, v->val.string.len, op->value.text, op->value.len));
 		case MT_OP_SIZE:
-			return !is_element && is_array_value(v) &&
-				JsonContainerSize(v->val.binary.data) == (uint32) op->size;
+			return truth(!is_element && is_array_value(v) &&
+						 JsonContainerSize(v->val.binary.data) == (uint32) op->size);
 		case MT_OP_ELEM_MATCH:
 			if (is_element || !is_array_value(v))
-				return false;
+				return MT_FALSE;
 			{
 				JsonbContainer *c = v->val.binary.data;
 				uint32		n = JsonContainerSize(c);
+				bool		unknown = false;
 
 				for (uint32 i = 0; i < n; i++)
 				{
 					JsonbValue *element = getIthJsonbValueFromContainer(c, i);
-					bool		matched = element != NULL && element_matches(op, element, ctx);
+					MtTruth		matched = element != NULL ? element_matches(op, element, ctx) : MT_FALSE;
 
 					if (element)
 						pfree(element);
-					if (matched)
-						return true;
+					if (matched == MT_TRUE)
+						return MT_TRUE;
+					if (matched == MT_UNKNOWN)
+						unknown = true;
 				}
-				return false;
+				return unknown ? MT_UNKNOWN : MT_FALSE;
 			}
 		default:
-			return false;			/* composites are handled by op_matches_source */
+			return MT_FALSE;		/* composites are handled by op_matches_source */
 	}
 }
 
-/* Visits one candidate. */
+/* Visits one candidate: true stops the walk (a match); an unknown one is remembered. */
 static inline bool
 visit_candidate(Visit *visit, const JsonbValue *v, bool is_element)
 {
+	MtTruth		result;
+
 	visit->produced = true;
-	return candidate_matches(visit->op, visit->kind, v, is_element, visit->ctx);
+	result = candidate_matches(visit->op, visit->kind, v, is_element, visit->ctx);
+	if (result == MT_UNKNOWN)
+		visit->unknown = true;
+	return result == MT_TRUE;
 }
 
 /* Visits the value at the end of a path: an array's elements, then the array itself. */
@@ -534,11 +656,14 @@ lookup_top(const EvalContext *ctx, const MtPathStep *s, JsonbValue *out)
 	return getKeyJsonValueFromContainer(ctx->root, s->name, s->len, out) != NULL;
 }
 
-/* Does any candidate of the source satisfy op (as kind)? Nothing at all counts as missing. */
-static bool
+/*
+ * Does any candidate of the source satisfy op (as kind)? Nothing at all counts as missing. True
+ * when one does; else unknown when one could not be decided; else false.
+ */
+static MtTruth
 source_any(const MtOp *op, MtOpKind kind, const Source *src)
 {
-	Visit		visit = {op, kind, src->ctx, false};
+	Visit		visit = {op, kind, src->ctx, false, false};
 	JsonbValue	top;
 	bool		matched;
 
@@ -549,62 +674,95 @@ source_any(const MtOp *op, MtOpKind kind, const Source *src)
 	else
 		matched = visit_candidate(&visit, NULL, false);
 	if (!matched && !visit.produced)
-		matched = candidate_matches(op, kind, NULL, false, src->ctx);
-	return matched;
+		matched = visit_candidate(&visit, NULL, false);
+	if (matched)
+		return MT_TRUE;
+	return visit.unknown ? MT_UNKNOWN : MT_FALSE;
 }
 
-/* Do all the operators hold over the source? */
-static bool
+/* Do all the operators hold over the source? Kleene AND: false wins over unknown. */
+static MtTruth
 all_ops_match(const MtOp *ops, int nops, const Source *src)
 {
+	bool		unknown = false;
+
 	for (int i = 0; i < nops; i++)
-		if (!op_matches_source(&ops[i], src))
-			return false;
-	return true;
+	{
+		MtTruth		result = op_matches_source(&ops[i], src);
+
+		if (result == MT_FALSE)
+			return MT_FALSE;
+		if (result == MT_UNKNOWN)
+			unknown = true;
+	}
+	return unknown ? MT_UNKNOWN : MT_TRUE;
 }
 
 /* Does one operator hold over a source (a field path or a single value)? */
-static bool
+static MtTruth
 op_matches_source(const MtOp *op, const Source *src)
 {
 	switch (op->kind)
 	{
 		case MT_OP_NE:
-			return !source_any(op, MT_OP_EQ, src);
+			return truth_not(source_any(op, MT_OP_EQ, src));
 		case MT_OP_NIN:
-			return !source_any(op, MT_OP_IN, src);
+			return truth_not(source_any(op, MT_OP_IN, src));
 		case MT_OP_EXISTS:
-			return source_any(op, MT_OP_EXISTS, src) == op->exists;
+			return op->exists ? source_any(op, MT_OP_EXISTS, src)
+				: truth_not(source_any(op, MT_OP_EXISTS, src));
 		case MT_OP_NOT:
-			return !all_ops_match(op->ops, op->nops, src);
+			return truth_not(all_ops_match(op->ops, op->nops, src));
 		case MT_OP_ALL:
-			return op->nops > 0 && all_ops_match(op->ops, op->nops, src);
+			return op->nops > 0 ? all_ops_match(op->ops, op->nops, src) : MT_FALSE;
 		default:
 			return source_any(op, op->kind, src);
 	}
 }
 
+/* Kleene OR of a node's children: true wins over unknown. */
+static MtTruth
+any_child_matches(const MtCondition *cond, const EvalContext *ctx)
+{
+	bool		unknown = false;
+
+	for (int i = 0; i < cond->nchildren; i++)
+	{
+		MtTruth		result = eval_node(cond->children[i], ctx);
+
+		if (result == MT_TRUE)
+			return MT_TRUE;
+		if (result == MT_UNKNOWN)
+			unknown = true;
+	}
+	return unknown ? MT_UNKNOWN : MT_FALSE;
+}
+
 /* Evaluates a node: logical nodes over their children, field nodes over their operators. */
-static bool
+static MtTruth
 eval_node(const MtCondition *cond, const EvalContext *ctx)
 {
 	switch (cond->kind)
 	{
 		case MT_NODE_AND:
-			for (int i = 0; i < cond->nchildren; i++)
-				if (!eval_node(cond->children[i], ctx))
-					return false;
-			return true;
+			{
+				bool		unknown = false;
+
+				for (int i = 0; i < cond->nchildren; i++)
+				{
+					MtTruth		result = eval_node(cond->children[i], ctx);
+
+					if (result == MT_FALSE)
+						return MT_FALSE;
+					if (result == MT_UNKNOWN)
+						unknown = true;
+				}
+				return unknown ? MT_UNKNOWN : MT_TRUE;
+			}
 		case MT_NODE_OR:
-			for (int i = 0; i < cond->nchildren; i++)
-				if (eval_node(cond->children[i], ctx))
-					return true;
-			return false;
+			return any_child_matches(cond, ctx);
 		case MT_NODE_NOR:
-			for (int i = 0; i < cond->nchildren; i++)
-				if (eval_node(cond->children[i], ctx))
-					return false;
-			return true;
+			return truth_not(any_child_matches(cond, ctx));
 		case MT_NODE_FIELD:
 			{
 				Source		src = {cond, ctx, NULL};
@@ -612,7 +770,7 @@ eval_node(const MtCondition *cond, const EvalContext *ctx)
 				return all_ops_match(cond->ops, cond->nops, &src);
 			}
 	}
-	return false;
+	return MT_FALSE;
 }
 
 /* A document over a jsonb value (any type at the top; only objects have fields). */
@@ -642,19 +800,47 @@ mt_document_init_event(MtDocument *doc, Jsonb *params,
 	doc->occurred_at = occurred_at;
 }
 
-/* Does the document match the condition? Never raises an error for any document. */
-bool
-mt_condition_eval(const MtCondition *cond, MtDocument *doc)
+/* Evaluates with a $regex budget (NULL: none). */
+static MtTruth
+evaluate(const MtCondition *cond, MtDocument *doc, int64 *regex_budget)
 {
 	EvalContext ctx;
 
 	if (cond == NULL)
-		return false;
+		return MT_FALSE;
 	ctx.root = doc->root;
 	ctx.event = doc->is_event ? doc : NULL;
 	/* the condition was palloc'd (mtalloc_pg.c): its context holds the lazy caches */
 	ctx.cache_cxt = GetMemoryChunkContext((void *) cond);
+	ctx.regex_budget = regex_budget;
 	return eval_node(cond, &ctx);
+}
+
+/* Does the document match the condition? Decided in full; never an error for any document. */
+bool
+mt_condition_eval(const MtCondition *cond, MtDocument *doc)
+{
+	return evaluate(cond, doc, NULL) == MT_TRUE;
+}
+
+/* Evaluates with at most regex_max_input bytes of $regex subject (negative: no limit). */
+MtTruth
+mt_condition_eval_bounded(const MtCondition *cond, MtDocument *doc, int regex_max_input)
+{
+	int64		budget = regex_max_input;
+
+	return evaluate(cond, doc, regex_max_input < 0 ? NULL : &budget);
+}
+
+/* Defines microtrigger.regex_max_input; called from _PG_init. */
+void
+mt_condition_define_gucs(void)
+{
+	DefineCustomIntVariable("microtrigger.regex_max_input",
+							"Bytes of subject the $regex operators of one condition examine at ingest; "
+							"what they cannot examine is decided by the worker (-1: no limit).",
+							NULL, &mt_regex_max_input, 4096, -1, PG_INT32_MAX,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 }
 
 static bool check_node_regexes(const MtCondition *cond, MtError *err);
@@ -671,15 +857,30 @@ check_ops_regexes(const MtOp *ops, int nops, MtError *err)
 		{
 			regex_t		re;
 			int			rc = compile_regex(&re, op);
+			long		info;
 
 			if (rc != REG_OKAY)
 			{
 				char		message[256];
 
+				regex_failure_check_cancel(rc, op);
 				pg_regerror(rc, &re, message, sizeof(message));
 				return mt_error_set(err, op->path, "invalid $regex: %s", message);
 			}
+			info = re.re_info;
 			pg_regfree(&re);
+			/* the engine's own account, behind the compiler's textual check */
+			if (info & REG_UBACKREF)
+				return mt_error_set(err, op->path, "%s", MT_REGEX_BACKREF_MESSAGE);
+			if (info & REG_ULOOKAROUND)
+			{
+				MtRegexFeatures features;
+
+				/* lookbehind is linear; unless the scan accounts for every constraint as one, refuse */
+				mt_regex_scan(op->value.text, op->value.len, op->regex_flags, &features);
+				if (features.lookaheads > 0 || features.lookbehinds == 0)
+					return mt_error_set(err, op->path, "%s", MT_REGEX_LOOKAHEAD_MESSAGE);
+			}
 		}
 		if (!check_ops_regexes(op->ops, op->nops, err))
 			return false;

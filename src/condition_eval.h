@@ -42,12 +42,33 @@ extern void mt_document_init_event(MtDocument *doc, Jsonb *params,
 								   TimestampTz occurred_at);
 
 /*
- * Does the document match the condition? Never raises an error for any document.
+ * Does the document match the condition? Decided in full; never raises an error for any
+ * document (a cancel propagates, and a failure of the regex engine itself is an error).
  * The condition must have been compiled inside PostgreSQL (mt_alloc = palloc): on first use, its
  * number operands (as Numeric) and compiled $regex are cached in the memory context it was
  * compiled in, and released when that context is reset or deleted.
  */
 extern bool mt_condition_eval(const MtCondition *cond, MtDocument *doc);
+
+/* A three-valued result: what a bounded evaluation could not decide is unknown. */
+typedef enum MtTruth
+{
+	MT_FALSE = 0,
+	MT_TRUE = 1,
+	MT_UNKNOWN = 2
+} MtTruth;
+
+/*
+ * Evaluates as ingest does: the $regex operators together examine at most regex_max_input bytes
+ * of subject (negative: no limit, never unknown); a subject beyond that is not examined and its
+ * result is unknown, combined by Kleene logic. Never raises an error except a cancel (57014).
+ */
+extern MtTruth mt_condition_eval_bounded(const MtCondition *cond, MtDocument *doc,
+										 int regex_max_input);
+
+/* microtrigger.regex_max_input (bytes; -1: no limit), defined by mt_condition_define_gucs(). */
+extern int	mt_regex_max_input;
+extern void mt_condition_define_gucs(void);
 
 /*
  * Checks that every $regex of the condition compiles in PostgreSQL's regex engine; on failure

@@ -47,6 +47,7 @@ typedef struct Firing
 	uint64		lock_order;		/* where that lock comes in the order locks are taken */
 	int			claim_index;	/* position in the claimed batch (due_at, id) */
 	bool		deferred;		/* its user's lock could not be taken now: left for a later run */
+	bool		recheck;		/* ingest could not decide the condition or history */
 } Firing;
 
 static SPIPlanPtr claim_plan;
@@ -248,6 +249,17 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	}
 	if (!mt_time_is_finite(firing->event_at))
 		return unschedulable(&key, as_of, "occurred_at");
+	if (firing->recheck)
+	{
+		/* what ingest left undecided (microtrigger.regex_max_input) is decided here, in full */
+		const char *failed = mt_rule_recheck(rule, &event_doc, firing->user_id, firing->event_at);
+
+		if (failed != NULL)
+		{
+			mt_record_decision(&key, as_of, "no_match", mt_detail1("failed_clause", failed));
+			return "no_match";
+		}
+	}
 	if (firing->is_absence)
 	{
 		/* decided at the window's end, from every event that occurred inside it */
@@ -428,7 +440,7 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 	Firing	   *firings;
 
 	mt_execute_plan(mt_kept_plan(&claim_plan,
-								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence "
+								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence, recheck "
 								 "FROM microtrigger.firings WHERE state = 'waiting' AND due_at <= $1 "
 								 "AND id <> ALL ($3) "
 								 "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 3, argtypes),
@@ -450,6 +462,7 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 		f->lock_order = mt_user_lock_order(f->lock_hash);
 		f->claim_index = (int) row;
 		f->deferred = false;
+		f->recheck = DatumGetBool(mt_spi_datum(row, 8, &isnull));
 	}
 	*out = firings;
 	return (int) SPI_processed;

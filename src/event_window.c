@@ -71,12 +71,26 @@ event_types_array(const MtClause *clause)
 int64
 mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 {
+	return mt_history_count_bounded(clause, user_id, at, -1, NULL);
+}
+
+/*
+ * As mt_history_count, with each event's condition evaluated as ingest does (regex_max_input,
+ * see mt_condition_eval_bounded): returns the events that surely pass and sets *undecided to
+ * those that could not be decided (0 with a negative regex_max_input).
+ */
+int64
+mt_history_count_bounded(const MtClause *clause, text *user_id, TimestampTz at,
+						 int regex_max_input, int64 *undecided)
+{
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
 	Datum		values[4];
 	int			typed = clause->n_event_types > 0 ? 1 : 0;
 	int			ret;
 	int64		count = 0;
 
+	if (undecided != NULL)
+		*undecided = 0;
 	values[0] = PointerGetDatum(user_id);
 	/* from the first finite timestamp at the earliest: an event at -infinity is in no window */
 	values[1] = TimestampTzGetDatum(Max(mt_time_add_saturated(at, -clause->within), MIN_TIMESTAMP));
@@ -131,12 +145,38 @@ mt_history_count(const MtClause *clause, text *user_id, TimestampTz at)
 								   session_text ? VARDATA_ANY(session_text) : NULL,
 								   session_text ? VARSIZE_ANY_EXHDR(session_text) : 0,
 								   occurred);
-			if (mt_condition_eval(clause->condition, &doc))
-				count++;
+			/* without somewhere to count the undecided, decide everything */
+			switch (mt_condition_eval_bounded(clause->condition, &doc,
+											  undecided != NULL ? regex_max_input : -1))
+			{
+				case MT_TRUE:
+					count++;
+					break;
+				case MT_UNKNOWN:
+					(*undecided)++;
+					break;
+				case MT_FALSE:
+					break;
+			}
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	return count;
+}
+
+/*
+ * Does the clause's count pass when `count` events surely pass and `undecided` more may? True or
+ * false when it does for every count in [count, count + undecided]; unknown otherwise.
+ */
+MtTruth
+mt_count_passes_between(const MtClause *clause, int64 count, int64 undecided)
+{
+	bool		first = mt_count_passes(clause, count);
+
+	for (int64 k = 1; k <= undecided; k++)
+		if (mt_count_passes(clause, count + k) != first)
+			return MT_UNKNOWN;
+	return first ? MT_TRUE : MT_FALSE;
 }
 
 /*

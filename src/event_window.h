@@ -10,6 +10,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "condition_eval.h"
 #include "definition.h"
 
 /*
@@ -26,6 +27,16 @@ extern void mt_event_window_check_statistics(void);
 
 /* Counts the user's events in [at - within, at] that pass the clause (SPI connected). */
 extern int64 mt_history_count(const MtClause *clause, text *user_id, TimestampTz at);
+
+/*
+ * The same count as ingest makes it: conditions evaluated with at most regex_max_input bytes of
+ * $regex subject each; the events they could not decide are counted in *undecided.
+ */
+extern int64 mt_history_count_bounded(const MtClause *clause, text *user_id, TimestampTz at,
+									  int regex_max_input, int64 *undecided);
+
+/* Does the clause's count pass for every count in [count, count + undecided]? (three-valued) */
+extern MtTruth mt_count_passes_between(const MtClause *clause, int64 count, int64 undecided);
 
 /* The first event in [from, to] the clause accepts (see event_window.c); 0 when none. */
 extern int64 mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz from,

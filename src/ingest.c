@@ -49,21 +49,36 @@ static SPIPlanPtr cooldown_plan[2];
 
 static SPIPlanPtr insert_firing_plan;
 static SPIPlanPtr rule_error_plan;
+static SPIPlanPtr recheck_plan;
 
 /* The PostgreSQL-free time checks (definition.h) use PostgreSQL's own range and infinities. */
 StaticAssertDecl(MT_TIME_MIN == MIN_TIMESTAMP && MT_TIME_END == END_TIMESTAMP &&
 				 MT_TIME_NOBEGIN == DT_NOBEGIN && MT_TIME_NOEND == DT_NOEND,
 				 "definition.h's time range differs from PostgreSQL's");
 
-/* Every history clause holds at the event's time. */
-static bool
+/*
+ * Every history clause holds at the event's time: three-valued, since ingest bounds $regex work
+ * (microtrigger.regex_max_input) and a count the undecided events could move is unknown.
+ */
+static MtTruth
 history_holds(const MtTrigger *trigger, const IngestEvent *event)
 {
+	MtTruth		result = MT_TRUE;
+
 	for (int i = 0; i < trigger->n_history; i++)
-		if (!mt_count_passes(&trigger->history[i],
-							 mt_history_count(&trigger->history[i], event->user_id, event->occurred_at)))
-			return false;
-	return true;
+	{
+		int64		undecided;
+		int64		count = mt_history_count_bounded(&trigger->history[i], event->user_id,
+													 event->occurred_at, mt_regex_max_input,
+													 &undecided);
+		MtTruth		passes = mt_count_passes_between(&trigger->history[i], count, undecided);
+
+		if (passes == MT_FALSE)
+			return MT_FALSE;
+		if (passes == MT_UNKNOWN)
+			result = MT_UNKNOWN;
+	}
+	return result;
 }
 
 /* Session quality so far: page views in the session (depth) and time since its first event. */
@@ -118,7 +133,8 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 		return false;
 	plan = mt_kept_plan_opts(&cooldown_plan[mt_replan_growing_tables],
 						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
-						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') LIMIT 1",
+						"AND event_at > $3 AND event_at < $4 AND (outcome IS NULL OR outcome = 'queued') "
+						"AND NOT recheck LIMIT 1",
 						4, argtypes, MT_GROWING_TABLE_OPTIONS);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = PointerGetDatum(event->user_id);
@@ -180,6 +196,27 @@ insert_firing(const MtTrigger *trigger, const IngestEvent *event)
 		mt_wake_worker_at_commit();
 }
 
+/*
+ * Marks the event's firing of the trigger for re-check: ingest could not decide the condition or
+ * a history clause within microtrigger.regex_max_input, so the worker decides them in full on
+ * the stored event before acting. (A separate UPDATE, on this rare path only.)
+ */
+static void
+mark_for_recheck(const MtTrigger *trigger, const IngestEvent *event)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	SPIPlanPtr	plan = mt_kept_plan(&recheck_plan,
+									"UPDATE microtrigger.firings SET recheck = true "
+									"WHERE trigger_name = $1 AND source_event_id = $2 AND state = 'waiting'",
+									2, argtypes);
+
+	values[0] = CStringGetTextDatum(trigger->name);
+	values[1] = Int64GetDatum(event->id);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not mark a firing for re-check")));
+}
+
 /* Records that a rule failed on an event, instead of failing the INSERT. */
 static void
 record_rule_error(const MtTrigger *trigger, const IngestEvent *event, const char *message)
@@ -203,21 +240,34 @@ typedef struct MatchWork
 {
 	MtRule	   *rule;
 	IngestEvent *event;
+	bool		undecided;		/* the condition is unknown at ingest (not false) */
 } MatchWork;
 
-/* The checks after a condition matched: history, session, cooldown, then the firing. */
+/*
+ * The checks after a condition matched (or could not be decided): history, session, cooldown,
+ * then the firing — marked for re-check when the condition or the history is undecided.
+ */
 static void
 check_and_fire(void *arg)
 {
 	MatchWork  *work = arg;
 	const MtTrigger *trigger = work->rule->trigger;
+	MtTruth		history;
 
 	if (!mt_time_is_finite(work->event->occurred_at))
+	{
 		record_unschedulable(trigger, work->event, "occurred_at");	/* on no timeline */
-	else if (history_holds(trigger, work->event) &&
+		return;
+	}
+	history = history_holds(trigger, work->event);
+	if (history != MT_FALSE &&
 		(!trigger->has_session || session_holds(trigger, work->event)) &&
 		(trigger->has_unless || !in_cooldown(trigger, work->event)))
+	{
 		insert_firing(trigger, work->event);
+		if (work->undecided || history == MT_UNKNOWN)
+			mark_for_recheck(trigger, work->event);
+	}
 }
 
 /*
@@ -233,9 +283,9 @@ static bool careful_matching = false;
  * rule_error decision, so a failing rule never fails the INSERT (a cancel still stops it).
  */
 static void
-finish_match(MtRule *rule, IngestEvent *event)
+finish_match(MtRule *rule, IngestEvent *event, bool undecided)
 {
-	MatchWork	work = {rule, event};
+	MatchWork	work = {rule, event, undecided};
 	ErrorData  *edata;
 
 	if (!careful_matching)
@@ -251,14 +301,19 @@ finish_match(MtRule *rule, IngestEvent *event)
 	}
 }
 
-/* Rule-cache callback: evaluate the condition, and on a match do the rest. */
+/*
+ * Rule-cache callback: evaluate the condition with bounded $regex work, and unless it is surely
+ * false do the rest (an undecided condition is re-checked by the worker).
+ */
 static void
 consider_rule(MtRule *rule, void *arg)
 {
 	IngestEvent *event = arg;
+	MtTruth		matched = mt_condition_eval_bounded(rule->trigger->condition, &event->doc,
+													mt_regex_max_input);
 
-	if (mt_condition_eval(rule->trigger->condition, &event->doc))
-		finish_match(rule, event);
+	if (matched != MT_FALSE)
+		finish_match(rule, event, matched == MT_UNKNOWN);
 }
 
 /* Column numbers of events, looked up by name once per statement. */

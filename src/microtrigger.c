@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "engine.h"
+#include "condition_eval.h"
 #include "microtrigger.h"
 #include "worker.h"
 
@@ -62,6 +63,7 @@ _PG_init(void)
 
 	mt_delivery_define_gucs();
 	mt_engine_init();
+	mt_condition_define_gucs();
 
 	MarkGUCPrefixReserved("microtrigger");
 

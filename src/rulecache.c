@@ -18,6 +18,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "event_window.h"
 #include "jsonc_bridge.h"
 #include "rulecache.h"
 
@@ -66,8 +67,16 @@ static RuleCache *rule_cache = NULL;
 static bool rule_cache_valid = false;
 static bool callback_registered = false;
 static Oid	triggers_relid = InvalidOid;
-static int	pin_count = 0;
 static bool xact_callback_registered = false;
+
+/*
+ * The pins held, as a stack of the transaction nesting level each was taken at: an aborted
+ * subtransaction (ROLLBACK TO SAVEPOINT, a PL/pgSQL EXCEPTION block, an internal subtransaction)
+ * drops the pins taken inside it, whose holders the error unwound.
+ */
+static int	pin_count = 0;
+static int *pin_levels = NULL;
+static int	pin_capacity = 0;
 
 /* Relcache callback: a change to microtrigger.triggers (or a full reset) drops the cache. */
 static void
@@ -103,16 +112,6 @@ compare_entries(const void *a, const void *b)
 	const LiteralEntry *y = b;
 
 	return compare_literal(x->value, x->len, y->value, y->len);
-}
-
-/* qsort comparator for typed groups: by event type, as the lookup's binary search expects. */
-static int
-compare_groups(const void *a, const void *b)
-{
-	const char *x = ((const RuleGroup *) a)->event_type;
-	const char *y = ((const RuleGroup *) b)->event_type;
-
-	return compare_literal(x, strlen(x), y, strlen(y));
 }
 
 /* qsort comparator for prefix buckets: by literal length, ascending. */
@@ -273,6 +272,26 @@ build_group(RuleGroup *group, List *rules)
 		qsort(group->prefixes, group->n_prefix_lengths, sizeof(PrefixLength), compare_prefix_lengths);
 }
 
+/* A rule under one of its event types, and its position, for grouping by sorting. */
+typedef struct TypedRule
+{
+	char	   *event_type;
+	MtRule	   *rule;
+	int			order;			/* rules keep their order (by name) inside a group */
+} TypedRule;
+
+/* qsort comparator for TypedRule: by event type, as the lookup's binary search expects, then order. */
+static int
+compare_typed_rules(const void *a, const void *b)
+{
+	const TypedRule *x = a;
+	const TypedRule *y = b;
+	int			c = compare_literal(x->event_type, strlen(x->event_type),
+									y->event_type, strlen(y->event_type));
+
+	return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
 /* Compiles one triggers row into a rule; a row that no longer compiles is skipped with a warning. */
 static MtRule *
 compile_rule(const char *name, Jsonb *definition, Oid owner)
@@ -339,63 +358,82 @@ build_cache(void)
 	}
 	qsort(cache->rules, cache->n_rules, sizeof(MtRule *), compare_rules_by_name);
 
-	/* group typed rules by event type */
+	/* group typed rules by event type: sort the (type, rule) pairs, then take each run */
 	{
-		List	   *types = NIL;
-		List	   *members = NIL;	/* List of List */
+		int			n_pairs = list_length(typed_pairs) / 2;
+		TypedRule  *pairs = palloc(sizeof(TypedRule) * Max(n_pairs, 1));
+		int			p = 0;
 		ListCell   *lc;
 
 		for (lc = list_head(typed_pairs); lc != NULL; lc = lnext(typed_pairs, lnext(typed_pairs, lc)))
 		{
-			char	   *type = lfirst(lc);
-			MtRule	   *rule = lfirst(lnext(typed_pairs, lc));
-			int			pos = 0;
-			bool		found = false;
-			ListCell   *tc;
-
-			foreach(tc, types)
-			{
-				if (strcmp(lfirst(tc), type) == 0)
-				{
-					lfirst(list_nth_cell(members, pos)) = lappend(list_nth(members, pos), rule);
-					found = true;
-					break;
-				}
-				pos++;
-			}
-			if (!found)
-			{
-				types = lappend(types, type);
-				members = lappend(members, list_make1(rule));
-			}
+			pairs[p].event_type = lfirst(lc);
+			pairs[p].rule = lfirst(lnext(typed_pairs, lc));
+			pairs[p].order = p;
+			p++;
 		}
-		cache->n_groups = list_length(types);
-		cache->groups = palloc0(sizeof(RuleGroup) * Max(cache->n_groups, 1));
-		for (int g = 0; g < cache->n_groups; g++)
+		qsort(pairs, n_pairs, sizeof(TypedRule), compare_typed_rules);
+		cache->groups = palloc0(sizeof(RuleGroup) * Max(n_pairs, 1));
+		for (int start = 0; start < n_pairs;)
 		{
-			cache->groups[g].event_type = list_nth(types, g);
-			build_group(&cache->groups[g], list_nth(members, g));
+			int			end = start;
+			List	   *members = NIL;
+
+			while (end < n_pairs && strcmp(pairs[end].event_type, pairs[start].event_type) == 0)
+				members = lappend(members, pairs[end++].rule);
+			cache->groups[cache->n_groups].event_type = pairs[start].event_type;
+			build_group(&cache->groups[cache->n_groups], members);
+			cache->n_groups++;
+			start = end;
 		}
 	}
-	qsort(cache->groups, cache->n_groups, sizeof(RuleGroup), compare_groups);
+	/* the runs come out sorted by event type */
 	build_group(&cache->any_type, any_rules);
 	MemoryContextSwitchTo(old);
 	return cache;
 }
 
-/* Drops the pins of an aborted transaction (their holders are gone). */
+/*
+ * Drops every pin when the transaction ends: rules are held only inside a statement, so a pin
+ * still there at commit or abort has no holder left.
+ */
 static void
 rulecache_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
 		pin_count = 0;
+}
+
+/* Drops the pins taken inside a subtransaction that aborts (the error unwound their holders). */
+static void
+rulecache_subxact_callback(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
+						   void *arg)
+{
+	int			level;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	level = GetCurrentTransactionNestLevel();	/* the aborting subtransaction's */
+	while (pin_count > 0 && pin_levels[pin_count - 1] >= level)
+		pin_count--;
 }
 
 /* Keeps the cache from being rebuilt while rules are held. */
 void
 mt_rulecache_pin(void)
 {
-	pin_count++;
+	if (pin_count == pin_capacity)
+	{
+		int			capacity = pin_capacity ? pin_capacity * 2 : 8;
+
+		pin_levels = pin_levels
+			? repalloc(pin_levels, sizeof(int) * capacity)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(int) * capacity);
+		pin_capacity = capacity;
+	}
+	pin_levels[pin_count++] = GetCurrentTransactionNestLevel();
 }
 
 /* Releases a pin. */
@@ -420,6 +458,7 @@ mt_rulecache_ensure(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(rulecache_xact_callback, NULL);
+		RegisterSubXactCallback(rulecache_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
 	if (rule_cache != NULL && (rule_cache_valid || pin_count > 0))
@@ -559,6 +598,29 @@ mt_rulecache_lookup(const char *name)
 			lo = mid + 1;
 		else
 			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Decides in full what ingest left undecided for a firing marked recheck: the condition on the
+ * stored event, then the history clauses at the event's time. Returns the first clause that
+ * fails ("condition" or "history"), or NULL when the rule matches.
+ */
+const char *
+mt_rule_recheck(const MtRule *rule, MtDocument *doc, const char *user_id, TimestampTz event_at)
+{
+	const MtTrigger *trigger = rule->trigger;
+	text	   *user = NULL;
+
+	if (!mt_condition_eval(trigger->condition, doc))
+		return "condition";
+	for (int i = 0; i < trigger->n_history; i++)
+	{
+		if (user == NULL)
+			user = cstring_to_text(user_id);
+		if (!mt_count_passes(&trigger->history[i], mt_history_count(&trigger->history[i], user, event_at)))
+			return "history";
 	}
 	return NULL;
 }

@@ -25,7 +25,8 @@ extern void mt_rulecache_ensure(void);
 
 /*
  * While pinned, the cache is not rebuilt (an invalidation waits for the next unpinned use), so
- * rules held by a caller stay valid; pins are dropped when the transaction aborts.
+ * rules held by a caller stay valid. Pins are dropped when the (sub)transaction they were taken
+ * in aborts — an error caught by a savepoint leaves nothing pinned — and at the transaction's end.
  */
 extern void mt_rulecache_pin(void);
 extern void mt_rulecache_unpin(void);
@@ -42,6 +43,14 @@ extern void mt_rulecache_candidates(MtDocument *doc, MtRuleCallback cb, void *ar
 
 /* The enabled rule of that name, or NULL. */
 extern MtRule *mt_rulecache_lookup(const char *name);
+
+/*
+ * For a firing that ingest could not decide (firings.recheck): evaluates the rule's condition on
+ * the stored event and its history clauses at event_at, in full (SPI connected). Returns the
+ * first failing clause ("condition", "history"), or NULL when the rule matches.
+ */
+extern const char *mt_rule_recheck(const MtRule *rule, MtDocument *doc, const char *user_id,
+								   TimestampTz event_at);
 
 
 #endif

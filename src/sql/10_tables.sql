@@ -151,6 +151,9 @@ CREATE TABLE microtrigger.firings (
     event_at         timestamptz NOT NULL,
     due_at           timestamptz NOT NULL,
     is_absence       boolean NOT NULL DEFAULT false,
+    -- ingest could not decide the condition or a history clause (microtrigger.regex_max_input):
+    -- the worker re-checks them on the stored event before acting (decision no_match if not)
+    recheck          boolean NOT NULL DEFAULT false,
     state            text NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'done')),
     outcome          text,
     created_at       timestamptz NOT NULL DEFAULT now(),

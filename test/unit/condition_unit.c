@@ -1,6 +1,7 @@
 /*
  * condition_unit.c: PostgreSQL-free unit tests of the condition compiler (src/condition.c):
- * validation messages and paths, and the rule-index queries (literals, required values).
+ * validation messages and paths, the rule-index queries (literals, required values), the refusal
+ * of super-linear regex features, canonical number keys and the sorted index of long $in lists.
  * Prints "condition-unit: N passed, M failed". Built and run by test/suites/condition_unit.sh.
  */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "condition.h"
+#include "condition_internal.h"
 #include "mtalloc.h"
 
 #include "unit_check.h"
@@ -125,6 +127,199 @@ test_compile_json_object(void)
 	mt_condition_free(NULL);
 }
 
+/* mt_regex_scan(pattern, flags) counts exactly these back-references, lookaheads, lookbehinds. */
+static void
+expect_scan(const char *pattern, int flags, int backrefs, int lookaheads, int lookbehinds)
+{
+	MtRegexFeatures f;
+	char		detail[300];
+
+	mt_regex_scan(pattern, strlen(pattern), flags, &f);
+	snprintf(detail, sizeof(detail), "got %d/%d/%d, expected %d/%d/%d", f.backrefs, f.lookaheads,
+			 f.lookbehinds, backrefs, lookaheads, lookbehinds);
+	check(f.backrefs == backrefs && f.lookaheads == lookaheads && f.lookbehinds == lookbehinds,
+		  pattern, detail);
+}
+
+/* The regex features that make PostgreSQL's engine super-linear are found, and only those. */
+static void
+test_regex_scan(void)
+{
+	expect_scan("^(.+)\\1\\1$", 0, 2, 0, 0);
+	expect_scan("(a)(b)\\2", 0, 1, 0, 0);
+	expect_scan("(?=.*x)", 0, 0, 1, 0);
+	expect_scan("^/(?!blog)", 0, 0, 1, 0);
+	expect_scan("(?<=/)pricing(?<!x)", 0, 0, 0, 2);
+	expect_scan("(?:a|b)+(?i:c)", 0, 0, 0, 0);
+	/* escaped, bracketed, commented or literal: not features */
+	expect_scan("\\(?=x\\)", 0, 0, 0, 0);
+	expect_scan("[(?=]\\\\1", 0, 0, 0, 0);
+	expect_scan("[]\\1(?=]x", 0, 0, 0, 0);
+	expect_scan("[^]\\1]", 0, 0, 0, 0);
+	expect_scan("[[:alpha:](?=]+", 0, 0, 0, 0);
+	expect_scan("a(?#(?=x \\1)b", 0, 0, 0, 0);
+	expect_scan("a(?#x)\\1", 0, 1, 0, 0);
+	expect_scan("***=(?=x)\\1", 0, 0, 0, 0);
+	expect_scan("(?q)(?=x)\\1", 0, 0, 0, 0);
+	expect_scan("***:(?=x)", 0, 0, 1, 0);
+	expect_scan("(?i)(a)\\1", 0, 1, 0, 0);
+	/* x mode: white space and # comments are not the pattern */
+	expect_scan("a # (?=x) \\1\n b", MT_REGEX_EXTENDED, 0, 0, 0);
+	expect_scan("(?x)a # (?=x)\n(?=y)", 0, 0, 1, 0);
+	expect_scan("a # (?=x)", 0, 0, 1, 0);
+	/* octal escapes: a leading zero, or more digits than there are groups */
+	expect_scan("a\\0101", 0, 0, 0, 0);
+	expect_scan("a\\12", 0, 0, 0, 0);
+	expect_scan("(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)\\12", 0, 1, 0, 0);
+
+	/* the compiler refuses them, naming the operand's path */
+	expect_error("{\"p\": {\"$regex\": \"^(.+)\\\\1\\\\1$\"}}", "$.condition.p.$regex",
+				 "$regex may not use back-references (\\1 to \\9): matching them can take exponential time");
+	expect_error("{\"$or\": [{\"a\": 1}, {\"p\": {\"$not\": {\"$regex\": \"x(?=y)\", \"$options\": \"i\"}}}]}",
+				 "$.condition.$or[1].p.$not.$regex",
+				 "$regex may not use lookahead ((?= or (?!): matching it takes time quadratic in the input; "
+				 "combine patterns with $and, $not or $nor instead");
+	expect_error("{\"p\": {\"$elemMatch\": {\"regex\": \"(?!a)\"}}}", "$.condition.p.$elemMatch.regex",
+				 "$regex may not use lookahead ((?= or (?!): matching it takes time quadratic in the input; "
+				 "combine patterns with $and, $not or $nor instead");
+	expect_valid("{\"p\": {\"$regex\": \"(?<=/)pricing\"}, \"q\": {\"$regex\": \"\\\\(?=\"}}");
+}
+
+/* mt_number_key(text) is exactly `expected` ("" for none). */
+static void
+expect_number_key(const char *text, const char *expected)
+{
+	char		key[MT_NUMBER_KEY_MAX];
+	size_t		len = mt_number_key(text, strlen(text), key, sizeof(key));
+	char		detail[300];
+
+	snprintf(detail, sizeof(detail), "got \"%.*s\", expected \"%s\"", (int) len, key, expected);
+	check(len == strlen(expected) && memcmp(key, expected, len) == 0, text, detail);
+}
+
+/* Equal numbers share one canonical key whatever their spelling; different ones do not. */
+static void
+test_number_keys(void)
+{
+	char		small[8];
+	char		big[4100];
+
+	expect_number_key("1", "+1e0");
+	expect_number_key("1.0", "+1e0");
+	expect_number_key("1e0", "+1e0");
+	expect_number_key("0.1e1", "+1e0");
+	expect_number_key("10E-1", "+1e0");
+	expect_number_key("100.000", "+1e2");
+	expect_number_key("1e2", "+1e2");
+	expect_number_key("2.50", "+25e-1");
+	expect_number_key("-7.125e-3", "-7125e-6");
+	expect_number_key("-0.0071250", "-7125e-6");
+	expect_number_key("0", "0");
+	expect_number_key("-0", "0");
+	expect_number_key("-0.000e5", "0");
+	expect_number_key("007", "+7e0");
+	expect_number_key("9007199254740993", "+9007199254740993e0");
+	expect_number_key("9007199254740992", "+9007199254740992e0");
+	expect_number_key("", "");
+	expect_number_key("-", "");
+	expect_number_key("1e", "");
+	expect_number_key("1x", "");
+	expect_number_key("abc", "");
+	/* a key that does not fit is refused, not truncated */
+	check(mt_number_key("123456789", 9, small, sizeof(small)) == 0, "number key too long", NULL);
+	memset(big, '7', 4050);
+	check(mt_number_key(big, 4050, small, sizeof(small)) == 0 &&
+		  mt_number_key(big, 4050, big + 4060, 8) == 0, "4,050 digits do not fit 8 bytes", NULL);
+}
+
+/* The first field operator of a compiled {"a": {...}} condition. */
+static const MtOp *
+first_op(const MtCondition *cond)
+{
+	const MtCondition *node = cond;
+
+	while (node->kind != MT_NODE_FIELD)
+		node = node->children[0];
+	return &node->ops[0];
+}
+
+/* A long $in list is indexed by kind (sorted, binary searched); a short one is not. */
+static void
+test_in_index(void)
+{
+	MtError		err;
+	MtCondition *cond;
+	const MtOp *op;
+	const MtInIndex *index;
+	char		key[MT_NUMBER_KEY_MAX];
+	size_t		len;
+	char	   *text;
+	size_t		used;
+
+	cond = compile("{\"a\": {\"$in\": [\"x\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]}}", &err);
+	check(cond != NULL && first_op(cond)->in_index == NULL, "15 values: no index", err.message);
+	mt_condition_free(cond);
+
+	cond = compile("{\"a\": {\"$nin\": [\"m\", \"b\", \"\", \"zz\", \"b\", 2.50, -0, 1e2, 7, true, null, "
+				   "[1, 2], {\"k\": 1}, \"\\u00e9\", 9007199254740993, \"1\"]}}", &err);
+	check(cond != NULL, "16 values compile", err.message);
+	if (cond == NULL)
+		return;
+	op = first_op(cond);
+	index = op->in_index;
+	check(index != NULL && index->nstrings == 7 && index->nnumbers == 5 && index->ncomposites == 2 &&
+		  index->has_true && !index->has_false && index->has_null, "16 values: indexed by kind", NULL);
+	if (index != NULL)
+	{
+		check(mt_in_index_has_string(index, "b", 1) && mt_in_index_has_string(index, "", 0) &&
+			  mt_in_index_has_string(index, "zz", 2) && mt_in_index_has_string(index, "m", 1) &&
+			  mt_in_index_has_string(index, "\xc3\xa9", 2) && mt_in_index_has_string(index, "1", 1),
+			  "every string is found", NULL);
+		check(!mt_in_index_has_string(index, "z", 1) && !mt_in_index_has_string(index, "zzz", 3) &&
+			  !mt_in_index_has_string(index, "a", 1) && !mt_in_index_has_string(index, "bb", 2) &&
+			  !mt_in_index_has_string(index, "\xc3", 1), "no other string is", NULL);
+		len = mt_number_key("2.5", 3, key, sizeof(key));
+		check(len > 0 && mt_in_index_has_number_key(index, key, len), "2.5 is found as 2.50", NULL);
+		len = mt_number_key("100", 3, key, sizeof(key));
+		check(len > 0 && mt_in_index_has_number_key(index, key, len), "100 is found as 1e2", NULL);
+		len = mt_number_key("0.0", 3, key, sizeof(key));
+		check(len > 0 && mt_in_index_has_number_key(index, key, len), "0.0 is found as -0", NULL);
+		len = mt_number_key("9007199254740992", 16, key, sizeof(key));
+		check(len > 0 && !mt_in_index_has_number_key(index, key, len), "9007199254740992 is not found", NULL);
+		len = mt_number_key("1", 1, key, sizeof(key));
+		check(len > 0 && !mt_in_index_has_number_key(index, key, len), "the number 1 is not the string \"1\"", NULL);
+		for (int i = 1; i < index->nstrings; i++)
+			check(strcmp(index->strings[i - 1].bytes, index->strings[i].bytes) <= 0, "strings sorted", NULL);
+	}
+	mt_condition_free(cond);
+
+	/* 200,000 values: built and deduplicated in O(n log n) (pairwise this takes minutes) */
+	text = mt_alloc(200000 * 16 + 64);
+	used = (size_t) sprintf(text, "{\"event_type\": {\"$in\": [");
+	for (int i = 0; i < 200000; i++)
+		used += (size_t) sprintf(text + used, "%s\"t%d\"", i ? ", " : "", i % 100000);
+	strcpy(text + used, "]}}");
+	memset(&err, 0, sizeof(err));
+	cond = mt_condition_compile_text(text, strlen(text), 32, "$.condition", &err);
+	check(cond != NULL && first_op(cond)->in_index != NULL &&
+		  first_op(cond)->in_index->nstrings == 200000, "200,000 values compile", err.message);
+	if (cond != NULL)
+	{
+		char	  **values = NULL;
+		int			n = mt_condition_required_values(cond, "event_type", &values);
+
+		check(n == 100000 && strcmp(values[0], "t0") == 0 && strcmp(values[99999], "t99999") == 0,
+			  "200,000 values: 100,000 distinct event types, in order", NULL);
+		check(mt_in_index_has_string(first_op(cond)->in_index, "t54321", 6) &&
+			  !mt_in_index_has_string(first_op(cond)->in_index, "t100000", 7), "found in 200,000", NULL);
+		for (int i = 0; i < n; i++)
+			mt_free(values[i]);
+		mt_free(values);
+	}
+	mt_condition_free(cond);
+	mt_free(text);
+}
+
 /* Runs every check and prints the summary line the suite runner reads. */
 int
 main(void)
@@ -196,6 +391,9 @@ main(void)
 		expect_error(deep, "$.condition", "condition is nested more than 32 levels deep");
 	}
 	test_compile_json_object();
+	test_regex_scan();
+	test_number_keys();
+	test_in_index();
 
 	/* literals: top-level and $and-implied string equalities and prefixes of undotted fields */
 	expect_literals("{\"event_type\": \"page_view\", \"url\": {\"$startsWith\": \"/pricing\"}}",
