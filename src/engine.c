@@ -563,8 +563,8 @@ mt_next_due(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	mt_execute_plan(mt_kept_plan(&next_due_plan,
-								 "SELECT least((SELECT min(due_at) FROM microtrigger.firings WHERE state = 'waiting'), "
-								 "(SELECT min(next_at) FROM microtrigger.journeys WHERE status = 'active'))", 0, NULL),
+								 "SELECT least((SELECT pg_catalog.min(due_at) FROM microtrigger.firings WHERE state = 'waiting'), "
+								 "(SELECT pg_catalog.min(next_at) FROM microtrigger.journeys WHERE status = 'active'))", 0, NULL),
 					NULL, NULL, false, 1, SPI_OK_SELECT);
 	value = mt_spi_datum(0, 1, &isnull);
 	if (!isnull)

@@ -101,9 +101,9 @@ mt_history_count_bounded(const MtClause *clause, text *user_id, TimestampTz at,
 	if (clause->condition == NULL || mt_condition_is_empty(clause->condition))
 	{
 		SPIPlanPtr	plan = mt_kept_plan_opts(&history_count_plan[mt_replan_growing_tables][typed], typed
-										? "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
+										? "SELECT pg_catalog.count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND event_type = ANY ($4) AND occurred_at >= $2 AND occurred_at <= $3"
-										: "SELECT count(*) FROM microtrigger.events WHERE user_id = $1 "
+										: "SELECT pg_catalog.count(*) FROM microtrigger.events WHERE user_id = $1 "
 										"AND occurred_at >= $2 AND occurred_at <= $3",
 										typed ? 4 : 3, argtypes, MT_GROWING_TABLE_OPTIONS);
 		bool		isnull;

@@ -96,7 +96,7 @@ session_holds(const MtTrigger *trigger, const IngestEvent *event)
 	if (event->session_id == NULL)
 		return false;
 	plan = mt_kept_plan_opts(&session_plan[mt_replan_growing_tables],
-						"SELECT count(*) FILTER (WHERE event_type = 'page_view'), min(occurred_at) "
+						"SELECT pg_catalog.count(*) FILTER (WHERE event_type = 'page_view'), pg_catalog.min(occurred_at) "
 						"FROM microtrigger.events WHERE session_id = $1 AND occurred_at <= $2 AND user_id = $3 "
 						"AND occurred_at > '-infinity'",
 						3, argtypes, MT_GROWING_TABLE_OPTIONS);
@@ -225,7 +225,7 @@ record_rule_error(const MtTrigger *trigger, const IngestEvent *event, const char
 	Datum		values[4];
 	SPIPlanPtr	plan = mt_kept_plan(&rule_error_plan,
 									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id) "
-									"VALUES (now(), $1, $2, 'rule_error', jsonb_build_object('error', $4::text, 'stage', 'ingest'), $3)",
+									"VALUES (pg_catalog.now(), $1, $2, 'rule_error', pg_catalog.jsonb_build_object('error', $4::text, 'stage', 'ingest'), $3)",
 									4, argtypes);
 
 	values[0] = PointerGetDatum(event->user_id);

@@ -309,7 +309,7 @@ profile_matches(const MtCondition *condition, const char *user_id)
 	MtDocument	doc;
 
 	mt_execute_plan(mt_kept_plan(&profile_plan,
-								 "SELECT c.attributes || jsonb_build_object('user_id', c.user_id, 'email', c.email, "
+								 "SELECT c.attributes || pg_catalog.jsonb_build_object('user_id', c.user_id, 'email', c.email, "
 								 "'timezone', c.timezone) FROM microtrigger.contacts c WHERE c.user_id = $1",
 								 1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
