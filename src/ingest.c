@@ -49,7 +49,6 @@ static SPIPlanPtr cooldown_plan[2];
 
 static SPIPlanPtr insert_firing_plan;
 static SPIPlanPtr rule_error_plan;
-static SPIPlanPtr recheck_plan;
 
 /* The PostgreSQL-free time checks (definition.h) use PostgreSQL's own range and infinities. */
 StaticAssertDecl(MT_TIME_MIN == MIN_TIMESTAMP && MT_TIME_END == END_TIMESTAMP &&
@@ -163,12 +162,14 @@ record_unschedulable(const MtTrigger *trigger, const IngestEvent *event, const c
 /*
  * Writes the firing row: due now for an immediate trigger, at the window's end for an absence;
  * an unschedulable decision when that time or the email's (+ delay) is not a finite timestamp.
+ * recheck: ingest could not decide the condition or a history clause within
+ * microtrigger.regex_max_input, so the worker decides them in full on the stored event first.
  */
 static void
-insert_firing(const MtTrigger *trigger, const IngestEvent *event)
+insert_firing(const MtTrigger *trigger, const IngestEvent *event, bool recheck)
 {
-	Oid			argtypes[6] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID};
-	Datum		values[6];
+	Oid			argtypes[7] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID, BOOLOID};
+	Datum		values[7];
 	SPIPlanPtr	plan;
 	TimestampTz due_at;
 	TimestampTz send_after;
@@ -181,40 +182,20 @@ insert_firing(const MtTrigger *trigger, const IngestEvent *event)
 	}
 	plan = mt_kept_plan(&insert_firing_plan,
 						"INSERT INTO microtrigger.firings "
-						"(trigger_name, source_event_id, user_id, event_at, due_at, is_absence) "
-						"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-						6, argtypes);
+						"(trigger_name, source_event_id, user_id, event_at, due_at, is_absence, recheck) "
+						"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+						7, argtypes);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = Int64GetDatum(event->id);
 	values[2] = PointerGetDatum(event->user_id);
 	values[3] = TimestampTzGetDatum(event->occurred_at);
 	values[4] = TimestampTzGetDatum(due_at);
 	values[5] = BoolGetDatum(trigger->has_unless);
+	values[6] = BoolGetDatum(recheck);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not write a firing")));
 	if (SPI_processed > 0)
 		mt_wake_worker_at_commit();
-}
-
-/*
- * Marks the event's firing of the trigger for re-check: ingest could not decide the condition or
- * a history clause within microtrigger.regex_max_input, so the worker decides them in full on
- * the stored event before acting. (A separate UPDATE, on this rare path only.)
- */
-static void
-mark_for_recheck(const MtTrigger *trigger, const IngestEvent *event)
-{
-	Oid			argtypes[2] = {TEXTOID, INT8OID};
-	Datum		values[2];
-	SPIPlanPtr	plan = mt_kept_plan(&recheck_plan,
-									"UPDATE microtrigger.firings SET recheck = true "
-									"WHERE trigger_name = $1 AND source_event_id = $2 AND state = 'waiting'",
-									2, argtypes);
-
-	values[0] = CStringGetTextDatum(trigger->name);
-	values[1] = Int64GetDatum(event->id);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not mark a firing for re-check")));
 }
 
 /* Records that a rule failed on an event, instead of failing the INSERT. */
@@ -263,11 +244,7 @@ check_and_fire(void *arg)
 	if (history != MT_FALSE &&
 		(!trigger->has_session || session_holds(trigger, work->event)) &&
 		(trigger->has_unless || !in_cooldown(trigger, work->event)))
-	{
-		insert_firing(trigger, work->event);
-		if (work->undecided || history == MT_UNKNOWN)
-			mark_for_recheck(trigger, work->event);
-	}
+		insert_firing(trigger, work->event, work->undecided || history == MT_UNKNOWN);
 }
 
 /*
