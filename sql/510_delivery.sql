@@ -51,10 +51,13 @@ RESET microtrigger.unsubscribe_secret;
 SELECT microtrigger.unsubscribe_token('reg_u', 1) <> :'token' AS key_changes_token,
        microtrigger.unsubscribe(:'token') AS old_token_accepted;
 
--- rows left sending by a crash: queued again after sending_timeout, dead at max_attempts
+-- rows left sending by a crash: queued again after sending_timeout, dead at max_attempts. Three
+-- batches (claimed_at): r1 alone, r2 then r4 (both at their last attempt), and r3 still in its
+-- lease. Only the first row a batch left may have been in flight: r4 gets its attempt back.
 INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after, status, attempts, claimed_at)
 VALUES ('reg_r1', 'reg_r1@example.com', 'Stale', 'x', now(), 'sending', 1, now() - interval '1 hour'),
-       ('reg_r2', 'reg_r2@example.com', 'Stale, last try', 'x', now(), 'sending', 5, now() - interval '1 hour'),
+       ('reg_r2', 'reg_r2@example.com', 'Stale, last try', 'x', now(), 'sending', 5, now() - interval '2 hours'),
+       ('reg_r4', 'reg_r4@example.com', 'Stale, never tried', 'x', now() + interval '1 second', 'sending', 5, now() - interval '2 hours'),
        ('reg_r3', 'reg_r3@example.com', 'Recent', 'x', now(), 'sending', 1, now());
 SELECT microtrigger.recover_sending();
 SELECT user_id, status, attempts, last_error FROM microtrigger.outbox WHERE user_id LIKE 'reg_r%' ORDER BY user_id;
