@@ -834,7 +834,7 @@ mt_condition_eval_bounded(const MtCondition *cond, MtDocument *doc, int regex_ma
 
 /* Defines microtrigger.regex_max_input; called from _PG_init. */
 void
-mt_condition_define_gucs(void)
+mt_condition_init(void)
 {
 	DefineCustomIntVariable("microtrigger.regex_max_input",
 							"Bytes of subject the $regex operators of one condition examine at ingest; "

@@ -66,9 +66,9 @@ typedef enum MtTruth
 extern MtTruth mt_condition_eval_bounded(const MtCondition *cond, MtDocument *doc,
 										 int regex_max_input);
 
-/* microtrigger.regex_max_input (bytes; -1: no limit), defined by mt_condition_define_gucs(). */
+/* microtrigger.regex_max_input (bytes; -1: no limit), defined by mt_condition_init(). */
 extern int	mt_regex_max_input;
-extern void mt_condition_define_gucs(void);
+extern void mt_condition_init(void);
 
 /*
  * Checks that every $regex of the condition compiles in PostgreSQL's regex engine; on failure

@@ -40,6 +40,9 @@
 #include "mime.h"
 #include "smtp.h"
 
+char	   *mt_smtp_url = NULL;
+char	   *mt_from_address = NULL;
+char	   *mt_unsubscribe_url = NULL;
 char	   *mt_smtp_username = NULL;
 char	   *mt_smtp_password = NULL;
 char	   *mt_smtp_ca_file = NULL;
@@ -84,8 +87,20 @@ static SPIPlanPtr state_clear_plan = NULL;
 
 /* Defines the delivery GUCs; called from _PG_init. */
 void
-mt_delivery_define_gucs(void)
+mt_delivery_init(void)
 {
+	DefineCustomStringVariable("microtrigger.smtp_url",
+							   "SMTP server that deliver() sends through (smtp:// or smtps://); empty sends nothing.",
+							   NULL, &mt_smtp_url, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.from_address",
+							   "From: address of every email.",
+							   NULL, &mt_from_address, "microtrigger <noreply@localhost>",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.unsubscribe_url",
+							   "Base URL of the one-click unsubscribe link; the token is appended.",
+							   NULL, &mt_unsubscribe_url, "https://example.invalid/unsubscribe?token=",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("microtrigger.smtp_username",
 							   "User name for SMTP AUTH; empty sends without AUTH.",
 							   NULL, &mt_smtp_username, "",

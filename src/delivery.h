@@ -7,7 +7,13 @@
 
 #include "postgres.h"
 
-/* delivery GUCs, defined in deliver.c by mt_delivery_define_gucs() */
+/* Defines the delivery settings below; called from _PG_init. */
+extern void mt_delivery_init(void);
+
+/* delivery GUCs, defined in deliver.c by mt_delivery_init() */
+extern char *mt_smtp_url;				/* microtrigger.smtp_url: empty = nothing is sent */
+extern char *mt_from_address;			/* microtrigger.from_address */
+extern char *mt_unsubscribe_url;		/* microtrigger.unsubscribe_url: base of the one-click link */
 extern char *mt_smtp_username;			/* microtrigger.smtp_username (superuser-only) */
 extern char *mt_smtp_ca_file;			/* microtrigger.smtp_ca_file */
 extern char *mt_smtp_password;			/* microtrigger.smtp_password (superuser-only) */

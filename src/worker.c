@@ -24,7 +24,6 @@
 #include "utils/timestamp.h"
 
 #include "engine.h"
-#include "microtrigger.h"
 #include "worker.h"
 
 PGDLLEXPORT void mt_worker_main(Datum arg);
@@ -40,6 +39,11 @@ static MtWorkerShared *worker_shared = NULL;
 static shmem_request_hook_type previous_shmem_request_hook = NULL;
 static shmem_startup_hook_type previous_shmem_startup_hook = NULL;
 static bool wake_requested = false;
+
+/* The worker's settings, defined by mt_worker_init(). */
+static char *mt_database = NULL;	/* microtrigger.database: the database the worker serves */
+static int	mt_naptime_ms = 10000;	/* microtrigger.naptime: the worker's longest sleep */
+static int	mt_batch_size = 200;	/* microtrigger.batch_size: firings per run_pending transaction */
 
 /* Reserves the shared state (shmem_request_hook). */
 static void
@@ -96,11 +100,30 @@ mt_wake_worker_at_commit(void)
 	wake_requested = true;
 }
 
-/* Shared memory hooks, the worker (only when preloaded) and the commit callback. */
+/* The worker's settings, shared memory hooks, the worker (only when preloaded), the commit callback. */
 void
 mt_worker_init(void)
 {
 	BackgroundWorker worker;
+
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while the postmaster loads the library; a
+	 * backend that loads it later (CREATE EXTENSION without shared_preload_libraries) would die
+	 * with FATAL. There no worker runs, so the setting only informs: PGC_SIGHUP.
+	 */
+	DefineCustomStringVariable("microtrigger.database",
+							   "Database the microtrigger background worker serves.",
+							   NULL, &mt_database, "postgres",
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.naptime",
+							"Longest time the worker sleeps when nothing is due.",
+							NULL, &mt_naptime_ms, 10000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.batch_size",
+							"Firings acted on per run_pending transaction by the worker.",
+							NULL, &mt_batch_size, 200, 1, 100000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	RegisterXactCallback(worker_xact_callback, NULL);
 	if (!process_shared_preload_libraries_in_progress)
