@@ -59,20 +59,17 @@ mt_setup() {
         cat "$MT_TMP/build.log" >&2; mt_log "install failed"; return 1; }
     mt_as_postgres "$MT_BIN/initdb" -D "$MT_TMP/data" -U postgres --no-sync -E UTF8 --locale=C.UTF-8 \
         >"$MT_TMP/initdb.log" 2>&1 || { cat "$MT_TMP/initdb.log" >&2; return 1; }
+    # test/regress.conf (what `make installcheck` uses), then this cluster's own lines
+    cat "$MT_BUILD/test/regress.conf" >>"$MT_TMP/data/postgresql.conf"
     cat >>"$MT_TMP/data/postgresql.conf" <<CONF
 port = $MT_PORT
 listen_addresses = ''
 unix_socket_directories = '$MT_TMP/sock'
-shared_preload_libraries = 'pg_cron,microtrigger'
 cron.database_name = '${MT_CRON_DB:-contrib_regression}'
 microtrigger.database = '${MT_WORKER_DB:-postgres}'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 max_wal_size = '4GB'
 shared_buffers = '512MB'
 maintenance_work_mem = '256MB'
-timezone = 'UTC'
 ${MT_EXTRA_CONF:-}
 CONF
     mt_as_postgres "$MT_BIN/pg_ctl" -D "$MT_TMP/data" -l "$MT_TMP/server.log" -w start >/dev/null || {

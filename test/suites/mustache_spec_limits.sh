@@ -2,20 +2,20 @@
 # The Mustache engine's compile and render limits (test/unit/mustache_limits.c): nesting and size
 # refused at compile, the stack guard, the stack the deepest legal render uses. Built twice: with
 # AddressSanitizer + UBSan, and at -O2 as the extension is (whose stack figure is the one that
-# must fit max_stack_depth). Last line: "mustache-limits: N passed, M failed" over both builds.
+# must fit max_stack_depth), both by `make unit`. Last line: "mustache-limits: N passed, M failed"
+# over both builds.
 set -u
 cd "${MT_BUILD:-.}"
 out=$(mktemp -d)
-SRCS="test/unit/mustache_limits.c test/unit/mtm_jsonc.c src/mustache.c src/mterror.c test/unit/mtalloc_std.c"
-FLAGS="-g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Isrc -Itest/unit"
 passed=0; failed=0
-for build in "asan:-O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined" "O2:-O2"; do
-    name=${build%%:*}; opts=${build#*:}
-    if ! gcc $FLAGS $opts $SRCS $(pkg-config --cflags --libs json-c) -o "$out/limits-$name"; then
+# built by `make unit`: mustache_limits.bin with the sanitizers, mustache_limits_O2.bin at -O2
+for name in asan O2; do
+    bin=test/unit/mustache_limits.bin; [ "$name" = O2 ] && bin=test/unit/mustache_limits_O2.bin
+    if ! make -s "$bin"; then
         echo "build $name failed"; failed=$((failed + 1)); continue
     fi
     echo "== $name build"
-    "$out/limits-$name" >"$out/log-$name" 2>&1
+    "./$bin" >"$out/log-$name" 2>&1
     rc=$?
     cat "$out/log-$name"
     line=$(grep -E '^mustache-limits: [0-9]+ passed, [0-9]+ failed' "$out/log-$name" | tail -n 1)

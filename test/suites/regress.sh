@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# The pg_regress suite (sql/, expected/) against the running throwaway cluster.
+# The pg_regress suite (sql/, expected/): `make installcheck-regress`, on a temporary instance
+# configured by test/regress.conf, run from the private PostgreSQL copy that holds the fresh build.
 set -u
 cd "$MT_BUILD"
 tests=$(ls sql/*.sql | sed 's#sql/##; s#\.sql$##' | sort)
-PGXS_DIR=$(dirname "$(dirname "$(pg_config --pgxs)")")
-mt_regress() { # run pg_regress as postgres so it can write results/
-    if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi
-}
-mt_regress "$PGXS_DIR/test/regress/pg_regress" --inputdir=. --bindir="$MT_BIN" \
-    --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=contrib_regression \
-    $tests >regress.out 2>&1
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi; }
+as_pg make -s installcheck-regress bindir="$MT_BIN" EXTRA_REGRESS_OPTS="--port=$MT_PORT" >regress.out 2>&1
 cat regress.out
 [ -f regression.diffs ] && head -c 20000 regression.diffs
 ok=$(grep -cE '\.\.\. ok' regress.out)

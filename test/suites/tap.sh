@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# TAP tests (test/tap/t/*.pl) with PostgreSQL::Test::Cluster; each test starts its own cluster
-# from the private PostgreSQL copy that holds the freshly built extension.
+# TAP tests (test/tap/t/*.pl) with PostgreSQL::Test::Cluster: `make installcheck-tap`; each test
+# starts its own cluster from the private PostgreSQL copy that holds the freshly built extension.
 set -u
-cd "$MT_BUILD/test/tap"
-PGXS_DIR=$(dirname "$(dirname "$(pg_config --pgxs)")")
+cd "$MT_BUILD"
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi; }
-as_pg env PATH="$MT_BIN:$PATH" MT_BUILD="$MT_BUILD" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-    prove -I "$PGXS_DIR/test/perl" -v $(ls t/*.pl) >tap.out 2>&1
+as_pg make -s installcheck-tap bindir="$MT_BIN" PROVE_FLAGS=-v >tap.out 2>&1
 cat tap.out
 for f in tmp_check/log/*; do [ -f "$f" ] && grep -q "not ok" tap.out && { echo "== $f"; tail -n 30 "$f"; }; done
 ok=$(grep -cE '^ok [0-9]+' tap.out)

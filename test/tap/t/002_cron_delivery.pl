@@ -3,13 +3,14 @@
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
+use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $smtp_dir = tempdir(CLEANUP => 1);
 my $smtp_port = PostgreSQL::Test::Cluster::get_free_port();
-my $server_script = "$ENV{MT_BUILD}/test/delivery/smtp_server.py";
+my $server_script = "$FindBin::RealBin/../../delivery/smtp_server.py";
 my $smtp_pid = fork();
 if ($smtp_pid == 0)
 {
