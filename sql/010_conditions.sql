@@ -1,5 +1,6 @@
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 RESET client_min_messages;
 -- The condition language against plain documents: microtrigger.matches(condition, document).
 -- Each case carries the answer MongoDB gives (column "mongo"); "got" is ours.

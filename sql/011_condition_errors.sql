@@ -1,5 +1,6 @@
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 RESET client_min_messages;
 -- Every validation error of the condition language: SQLSTATE 22023, "invalid condition at PATH: reason".
 SELECT microtrigger.matches('{"time_spent": {"$gtt": 60}}', '{}');

@@ -3,7 +3,8 @@
 -- least-privilege deployment (grant_author, grant_ingest) works, matching events of an
 -- application that may only add them.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 -- Every function of the extension fixes its search_path, but three that run no SQL and resolve
@@ -186,10 +187,6 @@ UPDATE microtrigger.triggers SET enabled = false WHERE name = 'alice_t';
 DELETE FROM microtrigger.triggers WHERE name = 'alice_t';
 RESET ROLE;
 
-DELETE FROM microtrigger.triggers; DELETE FROM microtrigger.sequences; DELETE FROM microtrigger.segments;
-DELETE FROM microtrigger.templates; DELETE FROM microtrigger.outbox; DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings; DELETE FROM microtrigger.journeys; DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
 DROP TABLE public.mt_priv_crm;
 DROP OWNED BY mt_priv_alice, mt_priv_bob, mt_priv_app;
 DROP ROLE mt_priv_alice, mt_priv_bob, mt_priv_app;

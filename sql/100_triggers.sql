@@ -1,6 +1,7 @@
 -- Triggers as rows: validation when written, and the path from event to outbox.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, preheader, html_body, text_body) VALUES
@@ -124,11 +125,3 @@ SELECT at, trigger_name, outcome FROM microtrigger.explain('u1');
 UPDATE microtrigger.triggers SET enabled = false WHERE name = 'pricing_intent';
 SELECT microtrigger.track('u2', 'page_view', '{"url": "/pricing", "time_spent": 500}', '2026-11-05 09:00') > 0 AS tracked;
 SELECT count(*) AS firings_for_disabled FROM microtrigger.firings WHERE trigger_name = 'pricing_intent' AND event_at = '2026-11-05 09:00';
-
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;

@@ -1,7 +1,8 @@
 -- Enrichment: the context query runs read-only as the trigger's owner, never as a superuser by
 -- accident; a failure is a decision, not an error.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 CREATE ROLE mt_marketer NOLOGIN;
@@ -59,13 +60,6 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES ('mine',
 RESET ROLE;
 SELECT name, owner FROM microtrigger.triggers WHERE name = 'mine';
 
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;
 DROP SCHEMA crm CASCADE;
 REVOKE ALL ON ALL TABLES IN SCHEMA microtrigger FROM mt_marketer, mt_intern;
 REVOKE USAGE ON SCHEMA microtrigger FROM mt_marketer, mt_intern;

@@ -2,7 +2,8 @@
 -- and bounded: one transaction takes at most 512 user locks, then locks whole buckets, so a
 -- backfill over many users does not fill the lock table.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES ('locks', 'Hi', 'x');
@@ -25,11 +26,3 @@ COMMIT;
 -- committed: no lock is left
 SELECT count(*) AS advisory_locks_left FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
 SELECT count(*) AS emails, count(DISTINCT user_id) AS users FROM microtrigger.outbox;
-
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;

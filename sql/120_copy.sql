@@ -1,7 +1,8 @@
 -- COPY of 10,000 events with several triggers gives exactly the expected firings: the C matcher
 -- (with its rule index) agrees with the same rules written as SQL predicates.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, html_body) VALUES ('t', 'hi', 'hi');
@@ -72,8 +73,3 @@ FROM expected e LEFT JOIN actual a USING (trigger_name) ORDER BY 1;
 SELECT count(*) = count(DISTINCT (trigger_name, source_event_id)) AS unique_firings,
        bool_and(f.user_id = e.user_id AND f.event_at = e.occurred_at) AS consistent
 FROM microtrigger.firings f JOIN microtrigger.events e ON e.id = f.source_event_id;
-
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.templates;

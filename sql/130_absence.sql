@@ -1,7 +1,8 @@
 -- Absence signals: "did X and not Y within T", decided when the window closes, from all events
 -- recorded by then (late and out-of-order events count), keyed on the same cart.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES
@@ -46,11 +47,3 @@ FROM microtrigger.decisions ORDER BY id;
 SELECT d.user_id, e.event_type, e.params->>'cart_id' AS cart
 FROM microtrigger.decisions d JOIN microtrigger.events e ON e.id = (d.detail->>'cancelled_by')::bigint
 ORDER BY 1, 3;
-
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;

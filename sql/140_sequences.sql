@@ -2,7 +2,8 @@
 -- day apart, exit on purchase), branches, exit cancelling queued email, one active journey per
 -- user and sequence, and re-entry.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES
@@ -119,15 +120,3 @@ SELECT user_id, status, exit_reason FROM microtrigger.journeys WHERE user_id IN 
 SELECT user_id, outcome FROM microtrigger.decisions
 WHERE user_id IN ('s6', 's7') AND outcome IN ('queued', 'no_email', 'journey_exited', 'journey_completed', 'unsubscribed')
 ORDER BY user_id, id;
-
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.sequences;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.journeys;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.segment_members;
-DELETE FROM microtrigger.segments;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;

@@ -1,7 +1,8 @@
 -- An event INSERT never fails because of a rule: a rule that fails at ingest becomes a
 -- rule_error decision, the other rules of the same statement still fire, and the events stay.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES ('t', 'Hi', 'x');
@@ -30,9 +31,3 @@ FROM microtrigger.decisions GROUP BY 1, 2 ORDER BY 1;
 DROP TRIGGER refuse_broken ON microtrigger.firings;
 SELECT microtrigger.track('e9', 'visit', '{}', '2026-11-02 10:00') > 0 AS tracked;
 SELECT trigger_name, count(*) AS firings FROM microtrigger.firings GROUP BY 1 ORDER BY 1;
-
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.templates;

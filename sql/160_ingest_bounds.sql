@@ -4,7 +4,8 @@
 -- and big event-type lists cost O(log n) per event; a cancel propagates as a cancel; and an error
 -- caught by a savepoint does not leave the rule cache pinned.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES ('ib_t', 'Hi', 'x');
@@ -229,14 +230,3 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES ('ib_later',
  '{"event": "ib_pin", "cooldown": 0, "actions": [{"send_email": {"template": "ib_t"}}]}');
 INSERT INTO microtrigger.events (user_id, event_type, occurred_at) VALUES ('ib9', 'ib_pin', '2030-01-05 10:02');
 SELECT trigger_name, event_at FROM microtrigger.firings WHERE user_id = 'ib9' ORDER BY trigger_name, event_at;
-
--- clean up
-DELETE FROM microtrigger.triggers WHERE name LIKE 'ib\_%';
-DELETE FROM microtrigger.sequences WHERE name LIKE 'ib\_%';
-DELETE FROM microtrigger.segments WHERE name LIKE 'ib\_%';
-DELETE FROM microtrigger.outbox WHERE user_id LIKE 'ib_';
-DELETE FROM microtrigger.decisions WHERE user_id LIKE 'ib_';
-DELETE FROM microtrigger.firings WHERE user_id LIKE 'ib_';
-DELETE FROM microtrigger.events WHERE user_id LIKE 'ib_';
-DELETE FROM microtrigger.contacts WHERE user_id LIKE 'ib_';
-DELETE FROM microtrigger.templates WHERE name = 'ib_t';

@@ -3,7 +3,8 @@
 -- never leave a row that cannot be read: what cannot be scheduled becomes an 'unschedulable'
 -- decision, the event is kept, and every table (so pg_dump) stays readable.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 -- SQLSTATE and message of a definition written to a table, or 'ok' (the row is not kept).
@@ -121,13 +122,3 @@ BEGIN
                 ELSE array_to_string(bad, '; ') END;
 END $$;
 SELECT pg_temp.unreadable_tables();
-
-DELETE FROM microtrigger.segments;
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.sequences;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.journeys;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;

@@ -1,10 +1,10 @@
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 RESET client_min_messages;
 -- Templates: rendering, escaping, layouts, partials, validation when written, limits.
--- Every template row made here is named t200_* and removed at the end.
+-- Every template row made here is named t200_*.
 \set VERBOSITY default
-DELETE FROM microtrigger.templates WHERE name LIKE 't200_%';
 
 -- HTML escaping: {{x}} escapes & < > " ', {{{x}}} and {{&x}} do not.
 SELECT microtrigger.render('<p>{{x}}</p> {{{x}}} {{&x}}',
@@ -158,5 +158,3 @@ FROM unnest(ARRAY['a', 'a.b', 'a.c', 'a.x', 'e', 'l', 'l.0', 'x', '.']) n;
 -- render() is STRICT: NULL data gives NULL.
 SELECT microtrigger.render('x', NULL) IS NULL AS null_data;
 SELECT microtrigger.render('x', '{}', '[]');
-
-DELETE FROM microtrigger.templates WHERE name LIKE 't200_%';

@@ -1,7 +1,8 @@
 -- Personalization in the engine: content variants chosen by conditions over the render context,
 -- required names (missing_data), header-safe subjects, render and template failures as decisions.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 INSERT INTO microtrigger.templates (name, subject, preheader, html_body, text_body, required) VALUES
@@ -60,11 +61,4 @@ FROM microtrigger.outbox ORDER BY id;
 SELECT user_id, trigger_name, outcome, detail - 'outbox_id' - 'send_after' AS detail
 FROM microtrigger.decisions ORDER BY id;
 
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;
 DROP SCHEMA crm2 CASCADE;

@@ -1,7 +1,8 @@
 -- Segments: validation, the seed's segments, enter/exit events that triggers react to, expiry at
 -- the right as_of, late events, exclusion by a later event, profile changes, refresh_segment.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 
 -- Validation: every mistake is refused with 22023, the segment's name, the JSON path and the reason.
@@ -182,12 +183,3 @@ SELECT microtrigger.refresh_segment('nope', '2026-12-20');
 DELETE FROM microtrigger.segments WHERE name = 'pricing_not_converted';
 SELECT count(*) AS left_behind FROM microtrigger.segment_members WHERE segment = 'pricing_not_converted';
 SELECT count(*) AS segment_errors FROM microtrigger.decisions WHERE outcome = 'segment_error';
-
-DELETE FROM microtrigger.segments;
-DELETE FROM microtrigger.triggers;
-DELETE FROM microtrigger.outbox;
-DELETE FROM microtrigger.decisions;
-DELETE FROM microtrigger.firings;
-DELETE FROM microtrigger.events;
-DELETE FROM microtrigger.contacts;
-DELETE FROM microtrigger.templates;

@@ -4,7 +4,8 @@
 -- plan, windows expiring between batches. After each batch run_pending(T) brings every segment to
 -- T; then for every segment, segment_members must equal segment_members_at(segment, T).
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 SET TimeZone = 'UTC';
 SELECT setseed(0.310);
 
@@ -98,8 +99,3 @@ SELECT (SELECT count(*) FROM microtrigger.events WHERE event_type IN ('segment_e
        - changes AS refresh_changes
 FROM r_before;
 SELECT count(*) AS segment_errors FROM microtrigger.decisions WHERE outcome = 'segment_error';
-
-DELETE FROM microtrigger.segments WHERE name LIKE 'r\_%';
-DELETE FROM microtrigger.events WHERE user_id LIKE 'r%';
-DELETE FROM microtrigger.contacts WHERE user_id LIKE 'r%';
-DELETE FROM microtrigger.decisions;

@@ -1,4 +1,7 @@
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
+RESET client_min_messages;
 -- Delivery without an SMTP server: the SQL-visible parts (suppressions, unsubscribe, recovery,
 -- retention, pg_cron jobs, privileges). Sending over SMTP is tested in test/suites/delivery.sh.
 
@@ -86,8 +89,5 @@ RESET ROLE;
 REVOKE USAGE ON SCHEMA microtrigger FROM reg_delivery_user;
 DROP ROLE reg_delivery_user;
 
-DELETE FROM microtrigger.outbox WHERE user_id LIKE 'reg_%';
-DELETE FROM microtrigger.contacts WHERE user_id LIKE 'reg_%';
-DELETE FROM microtrigger.suppressions WHERE address LIKE 'reg.%';
 -- no jobs left running in the regression database
 SELECT cron.unschedule(jobname) FROM cron.job WHERE jobname LIKE 'microtrigger-%' ORDER BY jobname;
