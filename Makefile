@@ -36,8 +36,11 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
+# Instances get the locale of initdb's environment (pg_regress drops LC_ALL, so set these).
 INSTALLCHECKS = installcheck installcheck-regress installcheck-isolation installcheck-tap
-$(INSTALLCHECKS): export LC_ALL = C.UTF-8
+$(INSTALLCHECKS): export LANG = C.UTF-8
+$(INSTALLCHECKS): export LC_COLLATE = C.UTF-8
+$(INSTALLCHECKS): export LC_CTYPE = C.UTF-8
 
 # The three parts of installcheck one at a time (test/suites/{regress,isolation,tap}.sh use them).
 .PHONY: installcheck-regress installcheck-isolation installcheck-tap
