@@ -26,6 +26,7 @@
 #include "event_window.h"
 #include "journeys.h"
 #include "rulecache.h"
+#include "segment_ingest.h"
 #include "subxact.h"
 #include "worker.h"
 
@@ -333,14 +334,22 @@ typedef struct IngestPass
 	TupleTableSlot *slot;
 	EventColumns cols;
 	MemoryContext row_context;
+	bool		rules;			/* some rule or journey exit may match */
+	MtSegmentDeltas *segments;	/* NULL: no segment can change */
 } IngestPass;
 
-/* Matches every event of the statement (from the start of the transition table). */
+/*
+ * Reads every event of the statement once (from the start of the transition table) and hands it
+ * to the rules, the journey exits and the segment deltas. A second walk (careful mode) starts
+ * the segment collection over, so each event is filed once whichever walk completes.
+ */
 static void
 match_events(void *arg)
 {
 	IngestPass *pass = arg;
 
+	if (pass->segments != NULL)
+		mt_segment_deltas_reset(pass->segments);
 	tuplestore_rescan(pass->rows);
 	while (tuplestore_gettupleslot(pass->rows, true, false, pass->slot))
 	{
@@ -351,17 +360,27 @@ match_events(void *arg)
 		MemoryContextReset(pass->row_context);
 		old = MemoryContextSwitchTo(pass->row_context);
 		read_event(pass->slot, &pass->cols, &event);
-		mt_rulecache_candidates(&event.doc, consider_rule, &event);
-		if (mt_time_is_finite(event.occurred_at) &&
-			mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
-			mt_journeys_exit_on_event(event.id, event.user_id, &event.doc, event.params);
+		if (pass->rules)
+		{
+			mt_rulecache_candidates(&event.doc, consider_rule, &event);
+			if (mt_time_is_finite(event.occurred_at) &&
+				mt_journeys_exit_types_match(VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type)))
+				mt_journeys_exit_on_event(event.id, event.user_id, &event.doc, event.params);
+		}
+		if (pass->segments != NULL)
+			mt_segment_deltas_add(pass->segments, VARDATA_ANY(event.user_id), VARSIZE_ANY_EXHDR(event.user_id),
+								  VARDATA_ANY(event.event_type), VARSIZE_ANY_EXHDR(event.event_type),
+								  event.occurred_at, &event.doc);
 		MemoryContextSwitchTo(old);
 	}
 }
 
 /*
- * AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT on microtrigger.events:
- * match every inserted event against the enabled triggers.
+ * AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT on microtrigger.events, the one
+ * ingest trigger: match every inserted event against the enabled triggers and journey exits,
+ * then keep the segments it can change current (segment_ingest.h). The rules come first, as
+ * when they were two triggers; segment_enter / segment_exit events that maintenance records
+ * come back through this trigger for the rules only.
  */
 Datum
 mt_ingest_events(PG_FUNCTION_ARGS)
@@ -381,7 +400,9 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	mt_rulecache_ensure();
 	mt_journeys_ensure();
-	if (mt_rulecache_is_empty() && !mt_journeys_have_exits())
+	pass.rules = !mt_rulecache_is_empty() || mt_journeys_have_exits();
+	pass.segments = mt_segment_deltas_begin();
+	if (!pass.rules && pass.segments == NULL)
 	{
 		SPI_finish();
 		return PointerGetDatum(NULL);
@@ -416,6 +437,9 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 	ExecDropSingleTupleTableSlot(pass.slot);
 	MemoryContextDelete(pass.row_context);
 	mt_rulecache_unpin();
+	/* after the rules (their cache unpinned): segment events recorded here re-enter this trigger */
+	if (pass.segments != NULL)
+		mt_segment_deltas_apply(pass.segments);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

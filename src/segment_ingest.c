@@ -1,9 +1,9 @@
 /*
- * segment_ingest.c: the two triggers that keep segments current as data lands.
+ * segment_ingest.c: keeping segments current as data lands.
  *
- * - An AFTER INSERT statement trigger on microtrigger.events reads the transition table (its own
- *   read pointer), asks the segment cache which segments each event's type can change, keeps
- *   those whose clauses count the event, and re-evaluates each affected (segment, user) once per
+ * - The ingest statement trigger on microtrigger.events (ingest.c) hands each transition row
+ *   here; the segment cache says which segments the event's type can change, those whose clauses
+ *   count the event are kept, and each affected (segment, user) is re-evaluated once per
  *   statement at max(segment clock, the user's latest such event).
  * - An AFTER row trigger on microtrigger.contacts re-evaluates the user for segments with a
  *   profile, at the segment's clock.
@@ -26,9 +26,9 @@
 #include "utils/tuplestore.h"
 
 #include "segment_cache.h"
+#include "segment_ingest.h"
 #include "segment_maintain.h"
 
-PG_FUNCTION_INFO_V1(mt_segments_ingest_events);
 PG_FUNCTION_INFO_V1(mt_segments_contact_changed);
 
 /* An affected user, keyed by the user id's pointer (hashed by content). */
@@ -110,135 +110,89 @@ sorted_users(HTAB *users, int *n)
 	return array;
 }
 
-/* Column numbers of events, looked up by name once per statement. */
-typedef struct EventColumns
+/* The (segment, user) pairs of one statement (segment_ingest.h). */
+struct MtSegmentDeltas
 {
-	int			user_id,
-				event_type,
-				occurred_at,
-				session_id,
-				params;
-} EventColumns;
+	MemoryContext context;		/* the collection */
+	HTAB	   *users;			/* AffectedUser by user id */
+};
 
-/* Files one transition-table row under every segment one of whose clauses counts it. */
-static void
-consider_event(TupleTableSlot *slot, const EventColumns *cols, HTAB *users, MemoryContext context)
+/* Starts collecting (see segment_ingest.h). */
+MtSegmentDeltas *
+mt_segment_deltas_begin(void)
 {
-	bool		isnull;
-	text	   *type = DatumGetTextPP(slot_getattr(slot, cols->event_type, &isnull));
+	MtSegmentDeltas *deltas;
+
+	if (mt_segment_recording_events)
+		return NULL;			/* our own segment_enter / segment_exit rows */
+	mt_segment_cache_ensure();
+	if (mt_segment_cache_count() == 0)
+		return NULL;
+	mt_segment_cache_read_clocks();
+	deltas = palloc(sizeof(MtSegmentDeltas));
+	deltas->context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger segment ingest",
+											ALLOCSET_DEFAULT_SIZES);
+	mt_segment_deltas_reset(deltas);
+	return deltas;
+}
+
+/* Forgets what was collected. */
+void
+mt_segment_deltas_reset(MtSegmentDeltas *deltas)
+{
+	MemoryContext old;
+
+	MemoryContextReset(deltas->context);
+	old = MemoryContextSwitchTo(deltas->context);
+	deltas->users = affected_users_create();
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Files one event under every segment one of whose clauses counts it, to be re-evaluated at
+ * max(segment clock, occurred_at). An event at ±infinity is on no timeline: it counts in none.
+ */
+void
+mt_segment_deltas_add(MtSegmentDeltas *deltas, const char *user_id, int user_id_len,
+					  const char *event_type, int event_type_len, TimestampTz occurred_at,
+					  MtDocument *doc)
+{
 	const int  *candidates;
 	int			n_candidates;
-	text	   *user_id;
-	text	   *session_id = NULL;
-	Datum		session;
-	TimestampTz occurred_at;
-	MtDocument	doc;
 	MtUserWork *work = NULL;
-	char	   *user_cstring;
 
-	mt_segment_cache_for_type(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type), &candidates, &n_candidates);
-	if (n_candidates == 0)
-		return;
-	user_id = DatumGetTextPP(slot_getattr(slot, cols->user_id, &isnull));
-	occurred_at = DatumGetTimestampTz(slot_getattr(slot, cols->occurred_at, &isnull));
 	if (TIMESTAMP_NOT_FINITE(occurred_at))
-		return;					/* an event at ±infinity is on no timeline: it counts in no segment */
-	session = slot_getattr(slot, cols->session_id, &isnull);
-	if (!isnull)
-		session_id = DatumGetTextPP(session);
-	mt_document_init_event(&doc, DatumGetJsonbP(slot_getattr(slot, cols->params, &isnull)),
-						   VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id),
-						   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
-						   session_id ? VARDATA_ANY(session_id) : NULL,
-						   session_id ? VARSIZE_ANY_EXHDR(session_id) : 0, occurred_at);
+		return;
+	mt_segment_cache_for_type(event_type, event_type_len, &candidates, &n_candidates);
 	for (int i = 0; i < n_candidates; i++)
 	{
 		MtSegmentEntry *entry = mt_segment_cache_entry(candidates[i]);
 		TimestampTz at = Max(entry->clock, occurred_at);
 
-		if (!mt_segment_counts_event(entry->segment, &doc))
+		if (!mt_segment_counts_event(entry->segment, doc))
 			continue;
 		if (work == NULL)
 		{
-			user_cstring = text_to_cstring(user_id);
-			work = affected_user(users, user_cstring, context);
+			char	   *id = pnstrdup(user_id, user_id_len);
+
+			work = affected_user(deltas->users, id, deltas->context);
 		}
 		work->at[entry->index] = Max(work->at[entry->index], at);
 	}
 }
 
-/*
- * AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT on microtrigger.events: keeps
- * every segment the new events can change current for the users who did them.
- */
-Datum
-mt_segments_ingest_events(PG_FUNCTION_ARGS)
+/* Re-evaluates the collected users in id order, then frees the collection. */
+void
+mt_segment_deltas_apply(MtSegmentDeltas *deltas)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Tuplestorestate *rows;
-	TupleDesc	desc;
-	TupleTableSlot *slot;
-	EventColumns cols;
-	MemoryContext statement_context;
-	MemoryContext row_context;
-	MemoryContext old;
-	HTAB	   *users;
-	MtUserWork **work;
+	MemoryContext old = MemoryContextSwitchTo(deltas->context);
 	int			n_users;
-	int			read_pointer;
+	MtUserWork **work = sorted_users(deltas->users, &n_users);
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || trigdata->tg_newtable == NULL)
-		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_segments_ingest_events must be an AFTER INSERT statement trigger with a NEW TABLE")));
-	if (mt_segment_recording_events)
-		return PointerGetDatum(NULL);	/* our own segment_enter / segment_exit rows */
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
-	mt_segment_cache_ensure();
-	if (mt_segment_cache_count() == 0)
-	{
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
-	mt_segment_cache_read_clocks();
-
-	desc = RelationGetDescr(trigdata->tg_relation);
-	cols.user_id = SPI_fnumber(desc, "user_id");
-	cols.event_type = SPI_fnumber(desc, "event_type");
-	cols.occurred_at = SPI_fnumber(desc, "occurred_at");
-	cols.session_id = SPI_fnumber(desc, "session_id");
-	cols.params = SPI_fnumber(desc, "params");
-
-	statement_context = AllocSetContextCreate(CurrentMemoryContext, "microtrigger segment ingest",
-											  ALLOCSET_DEFAULT_SIZES);
-	row_context = AllocSetContextCreate(statement_context, "microtrigger segment ingest row",
-										ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(statement_context);
-	users = affected_users_create();
-
-	rows = trigdata->tg_newtable;
-	read_pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
-	tuplestore_select_read_pointer(rows, read_pointer);
-	tuplestore_rescan(rows);
-	slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	while (tuplestore_gettupleslot(rows, true, false, slot))
-	{
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(row_context);
-		MemoryContextSwitchTo(row_context);
-		consider_event(slot, &cols, users, statement_context);
-		MemoryContextSwitchTo(statement_context);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-
-	work = sorted_users(users, &n_users);
 	mt_segment_maintain_users(work, n_users, "ingest", 0);
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(statement_context);
-	SPI_finish();
-	return PointerGetDatum(NULL);
+	MemoryContextDelete(deltas->context);
+	pfree(deltas);
 }
 
 /* Adds the user (a text datum) with every segment that has a profile, at its clock. */

@@ -10,10 +10,11 @@ CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.triggers
 CREATE TRIGGER invalidate_rule_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.triggers
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();
 
--- Events are matched in one pass per statement (INSERT, multi-row INSERT or COPY). SECURITY
--- DEFINER: an application that may only INSERT into events still has its events matched (the
--- firings, decisions and journey exits are written with the extension's rights); it runs no SQL
--- an author wrote.
+-- Events are matched in one pass per statement (INSERT, multi-row INSERT or COPY): each row is
+-- read once and handed to the rules, the journey exits and the segments (50_segments.sql).
+-- SECURITY DEFINER: an application that may only INSERT into events still has its events matched
+-- (the firings, decisions, journey exits and segment membership are written with the
+-- extension's rights); it runs no SQL an author wrote.
 CREATE FUNCTION microtrigger.ingest_events() RETURNS trigger
     LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_ingest_events';
 CREATE TRIGGER ingest AFTER INSERT ON microtrigger.events

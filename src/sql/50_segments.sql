@@ -43,13 +43,7 @@ CREATE TRIGGER backfill AFTER INSERT OR UPDATE ON microtrigger.segments
 CREATE TRIGGER invalidate_segment_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.segments
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();
 
--- New events: the segments their types can change are re-evaluated for their users, once per
--- statement (INSERT, multi-row INSERT or COPY).
-CREATE FUNCTION microtrigger.segments_ingest_events() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_segments_ingest_events';
-CREATE TRIGGER segments_ingest AFTER INSERT ON microtrigger.events
-    REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_ingest_events();
+-- New events: the ingest trigger on events (40_engine.sql) hands each row to the segments too.
 
 -- Contacts: a profile may have changed.
 CREATE FUNCTION microtrigger.segments_contact_changed() RETURNS trigger

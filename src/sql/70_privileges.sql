@@ -6,7 +6,6 @@ REVOKE ALL ON FUNCTION microtrigger.track(text, text, jsonb, timestamptz, text) 
 REVOKE ALL ON FUNCTION microtrigger.run_pending(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.refresh_segment(text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.ingest_events() FROM PUBLIC;
-REVOKE ALL ON FUNCTION microtrigger.segments_ingest_events() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.segments_contact_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.backfill_segment_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.cancel_mail_of_unsubscribed() FROM PUBLIC;
