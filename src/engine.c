@@ -1,10 +1,12 @@
 /*
- * engine.c: run_pending — acting on firings. For each firing due at as_of (claimed FOR UPDATE
- * SKIP LOCKED): the absence check when its window closes, policy (contact, consent, cooldown),
- * the context query as the trigger's owner, the render context, then its actions (emails through
- * email.c, journeys through journeys.c) — with a decision for every outcome. Each firing is one
- * subtransaction, so a failure becomes a decision and never blocks the queue. Journeys due at
- * as_of are advanced after the firings.
+ * engine.c: run_pending — the driver of acting on firings, in batches through the stages
+ *   claim (here: FOR UPDATE SKIP LOCKED, then the users' locks) -> load (act_load.c: the batch's
+ *   events, contacts, segments, last pages, templates and cooldown state, set-based) -> decide
+ *   (here and policy.c: rule gone, event gone, recheck, absence, cooldown, consent) -> enrich
+ *   (the context query as the trigger's owner) -> render (render_context.c, email.c) -> write
+ *   (email.c, journeys.c; the firing's state here)
+ * with a decision for every outcome. Each firing is one subtransaction, so a failure becomes a
+ * decision and never blocks the queue. Journeys due at as_of are advanced after the firings.
  */
 #include "postgres.h"
 
@@ -20,11 +22,14 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "act_load.h"
 #include "condition_eval.h"
 #include "engine.h"
 #include "engine_internal.h"
 #include "event_window.h"
 #include "journeys.h"
+#include "policy.h"
+#include "render_context.h"
 #include "rulecache.h"
 #include "segments.h"
 #include "subxact.h"
@@ -51,7 +56,6 @@ typedef struct Firing
 } Firing;
 
 static SPIPlanPtr claim_plan;
-static SPIPlanPtr cooldown_plan;
 static SPIPlanPtr firing_done_plan;
 static SPIPlanPtr next_due_plan;
 
@@ -88,27 +92,6 @@ finish_firing(const Firing *firing, const char *outcome)
 	mt_execute_plan(mt_kept_plan(&firing_done_plan,
 								 "UPDATE microtrigger.firings SET state = 'done', outcome = $2 WHERE id = $1",
 								 2, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
-}
-
-/* Has the trigger queued an email for the user within its cooldown around this firing? */
-static bool
-cooldown_active(const MtTrigger *trigger, const Firing *firing)
-{
-	static const Oid argtypes[5] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-
-	if (trigger->cooldown <= 0)
-		return false;
-	values[0] = CStringGetTextDatum(firing->trigger_name);
-	values[1] = CStringGetTextDatum(firing->user_id);
-	values[2] = Int64GetDatum(firing->id);
-	values[3] = TimestampTzGetDatum(mt_time_add_saturated(firing->event_at, -trigger->cooldown));
-	values[4] = TimestampTzGetDatum(mt_time_add_saturated(firing->event_at, trigger->cooldown));
-	mt_execute_plan(mt_kept_plan(&cooldown_plan,
-								 "SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
-								 "AND id <> $3 AND outcome = 'queued' AND event_at > $4 AND event_at < $5 LIMIT 1",
-								 5, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
-	return SPI_processed > 0;
 }
 
 /* The context query's inputs and result, for the subtransaction. */
@@ -221,13 +204,16 @@ unschedulable(const MtDecisionKey *key, TimestampTz as_of, const char *field)
 
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
 static const char *
-process_firing(const Firing *firing, TimestampTz as_of)
+process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 {
 	MtRule	   *rule = mt_rulecache_lookup(firing->trigger_name);
 	MtDecisionKey key = firing_key(firing);
 	MtDocument	event_doc;
 	Jsonb	   *source_params;
-	MtContact	contact;
+	MtLoadedEvent *event;
+	MtLoadedUser *user;
+	MtContact	no_contact = {0};
+	const MtContact *contact;
 	const char *refusal;
 	Jsonb	   *profile = NULL;
 	Jsonb	   *context;
@@ -242,11 +228,15 @@ process_firing(const Firing *firing, TimestampTz as_of)
 						   mt_detail1("reason", "the trigger was disabled or deleted before it acted"));
 		return "trigger_disabled";
 	}
-	if (!mt_load_event(firing->source_event_id, firing->user_id, &event_doc, &source_params))
+	if ((event = mt_act_event(data, firing->source_event_id)) == NULL)
 	{
 		mt_record_decision(&key, as_of, "event_missing", NULL);
 		return "event_missing";
 	}
+	source_params = event->params;
+	mt_document_init_event(&event_doc, source_params, firing->user_id, strlen(firing->user_id),
+						   event->event_type, strlen(event->event_type), event->session_id,
+						   event->session_id ? strlen(event->session_id) : 0, event->occurred_at);
 	if (!mt_time_is_finite(firing->event_at))
 		return unschedulable(&key, as_of, "occurred_at");
 	if (firing->recheck)
@@ -282,7 +272,7 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	trigger_time = firing->is_absence ? firing->due_at : firing->event_at;
 	if (!mt_time_add(trigger_time, rule->trigger->delay, &send_after))
 		return unschedulable(&key, as_of, "$.delay");
-	if (cooldown_active(rule->trigger, firing))
+	if (mt_policy_in_cooldown(data, rule->trigger, firing->user_id, firing->id, firing->event_at))
 	{
 		mt_record_decision(&key, as_of, "cooldown", NULL);
 		return "cooldown";
@@ -290,8 +280,9 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	for (int a = 0; a < rule->trigger->n_actions; a++)
 		if (rule->trigger->actions[a].kind == MT_ACTION_SEND_EMAIL)
 			needs_email = true;
-	contact = mt_load_contact(firing->user_id);
-	if (needs_email && (refusal = mt_contact_refusal(&contact, &key, as_of)) != NULL)
+	user = mt_act_user(data, firing->user_id);
+	contact = user ? &user->contact : &no_contact;
+	if (needs_email && (refusal = mt_contact_refusal(contact, &key, as_of)) != NULL)
 		return refusal;
 	if (rule->trigger->context_sql)
 	{
@@ -305,7 +296,8 @@ process_firing(const Firing *firing, TimestampTz as_of)
 			return outcome;
 		}
 	}
-	context = mt_build_render_context(firing->source_event_id, firing->trigger_name, profile, as_of);
+	context = mt_render_context_make(event, mt_act_user(data, event->user_id), firing->trigger_name,
+									 profile, data->unsubscribe_key);
 	for (int a = 0; a < rule->trigger->n_actions; a++)
 	{
 		const MtAction *action = &rule->trigger->actions[a];
@@ -316,9 +308,10 @@ process_firing(const Firing *firing, TimestampTz as_of)
 
 			job.key = key;
 			job.action_index = a;
-			job.to_address = contact.email;
+			job.to_address = contact->email;
 			job.send_after = send_after;
 			job.reader = rule->owner;
+			job.loaded = data;
 			acted |= mt_queue_email(action, &job, context, as_of);
 		}
 		else
@@ -332,6 +325,8 @@ typedef struct FiringWork
 {
 	const Firing *firing;
 	TimestampTz as_of;
+	MtActData  *data;
+	const char *outcome;
 } FiringWork;
 
 /* Decides, acts and marks the firing done (its user's lock is held: see lock_batch). */
@@ -340,7 +335,8 @@ firing_work(void *arg)
 {
 	FiringWork *work = arg;
 
-	finish_firing(work->firing, process_firing(work->firing, work->as_of));
+	work->outcome = process_firing(work->firing, work->as_of, work->data);
+	finish_firing(work->firing, work->outcome);
 }
 
 /*
@@ -349,11 +345,14 @@ firing_work(void *arg)
  * for a later run instead; returns true then.
  */
 static bool
-process_firing_safely(const Firing *firing, TimestampTz as_of)
+process_firing_safely(const Firing *firing, TimestampTz as_of, MtActData *data)
 {
-	FiringWork	work = {firing, as_of};
+	FiringWork	work = {firing, as_of, data, NULL};
 	ErrorData  *edata = mt_run_in_subtransaction(firing_work, &work, true);
 
+	/* committed: later firings of the batch see it in the cooldown */
+	if (edata == NULL && strcmp(work.outcome, "queued") == 0)
+		mt_act_note_queued(data, firing->trigger_name, firing->user_id, firing->id, firing->event_at);
 	if (edata != NULL && mt_error_is_transient(edata))
 	{
 		ereport(DEBUG1, (errmsg("firing " INT64_FORMAT " is left for a later run: %s", firing->id, edata->message)));
@@ -479,6 +478,68 @@ id_array(const int64 *ids, int n)
 	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* Adds a template name to the request (growing its array). */
+static void
+want_template(MtActRequest *request, int *cap, const char *name)
+{
+	if (name == NULL)
+		return;
+	if (request->n_template_names == *cap)
+	{
+		*cap *= 2;
+		request->template_names = repalloc(request->template_names, sizeof(char *) * *cap);
+	}
+	request->template_names[request->n_template_names++] = (char *) name;
+}
+
+/*
+ * The load stage for a claimed batch: what its firings (those not left for later) need, in a
+ * few statements (act_load.c), after their users' locks, so the cooldown state is current.
+ */
+static MtActData *
+load_batch(const Firing *firings, int n, TimestampTz as_of)
+{
+	MtActRequest request = {0};
+	int			template_cap = 16;
+
+	request.event_ids = palloc(sizeof(int64) * Max(n, 1));
+	request.user_ids = palloc(sizeof(char *) * Max(n, 1));
+	request.template_names = palloc(sizeof(char *) * template_cap);
+	request.cd_triggers = palloc(sizeof(char *) * Max(n, 1));
+	request.cd_users = palloc(sizeof(char *) * Max(n, 1));
+	request.cd_from = palloc(sizeof(TimestampTz) * Max(n, 1));
+	request.cd_to = palloc(sizeof(TimestampTz) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		const Firing *f = &firings[i];
+		MtRule	   *rule;
+		int			c = request.n_cooldowns;
+
+		if (f->deferred)
+			continue;
+		request.event_ids[request.n_event_ids++] = f->source_event_id;
+		request.user_ids[request.n_user_ids++] = f->user_id;
+		if ((rule = mt_rulecache_lookup(f->trigger_name)) == NULL)
+			continue;
+		if (mt_policy_cooldown_window(f->event_at, rule->trigger->cooldown, &request.cd_from[c],
+									  &request.cd_to[c]))
+		{
+			request.cd_triggers[c] = f->trigger_name;
+			request.cd_users[c] = f->user_id;
+			request.n_cooldowns++;
+		}
+		for (int a = 0; a < rule->trigger->n_actions; a++)
+		{
+			const MtAction *action = &rule->trigger->actions[a];
+
+			want_template(&request, &template_cap, action->template_name);
+			for (int v = 0; v < action->n_variants; v++)
+				want_template(&request, &template_cap, action->variants[v].template_name);
+		}
+	}
+	return mt_act_load(&request, as_of);
+}
+
 /*
  * Acts on up to limit due firings (all when limit <= 0); returns how many. A firing left for a
  * later run (a transient error) is not counted and not claimed again in this run.
@@ -494,6 +555,7 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 	for (;;)
 	{
 		Firing	   *firings;
+		MtActData  *data;
 		int			n;
 		int			want = limit > 0 ? Min(limit - done, 500) : 500;
 		MemoryContext old;
@@ -504,10 +566,11 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 		old = MemoryContextSwitchTo(batch_context);
 		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
 		lock_batch(firings, n);
+		data = load_batch(firings, n, as_of);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (firings[i].deferred || process_firing_safely(&firings[i], as_of))
+			if (firings[i].deferred || process_firing_safely(&firings[i], as_of, data))
 			{
 				if (n_deferred == deferred_cap)
 				{
