@@ -71,6 +71,11 @@ typedef struct MtActData
 	int			n_queued;
 	int			queued_cap;
 	char	   *unsubscribe_key;
+	/* the exactly-once keys of trigger emails the batch's events have already */
+	char	  **outbox_triggers;
+	int64	   *outbox_events;
+	int		   *outbox_actions;
+	int			n_outbox;
 } MtActData;
 
 /* What to load: the batch's events, users, templates and cooldown windows. */
@@ -88,6 +93,10 @@ typedef struct MtActRequest
 	TimestampTz *cd_from;
 	TimestampTz *cd_to;
 	int			n_cooldowns;
+	/* exactly-once keys: one (trigger, event) per firing (event_ids may be shorter: journeys) */
+	char	  **key_triggers;
+	int64	   *key_events;
+	int			n_keys;
 } MtActRequest;
 
 /* Loads what the request names, as of as_of (the caller is in SPI). */
@@ -97,6 +106,10 @@ extern MtActData *mt_act_load(const MtActRequest *request, TimestampTz as_of);
 extern MtLoadedEvent *mt_act_event(const MtActData *data, int64 id);
 extern MtLoadedUser *mt_act_user(const MtActData *data, const char *user_id);
 extern MtLoadedTemplate *mt_act_template(const MtActData *data, const char *name);
+
+/* Has the trigger's email (action) for the event an outbox row already? */
+extern bool mt_act_outbox_taken(const MtActData *data, const char *trigger_name, int64 event_id,
+								int action_index);
 
 /* Remembers that a firing queued an email (later firings of the batch see it in the cooldown). */
 extern void mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_id,

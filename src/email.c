@@ -15,6 +15,7 @@
 #include "utils/acl.h"
 
 #include "act_load.h"
+#include "act_write.h"
 #include "engine_internal.h"
 #include "render.h"
 
@@ -84,7 +85,14 @@ mt_record_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outc
 	static const Oid argtypes[7] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
 	Datum		values[7];
 	char		nulls[7] = "       ";
-	SPIPlanPtr	plan = mt_kept_plan(&decision_plan,
+	SPIPlanPtr	plan;
+
+	if (mt_write_buffering())
+	{
+		mt_write_decision(key, as_of, outcome, detail);
+		return;
+	}
+	plan = mt_kept_plan(&decision_plan,
 									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id, sequence_name) "
 									"VALUES ($1, $2, $3, $4, coalesce($5, '{}'), $6, $7)", 7, argtypes);
 
@@ -509,6 +517,15 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 
 		mt_record_decision(&job->key, as_of, "render_error", mt_detail_object(2, keys, vals));
 		return false;
+	}
+	if (mt_write_buffering() && job->loaded != NULL && job->journey_id == 0)
+	{
+		/* a batch: written with the batch's other emails; whether its key is taken is known */
+		bool		duplicate = mt_act_outbox_taken(job->loaded, job->key.trigger_name,
+													job->key.source_event_id, job->action_index);
+
+		mt_write_email(job, subject, preheader, html, text, variant, parts.template_name, duplicate, as_of);
+		return !duplicate;
 	}
 	outbox_id = insert_outbox(job, subject, preheader, html, text, variant, as_of);
 	{

@@ -23,12 +23,15 @@
 #include "utils/timestamp.h"
 
 #include "act_load.h"
+#include "act_write.h"
 #include "condition_eval.h"
 #include "engine.h"
 #include "engine_internal.h"
+#include "enrich.h"
 #include "event_window.h"
 #include "journeys.h"
 #include "policy.h"
+#include "render.h"
 #include "render_context.h"
 #include "rulecache.h"
 #include "segments.h"
@@ -92,100 +95,6 @@ finish_firing(const Firing *firing, const char *outcome)
 	mt_execute_plan(mt_kept_plan(&firing_done_plan,
 								 "UPDATE microtrigger.firings SET state = 'done', outcome = $2 WHERE id = $1",
 								 2, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
-}
-
-/* The context query's inputs and result, for the subtransaction. */
-typedef struct ContextQuery
-{
-	const MtRule *rule;
-	const char *user_id;
-	MemoryContext result_context;
-	Jsonb	   *result;
-} ContextQuery;
-
-/* Runs the context query as the owner, read-only, with the fixed search_path. */
-static void
-context_query_work(void *arg)
-{
-	ContextQuery *query = arg;
-	Oid			saved_user;
-	int			saved_security;
-	bool		saved_read_only = XactReadOnly;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(query->user_id)};
-	char	   *sql = psprintf("SELECT pg_catalog.to_jsonb(q) FROM (\n%s\n) q LIMIT 1", query->rule->trigger->context_sql);
-
-	GetUserIdAndSecContext(&saved_user, &saved_security);
-	PG_TRY();
-	{
-		int			nestlevel;
-		int			ret;
-
-		SetUserIdAndSecContext(query->rule->owner, saved_security | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		nestlevel = mt_context_search_path_push();
-		XactReadOnly = true;
-		ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("the context query is not a SELECT")));
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-			Datum		row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext inner = MemoryContextSwitchTo(query->result_context);
-
-			query->result = DatumGetJsonbPCopy(row);
-			MemoryContextSwitchTo(inner);
-		}
-		AtEOXact_GUC(false, nestlevel);
-	}
-	PG_FINALLY();
-	{
-		XactReadOnly = saved_read_only;
-		SetUserIdAndSecContext(saved_user, saved_security);
-	}
-	PG_END_TRY();
-}
-
-/*
- * Runs the trigger's context query as its owner, read-only, in a subtransaction that is always
- * rolled back, for at most microtrigger.context_timeout, releasing any session-level advisory
- * lock it took. Returns its first row as a jsonb object ({} when no row), or NULL with *outcome
- * (context_error, context_denied or context_timeout) and *error set.
- */
-static Jsonb *
-run_context_query(const MtRule *rule, const char *user_id, const char **outcome, char **error)
-{
-	ContextQuery query = {rule, user_id, CurrentMemoryContext, NULL};
-	bool		timed_out;
-	ErrorData  *edata = mt_run_sandboxed(context_query_work, &query, context_timeout_ms, &timed_out);
-
-	*error = NULL;
-	*outcome = NULL;
-	if (edata != NULL)
-	{
-		if (timed_out)
-		{
-			*outcome = "context_timeout";
-			*error = psprintf("the context query ran longer than microtrigger.context_timeout (%d ms)",
-							  context_timeout_ms);
-		}
-		else
-		{
-			*outcome = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ? "context_denied" : "context_error";
-			*error = edata->message;
-		}
-		return NULL;
-	}
-	if (query.result == NULL)
-	{
-		JsonbParseState *state = NULL;
-
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		query.result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
-	}
-	return query.result;
 }
 
 /*
@@ -289,7 +198,7 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 		char	   *error;
 		const char *outcome;
 
-		profile = run_context_query(rule, firing->user_id, &outcome, &error);
+		profile = mt_enrich_context(rule, firing->user_id, context_timeout_ms, &outcome, &error);
 		if (profile == NULL)
 		{
 			mt_record_decision(&key, as_of, outcome, mt_detail1("error", error));
@@ -365,6 +274,74 @@ process_firing_safely(const Firing *firing, TimestampTz as_of, MtActData *data)
 		mt_record_decision(&key, as_of, "error", mt_detail1("error", edata->message));
 		finish_firing(firing, "error");
 	}
+	return false;
+}
+
+/* A claimed batch and what it loaded, for its subtransaction. */
+typedef struct BatchWork
+{
+	const Firing *firings;
+	int			n;
+	TimestampTz as_of;
+	MtActData  *data;
+	MemoryContext cxt;
+} BatchWork;
+
+/* Decides and acts on every firing of the batch (not left for later), then writes them all. */
+static void
+batch_work(void *arg)
+{
+	BatchWork  *work = arg;
+
+	mt_write_begin(work->cxt);
+	mt_render_batch_begin(work->cxt);
+	for (int i = 0; i < work->n; i++)
+	{
+		const Firing *firing = &work->firings[i];
+		const char *outcome;
+
+		if (firing->deferred)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		outcome = process_firing(firing, work->as_of, work->data);
+		mt_write_firing(firing->id, outcome);
+		if (strcmp(outcome, "queued") == 0)
+			mt_act_note_queued(work->data, firing->trigger_name, firing->user_id, firing->id,
+							   firing->event_at);
+	}
+	mt_write_flush();
+}
+
+/*
+ * Acts on a claimed batch in one subtransaction, its writes one statement each; false when it
+ * failed and was rolled back (then each firing is replayed in a subtransaction of its own, so
+ * one poison firing becomes its own `error` decision).
+ */
+static bool
+run_batch(const Firing *firings, int n, TimestampTz as_of, MtActData *data, MemoryContext cxt)
+{
+	BatchWork	work = {firings, n, as_of, data, cxt};
+	int			noted = data->n_queued;
+	ErrorData  *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		edata = mt_run_in_subtransaction(batch_work, &work, true);
+	}
+	PG_CATCH();
+	{
+		/* a cancel goes on up: the next run must not find this batch's writes kept */
+		mt_write_abandon();
+		mt_render_batch_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	mt_write_abandon();
+	mt_render_batch_end();
+	if (edata == NULL)
+		return true;
+	ereport(DEBUG1, (errmsg("a batch of %d firings is replayed one by one: %s", n, edata->message)));
+	data->n_queued = noted;		/* what the rolled-back batch noted for the cooldown is gone */
 	return false;
 }
 
@@ -509,6 +486,8 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 	request.cd_users = palloc(sizeof(char *) * Max(n, 1));
 	request.cd_from = palloc(sizeof(TimestampTz) * Max(n, 1));
 	request.cd_to = palloc(sizeof(TimestampTz) * Max(n, 1));
+	request.key_triggers = palloc(sizeof(char *) * Max(n, 1));
+	request.key_events = palloc(sizeof(int64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		const Firing *f = &firings[i];
@@ -519,6 +498,8 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 			continue;
 		request.event_ids[request.n_event_ids++] = f->source_event_id;
 		request.user_ids[request.n_user_ids++] = f->user_id;
+		request.key_triggers[request.n_keys] = f->trigger_name;
+		request.key_events[request.n_keys++] = f->source_event_id;
 		if ((rule = mt_rulecache_lookup(f->trigger_name)) == NULL)
 			continue;
 		if (mt_policy_cooldown_window(f->event_at, rule->trigger->cooldown, &request.cd_from[c],
@@ -567,6 +548,27 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
 		lock_batch(firings, n);
 		data = load_batch(firings, n, as_of);
+		if (n > 0 && run_batch(firings, n, as_of, data, batch_context))
+		{
+			for (int i = 0; i < n; i++)
+			{
+				if (!firings[i].deferred)
+				{
+					done++;
+					continue;
+				}
+				if (n_deferred == deferred_cap)
+				{
+					deferred_cap *= 2;
+					deferred = repalloc(deferred, sizeof(int64) * deferred_cap);
+				}
+				deferred[n_deferred++] = firings[i].id;
+			}
+			MemoryContextSwitchTo(old);
+			if (n < want)
+				break;
+			continue;
+		}
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
