@@ -537,6 +537,7 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 	{
 		Firing	   *firings;
 		MtActData  *data;
+		bool		batched;
 		int			n;
 		int			want = limit > 0 ? Min(limit - done, 500) : 500;
 		MemoryContext old;
@@ -548,31 +549,12 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
 		lock_batch(firings, n);
 		data = load_batch(firings, n, as_of);
-		if (n > 0 && run_batch(firings, n, as_of, data, batch_context))
-		{
-			for (int i = 0; i < n; i++)
-			{
-				if (!firings[i].deferred)
-				{
-					done++;
-					continue;
-				}
-				if (n_deferred == deferred_cap)
-				{
-					deferred_cap *= 2;
-					deferred = repalloc(deferred, sizeof(int64) * deferred_cap);
-				}
-				deferred[n_deferred++] = firings[i].id;
-			}
-			MemoryContextSwitchTo(old);
-			if (n < want)
-				break;
-			continue;
-		}
+		/* the batch at once; only if that fails, each firing in a subtransaction of its own */
+		batched = n > 0 && run_batch(firings, n, as_of, data, batch_context);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (firings[i].deferred || process_firing_safely(&firings[i], as_of, data))
+			if (firings[i].deferred || (!batched && process_firing_safely(&firings[i], as_of, data)))
 			{
 				if (n_deferred == deferred_cap)
 				{
@@ -583,8 +565,10 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 			}
 			else
 				done++;
-			SPI_freetuptable(SPI_tuptable);
+			if (!batched)
+				SPI_freetuptable(SPI_tuptable);
 		}
+		mt_release_session_user_locks();
 		MemoryContextSwitchTo(old);
 		if (n < want)
 			break;
