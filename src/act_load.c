@@ -345,8 +345,8 @@ mt_act_load(const MtActRequest *request, TimestampTz as_of)
 	load_templates(data, names, n_names, cxt);
 	load_cooldowns(data, request, cxt);
 	load_outbox_keys(data, request, cxt);
-	if (n_users == 0)
-		return data;
+	if (!request->want_key || n_users == 0)
+		return data;			/* (an empty batch must not wait on another session's new key) */
 	/* the key, made on first use: kept only if that commits (else each firing asks, and fails, itself) */
 	if (mt_run_in_subtransaction(load_key, data, true) != NULL)
 		data->unsubscribe_key = NULL;

@@ -93,7 +93,8 @@ typedef struct MtActRequest
 	TimestampTz *cd_from;
 	TimestampTz *cd_to;
 	int			n_cooldowns;
-	/* exactly-once keys: one (trigger, event) per firing (event_ids may be shorter: journeys) */
+	bool		want_key;		/* read the unsubscribe key once for the batch */
+	/* exactly-once keys: one (trigger, event) per firing */
 	char	  **key_triggers;
 	int64	   *key_events;
 	int			n_keys;

@@ -366,22 +366,50 @@ lock_work(void *arg)
 	mt_user_lock(firing->user_id, firing->lock_hash);
 }
 
+/* The batch's firings in lock order, for one subtransaction. */
+typedef struct LockAllWork
+{
+	Firing	  **order;
+	int			n;
+} LockAllWork;
+
+/* Takes every user lock of the batch, in lock order. */
+static void
+lock_all_work(void *arg)
+{
+	LockAllWork *all = arg;
+
+	for (int i = 0; i < all->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (i == 0 || all->order[i]->lock_hash != all->order[i - 1]->lock_hash)
+			mt_user_lock(all->order[i]->user_id, all->order[i]->lock_hash);
+	}
+}
+
 /*
  * Takes the user locks of a claimed batch before acting on any of it, held to commit: a
  * concurrent run_pending acting on the same user waits, then sees this one's outcome, so the
  * cooldown holds and one journey starts. They are taken in lock order (user_lock.h), so two
- * sessions cannot deadlock each other, while the batch is still acted on in due order. Each in a
- * subtransaction: a lock that cannot be taken now (55P03, or a deadlock with someone else)
- * leaves its user's firings waiting for a later run.
+ * sessions cannot deadlock each other, while the batch is still acted on in due order. All in one
+ * subtransaction; only if that fails, each in a subtransaction of its own: a lock that cannot be
+ * taken now (55P03, or a deadlock with someone else) leaves its user's firings waiting for a
+ * later run.
  */
 static void
 lock_batch(Firing *firings, int n)
 {
 	Firing	  **order = palloc(sizeof(Firing *) * Max(n, 1));
+	LockAllWork all = {order, n};
 
 	for (int i = 0; i < n; i++)
 		order[i] = &firings[i];
 	qsort(order, n, sizeof(Firing *), firing_lock_cmp);
+	if (n > 0 && mt_run_in_subtransaction(lock_all_work, &all, true) == NULL)
+	{
+		pfree(order);
+		return;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		ErrorData  *edata;
@@ -488,6 +516,7 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 	request.cd_to = palloc(sizeof(TimestampTz) * Max(n, 1));
 	request.key_triggers = palloc(sizeof(char *) * Max(n, 1));
 	request.key_events = palloc(sizeof(int64) * Max(n, 1));
+	request.want_key = true;
 	for (int i = 0; i < n; i++)
 	{
 		const Firing *f = &firings[i];

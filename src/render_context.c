@@ -156,7 +156,10 @@ mt_render_context_make(const MtLoadedEvent *event, const MtLoadedUser *user, con
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
-/* The render context of one event, loading what it needs itself (see engine_internal.h). */
+/*
+ * The render context of one event, loading what it needs itself (see engine_internal.h); the
+ * unsubscribe key is read in the caller's subtransaction, as the SQL function did.
+ */
 Jsonb *
 mt_build_render_context(int64 event_id, const char *trigger_name, Jsonb *profile, TimestampTz as_of)
 {
