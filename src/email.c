@@ -12,13 +12,16 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "utils/acl.h"
+
+#include "act_load.h"
+#include "act_write.h"
 #include "engine_internal.h"
 #include "render.h"
 
 static SPIPlanPtr decision_plan;
 static SPIPlanPtr event_plan;
 static SPIPlanPtr contact_plan;
-static SPIPlanPtr render_context_plan;
 static SPIPlanPtr template_plan;
 static SPIPlanPtr outbox_plan;
 
@@ -82,7 +85,14 @@ mt_record_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outc
 	static const Oid argtypes[7] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
 	Datum		values[7];
 	char		nulls[7] = "       ";
-	SPIPlanPtr	plan = mt_kept_plan(&decision_plan,
+	SPIPlanPtr	plan;
+
+	if (mt_write_buffering())
+	{
+		mt_write_decision(key, as_of, outcome, detail);
+		return;
+	}
+	plan = mt_kept_plan(&decision_plan,
 									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id, sequence_name) "
 									"VALUES ($1, $2, $3, $4, coalesce($5, '{}'), $6, $7)", 7, argtypes);
 
@@ -172,7 +182,8 @@ mt_load_contact(const char *user_id)
 
 	mt_execute_plan(mt_kept_plan(&contact_plan,
 						   "SELECT c.email, c.unsubscribed_at IS NOT NULL, "
-						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = pg_catalog.lower(c.email)) "
+						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = pg_catalog.lower(c.email)), "
+						   "  c.timezone, c.attributes "
 						   "FROM microtrigger.contacts c WHERE c.user_id = $1", 1, argtypes),
 				 values, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -181,6 +192,12 @@ mt_load_contact(const char *user_id)
 	contact.email = mt_spi_text(0, 1);
 	contact.unsubscribed = strcmp(mt_spi_text(0, 2), "t") == 0;
 	contact.suppressed_reason = mt_spi_text(0, 3);
+	contact.timezone = mt_spi_text(0, 4);
+	{
+		bool		isnull;
+
+		contact.attributes = DatumGetJsonbPCopy(mt_spi_datum(0, 5, &isnull));
+	}
 	return contact;
 }
 
@@ -239,32 +256,10 @@ mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **para
 	return true;
 }
 
-/* The render context of API.md, built in SQL by microtrigger.render_context(). */
-Jsonb *
-mt_build_render_context(int64 event_id, const char *trigger_name, Jsonb *profile, TimestampTz as_of)
-{
-	static const Oid argtypes[4] = {INT8OID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
-	Datum		values[4];
-	char		nulls[4] = "    ";
-	bool		isnull;
-
-	values[0] = Int64GetDatum(event_id);
-	values[1] = trigger_name ? CStringGetTextDatum(trigger_name) : (Datum) 0;
-	nulls[1] = trigger_name ? ' ' : 'n';
-	values[2] = profile ? JsonbPGetDatum(profile) : (Datum) 0;
-	nulls[2] = profile ? ' ' : 'n';
-	values[3] = TimestampTzGetDatum(as_of);
-	mt_execute_plan(mt_kept_plan(&render_context_plan,
-								 "SELECT microtrigger.render_context($1, $2, $3, $4)", 4, argtypes),
-					values, nulls, false, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return NULL;
-	return DatumGetJsonbPCopy(mt_spi_datum(0, 1, &isnull));
-}
-
 /* One email's parts, as a template row or an inline action gives them. */
 typedef struct EmailParts
 {
+	MtLoadedTemplate *loaded;	/* the batch's row, with its compiled parts; NULL: read by SQL */
 	char	   *template_name;	/* NULL for inline */
 	char	   *subject;
 	char	   *preheader;
@@ -280,6 +275,26 @@ typedef enum TemplateFound
 	TEMPLATE_MISSING,
 	TEMPLATE_DENIED				/* it belongs to a role the reader is not a member of */
 } TemplateFound;
+
+/* Takes a template from the batch's loaded rows, if `reader` may use it (as pg_has_role MEMBER). */
+static TemplateFound
+loaded_template(MtActData *loaded, const char *name, Oid reader, EmailParts *parts)
+{
+	MtLoadedTemplate *t = mt_act_template(loaded, name);
+
+	if (t == NULL)
+		return TEMPLATE_MISSING;
+	if (!is_member_of_role(reader, t->owner))
+		return TEMPLATE_DENIED;
+	parts->loaded = t;
+	parts->template_name = t->name;
+	parts->subject = t->parts[0];
+	parts->preheader = t->parts[1];
+	parts->html_body = t->parts[2];
+	parts->text_body = t->parts[3];
+	parts->required = t->required;
+	return TEMPLATE_FOUND;
+}
 
 /* Loads a template by name, if `reader` may use it. */
 static TemplateFound
@@ -299,6 +314,7 @@ load_template(const char *name, Oid reader, EmailParts *parts)
 		return TEMPLATE_MISSING;
 	if (!DatumGetBool(mt_spi_datum(0, 6, &isnull)))
 		return TEMPLATE_DENIED;
+	parts->loaded = NULL;
 	parts->template_name = pstrdup(name);
 	parts->subject = mt_spi_text(0, 1);
 	parts->preheader = mt_spi_text(0, 2);
@@ -333,17 +349,35 @@ first_missing_name(ArrayType *required, Jsonb *context)
 	return NULL;
 }
 
-/* Renders one part; NULL text stays NULL. On failure sets *error (first one wins). */
+/*
+ * Renders part `index` of the email (0 subject .. 3 text_body); NULL text stays NULL. A loaded
+ * template's part is compiled once per batch. On failure sets *error (first one wins).
+ */
 static char *
-render_part(const char *text, Jsonb *context, MtRenderMode mode, Oid reader, const char *part,
-			char **error)
+render_part(const EmailParts *parts, int index, Jsonb *context, MtRenderMode mode, Oid reader,
+			const char *part, char **error)
 {
+	const char *texts[4] = {parts->subject, parts->preheader, parts->html_body, parts->text_body};
+	const char *text = texts[index];
+	MtLoadedTemplate *t = parts->loaded;
 	char	   *message = NULL;
 	char	   *result;
 
 	if (text == NULL || *error != NULL)
 		return NULL;
-	result = mt_render_jsonb(text, context, NULL, mode, reader, &message);
+	if (t != NULL && !t->compiled[index])
+	{
+		MemoryContext caller = MemoryContextSwitchTo(t->cxt);
+		MtmError	err = {0};
+
+		t->tmpl[index] = mt_template_compile(text, strlen(text), &err);
+		t->compiled[index] = true;
+		MemoryContextSwitchTo(caller);
+	}
+	if (t != NULL && t->tmpl[index] != NULL)
+		result = mt_render_compiled(t->tmpl[index], context, NULL, mode, reader, &message);
+	else						/* inline, or it does not compile: this reports why */
+		result = mt_render_jsonb(text, context, NULL, mode, reader, &message);
 	if (result == NULL)
 		*error = psprintf("%s: %s", part, message ? message : "render failed");
 	return result;
@@ -399,7 +433,7 @@ insert_outbox(const MtEmailJob *job, const char *subject, const char *preheader,
  * TEMPLATE_DENIED *unusable names the template.
  */
 static TemplateFound
-choose_email(const MtAction *action, Jsonb *context, Oid reader, EmailParts *parts,
+choose_email(const MtAction *action, Jsonb *context, Oid reader, MtActData *loaded, EmailParts *parts,
 			 const char **variant, const char **unusable)
 {
 	MtDocument	doc;
@@ -422,7 +456,8 @@ choose_email(const MtAction *action, Jsonb *context, Oid reader, EmailParts *par
 		parts->text_body = action->text;
 		return TEMPLATE_FOUND;
 	}
-	found = load_template(*variant ? *variant : action->template_name, reader, parts);
+	found = loaded ? loaded_template(loaded, *variant ? *variant : action->template_name, reader, parts)
+		: load_template(*variant ? *variant : action->template_name, reader, parts);
 	if (found != TEMPLATE_FOUND)
 	{
 		*unusable = *variant ? *variant : action->template_name;
@@ -449,7 +484,7 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 			   *text;
 	int64		outbox_id;
 
-	found = choose_email(action, context, job->reader, &parts, &variant, &unusable);
+	found = choose_email(action, context, job->reader, job->loaded, &parts, &variant, &unusable);
 	if (found == TEMPLATE_MISSING)
 	{
 		mt_record_decision(&job->key, as_of, "template_missing", mt_detail1("template", unusable));
@@ -471,10 +506,10 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 		mt_record_decision(&job->key, as_of, "missing_data", mt_detail_object(2, keys, vals));
 		return false;
 	}
-	subject = render_part(parts.subject, context, MT_RENDER_HEADER, job->reader, "subject", &error);
-	preheader = render_part(parts.preheader, context, MT_RENDER_HEADER, job->reader, "preheader", &error);
-	html = render_part(parts.html_body, context, MT_RENDER_HTML, job->reader, "html_body", &error);
-	text = render_part(parts.text_body, context, MT_RENDER_TEXT, job->reader, "text_body", &error);
+	subject = render_part(&parts, 0, context, MT_RENDER_HEADER, job->reader, "subject", &error);
+	preheader = render_part(&parts, 1, context, MT_RENDER_HEADER, job->reader, "preheader", &error);
+	html = render_part(&parts, 2, context, MT_RENDER_HTML, job->reader, "html_body", &error);
+	text = render_part(&parts, 3, context, MT_RENDER_TEXT, job->reader, "text_body", &error);
 	if (error != NULL)
 	{
 		const char *keys[2] = {"error", "template"};
@@ -482,6 +517,15 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 
 		mt_record_decision(&job->key, as_of, "render_error", mt_detail_object(2, keys, vals));
 		return false;
+	}
+	if (mt_write_buffering() && job->loaded != NULL && job->journey_id == 0)
+	{
+		/* a batch: written with the batch's other emails; whether its key is taken is known */
+		bool		duplicate = mt_act_outbox_taken(job->loaded, job->key.trigger_name,
+													job->key.source_event_id, job->action_index);
+
+		mt_write_email(job, subject, preheader, html, text, variant, parts.template_name, duplicate, as_of);
+		return !duplicate;
 	}
 	outbox_id = insert_outbox(job, subject, preheader, html, text, variant, as_of);
 	{

@@ -1,10 +1,12 @@
 /*
- * engine.c: run_pending — acting on firings. For each firing due at as_of (claimed FOR UPDATE
- * SKIP LOCKED): the absence check when its window closes, policy (contact, consent, cooldown),
- * the context query as the trigger's owner, the render context, then its actions (emails through
- * email.c, journeys through journeys.c) — with a decision for every outcome. Each firing is one
- * subtransaction, so a failure becomes a decision and never blocks the queue. Journeys due at
- * as_of are advanced after the firings.
+ * engine.c: run_pending — the driver of acting on firings, in batches through the stages
+ *   claim (here: FOR UPDATE SKIP LOCKED, then the users' locks) -> load (act_load.c: the batch's
+ *   events, contacts, segments, last pages, templates and cooldown state, set-based) -> decide
+ *   (here and policy.c: rule gone, event gone, recheck, absence, cooldown, consent) -> enrich
+ *   (the context query as the trigger's owner) -> render (render_context.c, email.c) -> write
+ *   (email.c, journeys.c; the firing's state here)
+ * with a decision for every outcome. Each firing is one subtransaction, so a failure becomes a
+ * decision and never blocks the queue. Journeys due at as_of are advanced after the firings.
  */
 #include "postgres.h"
 
@@ -20,11 +22,17 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "act_load.h"
+#include "act_write.h"
 #include "condition_eval.h"
 #include "engine.h"
 #include "engine_internal.h"
+#include "enrich.h"
 #include "event_window.h"
 #include "journeys.h"
+#include "policy.h"
+#include "render.h"
+#include "render_context.h"
 #include "rulecache.h"
 #include "segments.h"
 #include "subxact.h"
@@ -51,7 +59,6 @@ typedef struct Firing
 } Firing;
 
 static SPIPlanPtr claim_plan;
-static SPIPlanPtr cooldown_plan;
 static SPIPlanPtr firing_done_plan;
 static SPIPlanPtr next_due_plan;
 
@@ -90,121 +97,6 @@ finish_firing(const Firing *firing, const char *outcome)
 								 2, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
 }
 
-/* Has the trigger queued an email for the user within its cooldown around this firing? */
-static bool
-cooldown_active(const MtTrigger *trigger, const Firing *firing)
-{
-	static const Oid argtypes[5] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-
-	if (trigger->cooldown <= 0)
-		return false;
-	values[0] = CStringGetTextDatum(firing->trigger_name);
-	values[1] = CStringGetTextDatum(firing->user_id);
-	values[2] = Int64GetDatum(firing->id);
-	values[3] = TimestampTzGetDatum(mt_time_add_saturated(firing->event_at, -trigger->cooldown));
-	values[4] = TimestampTzGetDatum(mt_time_add_saturated(firing->event_at, trigger->cooldown));
-	mt_execute_plan(mt_kept_plan(&cooldown_plan,
-								 "SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
-								 "AND id <> $3 AND outcome = 'queued' AND event_at > $4 AND event_at < $5 LIMIT 1",
-								 5, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
-	return SPI_processed > 0;
-}
-
-/* The context query's inputs and result, for the subtransaction. */
-typedef struct ContextQuery
-{
-	const MtRule *rule;
-	const char *user_id;
-	MemoryContext result_context;
-	Jsonb	   *result;
-} ContextQuery;
-
-/* Runs the context query as the owner, read-only, with the fixed search_path. */
-static void
-context_query_work(void *arg)
-{
-	ContextQuery *query = arg;
-	Oid			saved_user;
-	int			saved_security;
-	bool		saved_read_only = XactReadOnly;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(query->user_id)};
-	char	   *sql = psprintf("SELECT pg_catalog.to_jsonb(q) FROM (\n%s\n) q LIMIT 1", query->rule->trigger->context_sql);
-
-	GetUserIdAndSecContext(&saved_user, &saved_security);
-	PG_TRY();
-	{
-		int			nestlevel;
-		int			ret;
-
-		SetUserIdAndSecContext(query->rule->owner, saved_security | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		nestlevel = mt_context_search_path_push();
-		XactReadOnly = true;
-		ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("the context query is not a SELECT")));
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-			Datum		row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext inner = MemoryContextSwitchTo(query->result_context);
-
-			query->result = DatumGetJsonbPCopy(row);
-			MemoryContextSwitchTo(inner);
-		}
-		AtEOXact_GUC(false, nestlevel);
-	}
-	PG_FINALLY();
-	{
-		XactReadOnly = saved_read_only;
-		SetUserIdAndSecContext(saved_user, saved_security);
-	}
-	PG_END_TRY();
-}
-
-/*
- * Runs the trigger's context query as its owner, read-only, in a subtransaction that is always
- * rolled back, for at most microtrigger.context_timeout, releasing any session-level advisory
- * lock it took. Returns its first row as a jsonb object ({} when no row), or NULL with *outcome
- * (context_error, context_denied or context_timeout) and *error set.
- */
-static Jsonb *
-run_context_query(const MtRule *rule, const char *user_id, const char **outcome, char **error)
-{
-	ContextQuery query = {rule, user_id, CurrentMemoryContext, NULL};
-	bool		timed_out;
-	ErrorData  *edata = mt_run_sandboxed(context_query_work, &query, context_timeout_ms, &timed_out);
-
-	*error = NULL;
-	*outcome = NULL;
-	if (edata != NULL)
-	{
-		if (timed_out)
-		{
-			*outcome = "context_timeout";
-			*error = psprintf("the context query ran longer than microtrigger.context_timeout (%d ms)",
-							  context_timeout_ms);
-		}
-		else
-		{
-			*outcome = edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE ? "context_denied" : "context_error";
-			*error = edata->message;
-		}
-		return NULL;
-	}
-	if (query.result == NULL)
-	{
-		JsonbParseState *state = NULL;
-
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		query.result = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
-	}
-	return query.result;
-}
-
 /*
  * Records that the firing cannot be scheduled (its window or delay reaches past the last
  * timestamp, e.g. after the definition changed); returns the outcome.
@@ -221,13 +113,16 @@ unschedulable(const MtDecisionKey *key, TimestampTz as_of, const char *field)
 
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
 static const char *
-process_firing(const Firing *firing, TimestampTz as_of)
+process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 {
 	MtRule	   *rule = mt_rulecache_lookup(firing->trigger_name);
 	MtDecisionKey key = firing_key(firing);
 	MtDocument	event_doc;
 	Jsonb	   *source_params;
-	MtContact	contact;
+	MtLoadedEvent *event;
+	MtLoadedUser *user;
+	MtContact	no_contact = {0};
+	const MtContact *contact;
 	const char *refusal;
 	Jsonb	   *profile = NULL;
 	Jsonb	   *context;
@@ -242,11 +137,15 @@ process_firing(const Firing *firing, TimestampTz as_of)
 						   mt_detail1("reason", "the trigger was disabled or deleted before it acted"));
 		return "trigger_disabled";
 	}
-	if (!mt_load_event(firing->source_event_id, firing->user_id, &event_doc, &source_params))
+	if ((event = mt_act_event(data, firing->source_event_id)) == NULL)
 	{
 		mt_record_decision(&key, as_of, "event_missing", NULL);
 		return "event_missing";
 	}
+	source_params = event->params;
+	mt_document_init_event(&event_doc, source_params, firing->user_id, strlen(firing->user_id),
+						   event->event_type, strlen(event->event_type), event->session_id,
+						   event->session_id ? strlen(event->session_id) : 0, event->occurred_at);
 	if (!mt_time_is_finite(firing->event_at))
 		return unschedulable(&key, as_of, "occurred_at");
 	if (firing->recheck)
@@ -282,7 +181,7 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	trigger_time = firing->is_absence ? firing->due_at : firing->event_at;
 	if (!mt_time_add(trigger_time, rule->trigger->delay, &send_after))
 		return unschedulable(&key, as_of, "$.delay");
-	if (cooldown_active(rule->trigger, firing))
+	if (mt_policy_in_cooldown(data, rule->trigger, firing->user_id, firing->id, firing->event_at))
 	{
 		mt_record_decision(&key, as_of, "cooldown", NULL);
 		return "cooldown";
@@ -290,22 +189,24 @@ process_firing(const Firing *firing, TimestampTz as_of)
 	for (int a = 0; a < rule->trigger->n_actions; a++)
 		if (rule->trigger->actions[a].kind == MT_ACTION_SEND_EMAIL)
 			needs_email = true;
-	contact = mt_load_contact(firing->user_id);
-	if (needs_email && (refusal = mt_contact_refusal(&contact, &key, as_of)) != NULL)
+	user = mt_act_user(data, firing->user_id);
+	contact = user ? &user->contact : &no_contact;
+	if (needs_email && (refusal = mt_contact_refusal(contact, &key, as_of)) != NULL)
 		return refusal;
 	if (rule->trigger->context_sql)
 	{
 		char	   *error;
 		const char *outcome;
 
-		profile = run_context_query(rule, firing->user_id, &outcome, &error);
+		profile = mt_enrich_context(rule, firing->user_id, context_timeout_ms, &outcome, &error);
 		if (profile == NULL)
 		{
 			mt_record_decision(&key, as_of, outcome, mt_detail1("error", error));
 			return outcome;
 		}
 	}
-	context = mt_build_render_context(firing->source_event_id, firing->trigger_name, profile, as_of);
+	context = mt_render_context_make(event, mt_act_user(data, event->user_id), firing->trigger_name,
+									 profile, data->unsubscribe_key);
 	for (int a = 0; a < rule->trigger->n_actions; a++)
 	{
 		const MtAction *action = &rule->trigger->actions[a];
@@ -316,9 +217,10 @@ process_firing(const Firing *firing, TimestampTz as_of)
 
 			job.key = key;
 			job.action_index = a;
-			job.to_address = contact.email;
+			job.to_address = contact->email;
 			job.send_after = send_after;
 			job.reader = rule->owner;
+			job.loaded = data;
 			acted |= mt_queue_email(action, &job, context, as_of);
 		}
 		else
@@ -332,6 +234,8 @@ typedef struct FiringWork
 {
 	const Firing *firing;
 	TimestampTz as_of;
+	MtActData  *data;
+	const char *outcome;
 } FiringWork;
 
 /* Decides, acts and marks the firing done (its user's lock is held: see lock_batch). */
@@ -340,7 +244,8 @@ firing_work(void *arg)
 {
 	FiringWork *work = arg;
 
-	finish_firing(work->firing, process_firing(work->firing, work->as_of));
+	work->outcome = process_firing(work->firing, work->as_of, work->data);
+	finish_firing(work->firing, work->outcome);
 }
 
 /*
@@ -349,11 +254,14 @@ firing_work(void *arg)
  * for a later run instead; returns true then.
  */
 static bool
-process_firing_safely(const Firing *firing, TimestampTz as_of)
+process_firing_safely(const Firing *firing, TimestampTz as_of, MtActData *data)
 {
-	FiringWork	work = {firing, as_of};
+	FiringWork	work = {firing, as_of, data, NULL};
 	ErrorData  *edata = mt_run_in_subtransaction(firing_work, &work, true);
 
+	/* committed: later firings of the batch see it in the cooldown */
+	if (edata == NULL && strcmp(work.outcome, "queued") == 0)
+		mt_act_note_queued(data, firing->trigger_name, firing->user_id, firing->id, firing->event_at);
 	if (edata != NULL && mt_error_is_transient(edata))
 	{
 		ereport(DEBUG1, (errmsg("firing " INT64_FORMAT " is left for a later run: %s", firing->id, edata->message)));
@@ -366,6 +274,74 @@ process_firing_safely(const Firing *firing, TimestampTz as_of)
 		mt_record_decision(&key, as_of, "error", mt_detail1("error", edata->message));
 		finish_firing(firing, "error");
 	}
+	return false;
+}
+
+/* A claimed batch and what it loaded, for its subtransaction. */
+typedef struct BatchWork
+{
+	const Firing *firings;
+	int			n;
+	TimestampTz as_of;
+	MtActData  *data;
+	MemoryContext cxt;
+} BatchWork;
+
+/* Decides and acts on every firing of the batch (not left for later), then writes them all. */
+static void
+batch_work(void *arg)
+{
+	BatchWork  *work = arg;
+
+	mt_write_begin(work->cxt);
+	mt_render_batch_begin(work->cxt);
+	for (int i = 0; i < work->n; i++)
+	{
+		const Firing *firing = &work->firings[i];
+		const char *outcome;
+
+		if (firing->deferred)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		outcome = process_firing(firing, work->as_of, work->data);
+		mt_write_firing(firing->id, outcome);
+		if (strcmp(outcome, "queued") == 0)
+			mt_act_note_queued(work->data, firing->trigger_name, firing->user_id, firing->id,
+							   firing->event_at);
+	}
+	mt_write_flush();
+}
+
+/*
+ * Acts on a claimed batch in one subtransaction, its writes one statement each; false when it
+ * failed and was rolled back (then each firing is replayed in a subtransaction of its own, so
+ * one poison firing becomes its own `error` decision).
+ */
+static bool
+run_batch(const Firing *firings, int n, TimestampTz as_of, MtActData *data, MemoryContext cxt)
+{
+	BatchWork	work = {firings, n, as_of, data, cxt};
+	int			noted = data->n_queued;
+	ErrorData  *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		edata = mt_run_in_subtransaction(batch_work, &work, true);
+	}
+	PG_CATCH();
+	{
+		/* a cancel goes on up: the next run must not find this batch's writes kept */
+		mt_write_abandon();
+		mt_render_batch_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	mt_write_abandon();
+	mt_render_batch_end();
+	if (edata == NULL)
+		return true;
+	ereport(DEBUG1, (errmsg("a batch of %d firings is replayed one by one: %s", n, edata->message)));
+	data->n_queued = noted;		/* what the rolled-back batch noted for the cooldown is gone */
 	return false;
 }
 
@@ -390,22 +366,50 @@ lock_work(void *arg)
 	mt_user_lock(firing->user_id, firing->lock_hash);
 }
 
+/* The batch's firings in lock order, for one subtransaction. */
+typedef struct LockAllWork
+{
+	Firing	  **order;
+	int			n;
+} LockAllWork;
+
+/* Takes every user lock of the batch, in lock order. */
+static void
+lock_all_work(void *arg)
+{
+	LockAllWork *all = arg;
+
+	for (int i = 0; i < all->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (i == 0 || all->order[i]->lock_hash != all->order[i - 1]->lock_hash)
+			mt_user_lock(all->order[i]->user_id, all->order[i]->lock_hash);
+	}
+}
+
 /*
  * Takes the user locks of a claimed batch before acting on any of it, held to commit: a
  * concurrent run_pending acting on the same user waits, then sees this one's outcome, so the
  * cooldown holds and one journey starts. They are taken in lock order (user_lock.h), so two
- * sessions cannot deadlock each other, while the batch is still acted on in due order. Each in a
- * subtransaction: a lock that cannot be taken now (55P03, or a deadlock with someone else)
- * leaves its user's firings waiting for a later run.
+ * sessions cannot deadlock each other, while the batch is still acted on in due order. All in one
+ * subtransaction; only if that fails, each in a subtransaction of its own: a lock that cannot be
+ * taken now (55P03, or a deadlock with someone else) leaves its user's firings waiting for a
+ * later run.
  */
 static void
 lock_batch(Firing *firings, int n)
 {
 	Firing	  **order = palloc(sizeof(Firing *) * Max(n, 1));
+	LockAllWork all = {order, n};
 
 	for (int i = 0; i < n; i++)
 		order[i] = &firings[i];
 	qsort(order, n, sizeof(Firing *), firing_lock_cmp);
+	if (n > 0 && mt_run_in_subtransaction(lock_all_work, &all, true) == NULL)
+	{
+		pfree(order);
+		return;
+	}
 	for (int i = 0; i < n; i++)
 	{
 		ErrorData  *edata;
@@ -479,6 +483,73 @@ id_array(const int64 *ids, int n)
 	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* Adds a template name to the request (growing its array). */
+static void
+want_template(MtActRequest *request, int *cap, const char *name)
+{
+	if (name == NULL)
+		return;
+	if (request->n_template_names == *cap)
+	{
+		*cap *= 2;
+		request->template_names = repalloc(request->template_names, sizeof(char *) * *cap);
+	}
+	request->template_names[request->n_template_names++] = (char *) name;
+}
+
+/*
+ * The load stage for a claimed batch: what its firings (those not left for later) need, in a
+ * few statements (act_load.c), after their users' locks, so the cooldown state is current.
+ */
+static MtActData *
+load_batch(const Firing *firings, int n, TimestampTz as_of)
+{
+	MtActRequest request = {0};
+	int			template_cap = 16;
+
+	request.event_ids = palloc(sizeof(int64) * Max(n, 1));
+	request.user_ids = palloc(sizeof(char *) * Max(n, 1));
+	request.template_names = palloc(sizeof(char *) * template_cap);
+	request.cd_triggers = palloc(sizeof(char *) * Max(n, 1));
+	request.cd_users = palloc(sizeof(char *) * Max(n, 1));
+	request.cd_from = palloc(sizeof(TimestampTz) * Max(n, 1));
+	request.cd_to = palloc(sizeof(TimestampTz) * Max(n, 1));
+	request.key_triggers = palloc(sizeof(char *) * Max(n, 1));
+	request.key_events = palloc(sizeof(int64) * Max(n, 1));
+	request.want_key = true;
+	for (int i = 0; i < n; i++)
+	{
+		const Firing *f = &firings[i];
+		MtRule	   *rule;
+		int			c = request.n_cooldowns;
+
+		if (f->deferred)
+			continue;
+		request.event_ids[request.n_event_ids++] = f->source_event_id;
+		request.user_ids[request.n_user_ids++] = f->user_id;
+		request.key_triggers[request.n_keys] = f->trigger_name;
+		request.key_events[request.n_keys++] = f->source_event_id;
+		if ((rule = mt_rulecache_lookup(f->trigger_name)) == NULL)
+			continue;
+		if (mt_policy_cooldown_window(f->event_at, rule->trigger->cooldown, &request.cd_from[c],
+									  &request.cd_to[c]))
+		{
+			request.cd_triggers[c] = f->trigger_name;
+			request.cd_users[c] = f->user_id;
+			request.n_cooldowns++;
+		}
+		for (int a = 0; a < rule->trigger->n_actions; a++)
+		{
+			const MtAction *action = &rule->trigger->actions[a];
+
+			want_template(&request, &template_cap, action->template_name);
+			for (int v = 0; v < action->n_variants; v++)
+				want_template(&request, &template_cap, action->variants[v].template_name);
+		}
+	}
+	return mt_act_load(&request, as_of);
+}
+
 /*
  * Acts on up to limit due firings (all when limit <= 0); returns how many. A firing left for a
  * later run (a transient error) is not counted and not claimed again in this run.
@@ -494,6 +565,8 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 	for (;;)
 	{
 		Firing	   *firings;
+		MtActData  *data;
+		bool		batched;
 		int			n;
 		int			want = limit > 0 ? Min(limit - done, 500) : 500;
 		MemoryContext old;
@@ -504,10 +577,13 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 		old = MemoryContextSwitchTo(batch_context);
 		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
 		lock_batch(firings, n);
+		data = load_batch(firings, n, as_of);
+		/* the batch at once; only if that fails, each firing in a subtransaction of its own */
+		batched = n > 0 && run_batch(firings, n, as_of, data, batch_context);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (firings[i].deferred || process_firing_safely(&firings[i], as_of))
+			if (firings[i].deferred || (!batched && process_firing_safely(&firings[i], as_of, data)))
 			{
 				if (n_deferred == deferred_cap)
 				{
@@ -518,8 +594,10 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 			}
 			else
 				done++;
-			SPI_freetuptable(SPI_tuptable);
+			if (!batched)
+				SPI_freetuptable(SPI_tuptable);
 		}
+		mt_release_session_user_locks();
 		MemoryContextSwitchTo(old);
 		if (n < want)
 			break;

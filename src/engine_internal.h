@@ -33,6 +33,7 @@ typedef struct MtEmailJob
 	const char *to_address;
 	TimestampTz send_after;
 	Oid			reader;			/* the owner of the trigger or sequence: whose templates it may use */
+	struct MtActData *loaded;	/* the batch's templates (act_load.h); NULL: read them by SQL */
 } MtEmailJob;
 
 /* The contact of a user, its consent and suppression. */
@@ -42,6 +43,8 @@ typedef struct MtContact
 	char	   *email;
 	bool		unsubscribed;
 	char	   *suppressed_reason;	/* NULL: not suppressed */
+	char	   *timezone;
+	Jsonb	   *attributes;		/* an object */
 } MtContact;
 
 extern SPIPlanPtr mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
@@ -67,6 +70,10 @@ extern const char *mt_contact_refusal(const MtContact *contact, const MtDecision
 /* Loads an event as a document (and its params); false when it is gone. */
 extern bool mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **params);
 
+/*
+ * The render context of one firing or journey step, built in C (render_context.c) from the event
+ * and the user loaded on their own (act_load.c does it for a batch); NULL when the event is gone.
+ */
 extern Jsonb *mt_build_render_context(int64 event_id, const char *trigger_name, Jsonb *profile,
 									  TimestampTz as_of);
 

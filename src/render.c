@@ -259,6 +259,92 @@ table_template(const char *name, size_t name_len, MtRenderMode mode, Oid reader,
 	return result;
 }
 
+/*
+ * While run_pending acts on a batch (mt_render_batch_begin .. _end), the partials read from the
+ * table are kept for the whole batch, by reader and body column: nothing in a batch can change a
+ * template, and a layout would otherwise be read and compiled again for every email.
+ */
+typedef struct BatchPartial
+{
+	Oid			reader;
+	bool		html;
+	CachedPartial partial;
+} BatchPartial;
+
+static struct
+{
+	bool		active;
+	MemoryContext cxt;
+	BatchPartial *items;
+	int			count;
+	int			cap;
+}			batch_partials;
+
+/* Starts keeping table partials for a batch (see render.h). */
+void
+mt_render_batch_begin(MemoryContext cxt)
+{
+	memset(&batch_partials, 0, sizeof(batch_partials));
+	batch_partials.cxt = cxt;
+	batch_partials.active = true;
+}
+
+/* Stops keeping them (the memory is the caller's context). */
+void
+mt_render_batch_end(void)
+{
+	memset(&batch_partials, 0, sizeof(batch_partials));
+}
+
+/* The batch's entry for (reader, column, name), or NULL. */
+static CachedPartial *
+batch_partial_find(Oid reader, bool html, const char *name, size_t name_len)
+{
+	for (int i = 0; i < batch_partials.count; i++)
+	{
+		BatchPartial *b = &batch_partials.items[i];
+
+		if (b->reader == reader && b->html == html && b->partial.name_len == name_len &&
+			memcmp(b->partial.name, name, name_len) == 0)
+			return &b->partial;
+	}
+	return NULL;
+}
+
+/* Keeps a table partial (source NULL: no such template) for the batch, compiled in its context. */
+static const MtmTemplate *
+batch_partial_add(Oid reader, bool html, const char *name, size_t name_len, const char *source,
+				  MtmError *err, bool *failed)
+{
+	MemoryContext caller = MemoryContextSwitchTo(batch_partials.cxt);
+	const MtmTemplate *tmpl = NULL;
+	BatchPartial *b;
+
+	*failed = false;
+	if (source != NULL && (tmpl = mtm_compile(source, strlen(source), err)) == NULL)
+	{
+		snprintf(err->where, sizeof(err->where), "in partial \"%.*s\"", (int) Min(name_len, 100), name);
+		MemoryContextSwitchTo(caller);
+		*failed = true;
+		return NULL;
+	}
+	if (batch_partials.count == batch_partials.cap)
+	{
+		batch_partials.cap = batch_partials.cap ? batch_partials.cap * 2 : 8;
+		batch_partials.items = batch_partials.items
+			? repalloc(batch_partials.items, batch_partials.cap * sizeof(BatchPartial))
+			: palloc(batch_partials.cap * sizeof(BatchPartial));
+	}
+	b = &batch_partials.items[batch_partials.count++];
+	b->reader = reader;
+	b->html = html;
+	b->partial.name = pnstrdup(name, name_len);
+	b->partial.name_len = name_len;
+	b->partial.tmpl = tmpl;
+	MemoryContextSwitchTo(caller);
+	return tmpl;
+}
+
 /* The cached entry for name in list, or NULL. */
 static CachedPartial *
 partial_list_find(PartialList *list, const char *name, size_t name_len)
@@ -326,6 +412,17 @@ lookup_partial(void *ctx, const char *name, size_t name_len, MtmError *err)
 		partial_list_add(&lookup->from_argument, name, name_len,
 						 is_text ? found.val.string.val : NULL,
 						 is_text ? found.val.string.len : 0, &tmpl, err);
+		return tmpl;
+	}
+	if (batch_partials.active)
+	{
+		bool		html = lookup->mode == MT_RENDER_HTML;
+		bool		failed;
+
+		if ((cached = batch_partial_find(lookup->reader, html, name, name_len)) != NULL)
+			return cached->tmpl;
+		source = table_template(name, name_len, lookup->mode, lookup->reader, lookup->from_table.cxt);
+		tmpl = batch_partial_add(lookup->reader, html, name, name_len, source, err, &failed);
 		return tmpl;
 	}
 	source = table_template(name, name_len, lookup->mode, lookup->reader, lookup->from_table.cxt);

@@ -46,6 +46,14 @@ extern char *mt_render_compiled(const MtmTemplate *tmpl, Jsonb *data, Jsonb *par
  */
 extern MtmTemplate *mt_template_compile(const char *template_text, size_t len, MtmError *error);
 
+/*
+ * Between these, partials and parents read from microtrigger.templates are kept (compiled, in
+ * cxt) instead of being read for every render: for run_pending's batches, in which no template
+ * can change. _end must be called before cxt goes away, also when the batch fails.
+ */
+extern void mt_render_batch_begin(MemoryContext cxt);
+extern void mt_render_batch_end(void);
+
 /* True when the dotted name (as in {{a.b}}) resolves to a value other than null in data. */
 extern bool mt_render_has_name(Jsonb *data, const char *dotted_name);
 

@@ -16,6 +16,7 @@
 #include "utils/timeout.h"
 
 #include "subxact.h"
+#include "user_lock.h"
 
 /*
  * The sandbox's timeout. statement_timeout is armed once per top-level statement, so it cannot
@@ -162,6 +163,20 @@ typedef struct HeldLock
 	int			session_holds;
 } HeldLock;
 
+/*
+ * Is this one of run_pending's own user or bucket locks (user_lock.h)? Those are only ever taken
+ * at transaction level, so the sandbox leaves them out before and after each context query (a
+ * batch holds hundreds of them: counting them made every query cost milliseconds); a session-level
+ * hold of one, which only user code can take, is dropped by mt_release_session_user_locks at the
+ * end of the batch instead.
+ */
+static bool
+is_user_lock(const LOCKTAG *tag)
+{
+	return tag->locktag_field4 == 2 &&
+		(tag->locktag_field2 == MT_USER_LOCK_CLASS || tag->locktag_field2 == MT_USER_BUCKET_CLASS);
+}
+
 /* The advisory locks this backend holds. */
 typedef struct HeldLocks
 {
@@ -189,9 +204,12 @@ session_holds(const LOCKTAG *tag, LOCKMODE mode)
 	return holds;
 }
 
-/* The advisory locks this backend holds now, from its own lists of held locks in shared memory. */
+/*
+ * The advisory locks this backend holds now (without run_pending's user locks when skip_user_locks),
+ * from its own lists of held locks in shared memory; with count, their session-level holds counted.
+ */
 static HeldLocks
-advisory_locks_held(void)
+advisory_locks_held(bool count, bool skip_user_locks)
 {
 	HeldLocks	held = {0, NULL};
 	int			capacity = 0;
@@ -211,7 +229,8 @@ advisory_locks_held(void)
 		{
 			const LOCKTAG *tag = &proclock->tag.myLock->tag;
 
-			if (tag->locktag_type != LOCKTAG_ADVISORY || tag->locktag_lockmethodid != USER_LOCKMETHOD)
+			if (tag->locktag_type != LOCKTAG_ADVISORY || tag->locktag_lockmethodid != USER_LOCKMETHOD ||
+				(skip_user_locks && is_user_lock(tag)))
 				continue;
 			for (LOCKMODE mode = 1; mode < MAX_LOCKMODES; mode++)
 			{
@@ -232,26 +251,41 @@ advisory_locks_held(void)
 		LWLockRelease(partition_lock);
 	}
 	/* counting asks the lock manager, which takes the partition locks itself */
-	for (int i = 0; i < held.n; i++)
+	for (int i = 0; count && i < held.n; i++)
 		held.locks[i].session_holds = session_holds(&held.locks[i].tag, held.locks[i].mode);
 	return held;
+}
+
+/* Orders held locks by tag, then mode (for bsearch). */
+static int
+held_lock_cmp(const void *a, const void *b)
+{
+	const HeldLock *x = a;
+	const HeldLock *y = b;
+	int			c = memcmp(&x->tag, &y->tag, sizeof(LOCKTAG));
+
+	if (c != 0)
+		return c;
+	return x->mode - y->mode;
 }
 
 /* Releases the session-level advisory holds taken since `before` was counted. */
 static void
 release_session_locks_since(const HeldLocks *before)
 {
-	HeldLocks	now = advisory_locks_held();
+	HeldLocks	now = advisory_locks_held(false, true);
 
 	for (int i = 0; i < now.n; i++)
 	{
 		int			kept = 0;
+		int			holds;
+		HeldLock   *found = before->n == 0 ? NULL :
+			bsearch(&now.locks[i], before->locks, before->n, sizeof(HeldLock), held_lock_cmp);
 
-		for (int j = 0; j < before->n; j++)
-			if (before->locks[j].mode == now.locks[i].mode &&
-				memcmp(&before->locks[j].tag, &now.locks[i].tag, sizeof(LOCKTAG)) == 0)
-				kept = before->locks[j].session_holds;
-		for (int k = kept; k < now.locks[i].session_holds; k++)
+		if (found != NULL)
+			kept = found->session_holds;
+		holds = session_holds(&now.locks[i].tag, now.locks[i].mode);
+		for (int k = kept; k < holds; k++)
 			LockRelease(&now.locks[i].tag, now.locks[i].mode, true);
 	}
 	if (now.locks)
@@ -262,9 +296,13 @@ release_session_locks_since(const HeldLocks *before)
 ErrorData *
 mt_run_sandboxed(MtSubxactWork work, void *arg, int timeout_ms, bool *timed_out)
 {
-	HeldLocks	before = advisory_locks_held();
+	HeldLocks	before = advisory_locks_held(true, true);
 	bool		rethrow;
-	ErrorData  *edata = run_in_subtransaction(work, arg, false, timeout_ms, timed_out, &rethrow);
+	ErrorData  *edata;
+
+	if (before.n > 0)
+		qsort(before.locks, before.n, sizeof(HeldLock), held_lock_cmp);
+	edata = run_in_subtransaction(work, arg, false, timeout_ms, timed_out, &rethrow);
 
 	/* also before a cancel goes on up: the locks the work took must not outlive it */
 	release_session_locks_since(&before);
@@ -273,6 +311,26 @@ mt_run_sandboxed(MtSubxactWork work, void *arg, int timeout_ms, bool *timed_out)
 	if (rethrow)
 		ReThrowError(edata);
 	return edata;
+}
+
+/* Drops every session-level hold of a run_pending user lock (see subxact.h). */
+void
+mt_release_session_user_locks(void)
+{
+	HeldLocks	now = advisory_locks_held(false, false);
+
+	for (int i = 0; i < now.n; i++)
+	{
+		int			holds;
+
+		if (!is_user_lock(&now.locks[i].tag))
+			continue;
+		holds = session_holds(&now.locks[i].tag, now.locks[i].mode);
+		for (int k = 0; k < holds; k++)
+			LockRelease(&now.locks[i].tag, now.locks[i].mode, true);
+	}
+	if (now.locks)
+		pfree(now.locks);
 }
 
 /* Is this error one that a later retry can succeed at? */

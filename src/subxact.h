@@ -27,6 +27,13 @@ extern ErrorData *mt_run_in_subtransaction(MtSubxactWork work, void *arg, bool k
  */
 extern ErrorData *mt_run_sandboxed(MtSubxactWork work, void *arg, int timeout_ms, bool *timed_out);
 
+/*
+ * Drops every session-level hold of run_pending's user and bucket locks (user_lock.h): only user
+ * code (a context query) can take one, and mt_run_sandboxed does not count those locks, for speed.
+ * run_pending calls it after each batch.
+ */
+extern void mt_release_session_user_locks(void);
+
 /* Is this error one that a later retry can succeed at (deadlock, serialization, lock not available)? */
 extern bool mt_error_is_transient(const ErrorData *edata);
 

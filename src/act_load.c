@@ -1,0 +1,404 @@
+/*
+ * act_load.c: the load stage of acting (act_load.h). Each kind of row a batch needs is read by
+ * one kept plan over arrays of keys, copied into the caller's memory context and sorted, so the
+ * later stages find a firing's event, user and templates by binary search, without SQL.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "act_load.h"
+#include "delivery.h"
+#include "subxact.h"
+
+static SPIPlanPtr events_plan;
+static SPIPlanPtr contacts_plan;
+static SPIPlanPtr segments_plan;
+static SPIPlanPtr last_page_plan;
+static SPIPlanPtr templates_plan;
+static SPIPlanPtr cooldown_plan;
+static SPIPlanPtr outbox_keys_plan;
+
+/* A text[] of C strings. */
+static Datum
+text_array(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* An int8[] or timestamptz[] of 8-byte values. */
+static Datum
+int8_array(const int64 *items, int n, Oid type)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(items[i]);
+	return PointerGetDatum(construct_array(elems, n, type, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Runs a kept plan and comes back to cxt (SPI leaves its own memory context current). Not
+ * read-only: a fresh snapshot, so what a concurrent run_pending committed before we got its
+ * users' locks is seen (the cooldown).
+ */
+static void
+run(SPIPlanPtr plan, Datum *values, MemoryContext cxt)
+{
+	mt_execute_plan(plan, values, NULL, false, 0, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+}
+
+/* A text column as a C string, or NULL. */
+static char *
+text_col(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* Orders events by id. */
+static int
+event_cmp(const void *a, const void *b)
+{
+	int64		x = ((const MtLoadedEvent *) a)->id;
+	int64		y = ((const MtLoadedEvent *) b)->id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Orders users by user id. */
+static int
+user_cmp(const void *a, const void *b)
+{
+	return strcmp(((const MtLoadedUser *) a)->user_id, ((const MtLoadedUser *) b)->user_id);
+}
+
+/* Orders templates by name. */
+static int
+template_cmp(const void *a, const void *b)
+{
+	return strcmp(((const MtLoadedTemplate *) a)->name, ((const MtLoadedTemplate *) b)->name);
+}
+
+/* Orders C strings. */
+static int
+string_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Sorts and de-duplicates an array of C strings in place; returns the new count. */
+static int
+unique_strings(char **items, int n)
+{
+	int			out = 0;
+
+	qsort(items, n, sizeof(char *), string_cmp);
+	for (int i = 0; i < n; i++)
+		if (out == 0 || strcmp(items[out - 1], items[i]) != 0)
+			items[out++] = items[i];
+	return out;
+}
+
+/* The batch's events. */
+static void
+load_events(MtActData *data, const MtActRequest *request, MemoryContext cxt)
+{
+	static const Oid argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1] = {int8_array(request->event_ids, request->n_event_ids, INT8OID)};
+
+	run(mt_kept_plan(&events_plan,
+					 "SELECT id, event_type, occurred_at, session_id, params, user_id FROM microtrigger.events "
+					 "WHERE id = ANY ($1)", 1, argtypes), values, cxt);
+	data->events = palloc0(sizeof(MtLoadedEvent) * Max(SPI_processed, 1));
+	data->n_events = (int) SPI_processed;
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedEvent *e = &data->events[row];
+		bool		isnull;
+
+		e->id = DatumGetInt64(mt_spi_datum(row, 1, &isnull));
+		e->event_type = text_col(row, 2);
+		e->occurred_at = DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull));
+		e->session_id = text_col(row, 4);
+		e->params = DatumGetJsonbPCopy(mt_spi_datum(row, 5, &isnull));
+		e->user_id = text_col(row, 6);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(data->events, data->n_events, sizeof(MtLoadedEvent), event_cmp);
+}
+
+/* The batch's users: contact, consent, suppression, segments, last page. */
+static void
+load_users(MtActData *data, char **user_ids, int n, TimestampTz as_of, MemoryContext cxt)
+{
+	static const Oid argtypes[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		values[2] = {text_array(user_ids, n), TimestampTzGetDatum(as_of)};
+
+	data->users = palloc0(sizeof(MtLoadedUser) * Max(n, 1));
+	data->n_users = n;
+	for (int i = 0; i < n; i++)
+		data->users[i].user_id = user_ids[i];	/* sorted by unique_strings */
+
+	run(mt_kept_plan(&contacts_plan,
+					 "SELECT c.user_id, c.email, c.unsubscribed_at IS NOT NULL, s.reason, c.timezone, c.attributes "
+					 "FROM microtrigger.contacts c "
+					 "LEFT JOIN microtrigger.suppressions s ON s.address = pg_catalog.lower(c.email) "
+					 "WHERE c.user_id = ANY ($1)", 2, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		char	   *user_id = text_col(row, 1);
+		MtLoadedUser *u = mt_act_user(data, user_id);
+		bool		isnull;
+
+		if (u == NULL)
+			continue;
+		u->contact.found = true;
+		u->contact.email = text_col(row, 2);
+		u->contact.unsubscribed = DatumGetBool(mt_spi_datum(row, 3, &isnull));
+		u->contact.suppressed_reason = text_col(row, 4);
+		u->contact.timezone = text_col(row, 5);
+		u->contact.attributes = DatumGetJsonbPCopy(mt_spi_datum(row, 6, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	run(mt_kept_plan(&segments_plan,
+					 "SELECT user_id, segment FROM microtrigger.segment_members WHERE user_id = ANY ($1) "
+					 "ORDER BY user_id, segment", 2, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedUser *u = mt_act_user(data, text_col(row, 1));
+
+		if (u == NULL)
+			continue;
+		u->segments = u->segments ? repalloc(u->segments, sizeof(char *) * (u->n_segments + 1))
+			: palloc(sizeof(char *));
+		u->segments[u->n_segments++] = text_col(row, 2);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	run(mt_kept_plan(&last_page_plan,
+					 "SELECT u.id, (SELECT p.params ->> 'url' FROM microtrigger.events p "
+					 "  WHERE p.user_id = u.id AND p.event_type = 'page_view' AND p.occurred_at <= $2 "
+					 "  ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1) "
+					 "FROM pg_catalog.unnest($1) AS u(id)", 2, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedUser *u = mt_act_user(data, text_col(row, 1));
+
+		if (u != NULL)
+			u->last_page = text_col(row, 2);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* The templates the batch's actions name (every one; the reader is checked when used). */
+static void
+load_templates(MtActData *data, char **names, int n, MemoryContext cxt)
+{
+	static const Oid argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1] = {text_array(names, n)};
+
+	if (n == 0)
+		return;
+	run(mt_kept_plan(&templates_plan,
+					 "SELECT name, owner::pg_catalog.oid, subject, preheader, html_body, text_body, required "
+					 "FROM microtrigger.templates WHERE name = ANY ($1)", 1, argtypes), values, cxt);
+	data->templates = palloc0(sizeof(MtLoadedTemplate) * Max(SPI_processed, 1));
+	data->n_templates = (int) SPI_processed;
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedTemplate *t = &data->templates[row];
+		bool		isnull;
+		Datum		required;
+
+		t->name = text_col(row, 1);
+		t->owner = DatumGetObjectId(mt_spi_datum(row, 2, &isnull));
+		t->cxt = cxt;
+		for (int p = 0; p < 4; p++)
+			t->parts[p] = text_col(row, 3 + p);
+		required = mt_spi_datum(row, 7, &isnull);
+		t->required = isnull ? NULL : DatumGetArrayTypePCopy(required);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(data->templates, data->n_templates, sizeof(MtLoadedTemplate), template_cmp);
+}
+
+/* The queued firings inside the cooldown windows of the batch's firings. */
+static void
+load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
+{
+	static const Oid argtypes[4] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[4];
+
+	data->queued_cap = 16;
+	data->queued = palloc(sizeof(MtQueuedFiring) * data->queued_cap);
+	if (request->n_cooldowns == 0)
+		return;
+	values[0] = text_array(request->cd_triggers, request->n_cooldowns);
+	values[1] = text_array(request->cd_users, request->n_cooldowns);
+	values[2] = int8_array(request->cd_from, request->n_cooldowns, TIMESTAMPTZOID);
+	values[3] = int8_array(request->cd_to, request->n_cooldowns, TIMESTAMPTZOID);
+	run(mt_kept_plan(&cooldown_plan,
+					 "SELECT DISTINCT f.trigger_name, f.user_id, f.id, f.event_at "
+					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+					 "pg_catalog.unnest($4)) AS w(trigger_name, user_id, lo, hi) "
+					 "JOIN microtrigger.firings f ON f.trigger_name = w.trigger_name AND f.user_id = w.user_id "
+					 "AND f.event_at > w.lo AND f.event_at < w.hi AND f.outcome = 'queued'",
+					 4, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+
+		mt_act_note_queued(data, text_col(row, 1), text_col(row, 2),
+						   DatumGetInt64(mt_spi_datum(row, 3, &isnull)),
+						   DatumGetTimestampTz(mt_spi_datum(row, 4, &isnull)));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* The outbox keys the batch's (trigger, event) pairs have already. */
+static void
+load_outbox_keys(MtActData *data, const MtActRequest *request, MemoryContext cxt)
+{
+	static const Oid argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
+	Datum		values[2];
+
+	if (request->n_keys == 0)
+		return;
+	values[0] = text_array(request->key_triggers, request->n_keys);
+	values[1] = int8_array(request->key_events, request->n_keys, INT8OID);
+	run(mt_kept_plan(&outbox_keys_plan,
+					 "SELECT o.trigger_name, o.source_event_id, o.action_index "
+					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(trigger_name, event_id) "
+					 "JOIN microtrigger.outbox o ON o.trigger_name = k.trigger_name AND o.source_event_id = k.event_id "
+					 "AND o.journey_id IS NULL", 2, argtypes), values, cxt);
+	data->n_outbox = (int) SPI_processed;
+	data->outbox_triggers = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	data->outbox_events = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	data->outbox_actions = palloc(sizeof(int) * Max(SPI_processed, 1));
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+
+		data->outbox_triggers[row] = text_col(row, 1);
+		data->outbox_events[row] = DatumGetInt64(mt_spi_datum(row, 2, &isnull));
+		data->outbox_actions[row] = DatumGetInt32(mt_spi_datum(row, 3, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Has the trigger's email for the event an outbox row already (see act_load.h)? */
+bool
+mt_act_outbox_taken(const MtActData *data, const char *trigger_name, int64 event_id, int action_index)
+{
+	for (int i = 0; i < data->n_outbox; i++)
+		if (data->outbox_events[i] == event_id && data->outbox_actions[i] == action_index &&
+			strcmp(data->outbox_triggers[i], trigger_name) == 0)
+			return true;
+	return false;
+}
+
+/* Reads (or makes) the unsubscribe key into the batch's data. */
+static void
+load_key(void *arg)
+{
+	MtActData  *data = arg;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *key = mt_unsubscribe_key();
+
+	MemoryContextSwitchTo(cxt);
+	data->unsubscribe_key = pstrdup(key);
+}
+
+/* Loads what the request names (see act_load.h). */
+MtActData *
+mt_act_load(const MtActRequest *request, TimestampTz as_of)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MtActData  *data = palloc0(sizeof(MtActData));
+	char	  **users = palloc(sizeof(char *) * Max(request->n_user_ids, 1));
+	char	  **names = palloc(sizeof(char *) * Max(request->n_template_names, 1));
+	int			n_users;
+	int			n_names;
+
+	memcpy(users, request->user_ids, sizeof(char *) * request->n_user_ids);
+	n_users = unique_strings(users, request->n_user_ids);
+	memcpy(names, request->template_names, sizeof(char *) * request->n_template_names);
+	n_names = unique_strings(names, request->n_template_names);
+	if (request->n_event_ids > 0)
+		load_events(data, request, cxt);
+	if (n_users > 0)
+		load_users(data, users, n_users, as_of, cxt);
+	load_templates(data, names, n_names, cxt);
+	load_cooldowns(data, request, cxt);
+	load_outbox_keys(data, request, cxt);
+	if (!request->want_key || n_users == 0)
+		return data;			/* (an empty batch must not wait on another session's new key) */
+	/* the key, made on first use: kept only if that commits (else each firing asks, and fails, itself) */
+	if (mt_run_in_subtransaction(load_key, data, true) != NULL)
+		data->unsubscribe_key = NULL;
+	MemoryContextSwitchTo(cxt);
+	return data;
+}
+
+/* The loaded event with this id, or NULL. */
+MtLoadedEvent *
+mt_act_event(const MtActData *data, int64 id)
+{
+	MtLoadedEvent key = {0};
+
+	key.id = id;
+	return bsearch(&key, data->events, data->n_events, sizeof(MtLoadedEvent), event_cmp);
+}
+
+/* The loaded user with this id, or NULL. */
+MtLoadedUser *
+mt_act_user(const MtActData *data, const char *user_id)
+{
+	MtLoadedUser key = {0};
+
+	key.user_id = (char *) user_id;
+	return bsearch(&key, data->users, data->n_users, sizeof(MtLoadedUser), user_cmp);
+}
+
+/* The loaded template with this name, or NULL. */
+MtLoadedTemplate *
+mt_act_template(const MtActData *data, const char *name)
+{
+	MtLoadedTemplate key = {0};
+
+	key.name = (char *) name;
+	return bsearch(&key, data->templates, data->n_templates, sizeof(MtLoadedTemplate), template_cmp);
+}
+
+/* Remembers a queued firing for the cooldown (see act_load.h). */
+void
+mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_id, int64 firing_id,
+				   TimestampTz event_at)
+{
+	MtQueuedFiring *q;
+
+	if (data->n_queued == data->queued_cap)
+	{
+		data->queued_cap *= 2;
+		data->queued = repalloc(data->queued, sizeof(MtQueuedFiring) * data->queued_cap);
+	}
+	q = &data->queued[data->n_queued++];
+	q->trigger_name = pstrdup(trigger_name);
+	q->user_id = pstrdup(user_id);
+	q->firing_id = firing_id;
+	q->event_at = event_at;
+}

@@ -1,0 +1,119 @@
+/*
+ * act_load.h: the load stage of acting (claim -> load -> policy -> enrich -> render -> write):
+ * what a batch of firings needs, read in a few set-based statements (= ANY arrays) instead of a
+ * handful of queries per firing — events, contacts with consent and suppression, segment
+ * memberships, last_page, templates, and the cooldown state.
+ */
+#ifndef MT_ACT_LOAD_H
+#define MT_ACT_LOAD_H
+
+#include "postgres.h"
+
+#include "utils/array.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "engine_internal.h"
+#include "mustache.h"
+
+/* An events row. */
+typedef struct MtLoadedEvent
+{
+	int64		id;
+	char	   *user_id;
+	char	   *event_type;
+	char	   *session_id;		/* NULL: none */
+	TimestampTz occurred_at;
+	Jsonb	   *params;
+} MtLoadedEvent;
+
+/* What is known of one user: the contact, its segments and its last page. */
+typedef struct MtLoadedUser
+{
+	char	   *user_id;
+	MtContact	contact;
+	char	  **segments;
+	int			n_segments;
+	char	   *last_page;		/* NULL: no page_view up to as_of (or no url) */
+} MtLoadedUser;
+
+/* A templates row, with its parts compiled on first use. */
+typedef struct MtLoadedTemplate
+{
+	char	   *name;
+	Oid			owner;
+	char	   *parts[4];		/* subject, preheader, html_body, text_body (NULL: none) */
+	ArrayType  *required;
+	bool		compiled[4];	/* tried to compile parts[i] */
+	MtmTemplate *tmpl[4];		/* NULL after a try: it does not compile */
+	MemoryContext cxt;			/* where they are compiled: the batch's */
+} MtLoadedTemplate;
+
+/* A queued firing of a (trigger, user): what the cooldown is checked against. */
+typedef struct MtQueuedFiring
+{
+	char	   *trigger_name;
+	char	   *user_id;
+	int64		firing_id;
+	TimestampTz event_at;
+} MtQueuedFiring;
+
+/* Everything one batch loaded, in the batch's memory context (arrays sorted for bsearch). */
+typedef struct MtActData
+{
+	MtLoadedEvent *events;
+	int			n_events;
+	MtLoadedUser *users;
+	int			n_users;
+	MtLoadedTemplate *templates;
+	int			n_templates;
+	MtQueuedFiring *queued;		/* loaded, then appended as the batch queues emails */
+	int			n_queued;
+	int			queued_cap;
+	char	   *unsubscribe_key;
+	/* the exactly-once keys of trigger emails the batch's events have already */
+	char	  **outbox_triggers;
+	int64	   *outbox_events;
+	int		   *outbox_actions;
+	int			n_outbox;
+} MtActData;
+
+/* What to load: the batch's events, users, templates and cooldown windows. */
+typedef struct MtActRequest
+{
+	int64	   *event_ids;
+	int			n_event_ids;
+	char	  **user_ids;
+	int			n_user_ids;
+	char	  **template_names;
+	int			n_template_names;
+	/* cooldown: one (trigger, user, from, to) per firing whose trigger has one */
+	char	  **cd_triggers;
+	char	  **cd_users;
+	TimestampTz *cd_from;
+	TimestampTz *cd_to;
+	int			n_cooldowns;
+	bool		want_key;		/* read the unsubscribe key once for the batch */
+	/* exactly-once keys: one (trigger, event) per firing */
+	char	  **key_triggers;
+	int64	   *key_events;
+	int			n_keys;
+} MtActRequest;
+
+/* Loads what the request names, as of as_of (the caller is in SPI). */
+extern MtActData *mt_act_load(const MtActRequest *request, TimestampTz as_of);
+
+/* The loaded row of an event, user or template; NULL when there is none. */
+extern MtLoadedEvent *mt_act_event(const MtActData *data, int64 id);
+extern MtLoadedUser *mt_act_user(const MtActData *data, const char *user_id);
+extern MtLoadedTemplate *mt_act_template(const MtActData *data, const char *name);
+
+/* Has the trigger's email (action) for the event an outbox row already? */
+extern bool mt_act_outbox_taken(const MtActData *data, const char *trigger_name, int64 event_id,
+								int action_index);
+
+/* Remembers that a firing queued an email (later firings of the batch see it in the cooldown). */
+extern void mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_id,
+							   int64 firing_id, TimestampTz event_at);
+
+#endif

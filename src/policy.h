@@ -1,0 +1,30 @@
+/*
+ * policy.h: the decide stage of acting — rules over what the load stage read, in C. Its one
+ * cooldown rule is here; caps, send windows, holdouts and experiments go beside it.
+ */
+#ifndef MT_POLICY_H
+#define MT_POLICY_H
+
+#include "postgres.h"
+
+#include "utils/timestamp.h"
+
+#include "act_load.h"
+#include "definition.h"
+
+/*
+ * The cooldown window around an event time: (from, to), both open; false when the trigger has
+ * no cooldown. The one definition of the window, for ingest's pre-check and run_pending alike.
+ */
+extern bool mt_policy_cooldown_window(TimestampTz event_at, MtDuration cooldown, TimestampTz *from,
+									  TimestampTz *to);
+
+/*
+ * The cooldown rule: has another firing of the trigger for the user, inside the window around
+ * event_at, queued an email? Checked against the loaded (and, as the batch goes on, noted) queued
+ * firings; the firing itself does not count.
+ */
+extern bool mt_policy_in_cooldown(const MtActData *data, const MtTrigger *trigger, const char *user_id,
+								  int64 firing_id, TimestampTz event_at);
+
+#endif
