@@ -1,5 +1,6 @@
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 -- run_pending acts on a claimed batch in one subtransaction and writes its outbox rows, decisions
 -- and firing states with one statement each. When the batch fails it is rolled back and replayed
 -- one firing per subtransaction: a poison firing becomes an `error` decision, the others of the
@@ -36,10 +37,3 @@ INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) VALUE
 SELECT microtrigger.run_pending('2026-05-03 11:00+00') AS acted;
 SELECT user_id, outcome FROM microtrigger.decisions WHERE trigger_name = 'br_t' AND at = '2026-05-03 11:00+00' ORDER BY id;
 SELECT user_id, html_body FROM microtrigger.outbox WHERE trigger_name = 'br_t' ORDER BY id;
--- clean up
-DELETE FROM microtrigger.outbox WHERE trigger_name = 'br_t';
-DELETE FROM microtrigger.decisions WHERE trigger_name = 'br_t';
-DELETE FROM microtrigger.firings WHERE trigger_name = 'br_t';
-DELETE FROM microtrigger.events WHERE event_type = 'br_visit';
-DELETE FROM microtrigger.triggers WHERE name = 'br_t';
-DELETE FROM microtrigger.contacts WHERE user_id IN ('br1', 'br2', 'br3');

@@ -1,5 +1,6 @@
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 -- run_pending builds the render context in C from the rows it loaded for the batch. It must be
 -- exactly what microtrigger.render_context() builds in SQL: the same names, the same precedence
 -- (profile > event params > contact attributes > the fixed names), the same occurred_at text,
@@ -25,11 +26,3 @@ SELECT o.user_id, pg_catalog.split_part(o.text_body, '|http', 1) AS rendered,
            microtrigger.render_context(o.source_event_id, o.trigger_name, NULL, '2026-06-01 12:00+00')) AS same_as_sql
 FROM microtrigger.outbox o JOIN microtrigger.templates t ON t.name = 'rc_t'
 WHERE o.trigger_name = 'rc_t' ORDER BY o.id;
--- clean up
-DELETE FROM microtrigger.outbox WHERE trigger_name = 'rc_t';
-DELETE FROM microtrigger.decisions WHERE trigger_name = 'rc_t';
-DELETE FROM microtrigger.firings WHERE trigger_name = 'rc_t';
-DELETE FROM microtrigger.events WHERE user_id IN ('rc1', 'rc2');
-DELETE FROM microtrigger.triggers WHERE name = 'rc_t';
-DELETE FROM microtrigger.templates WHERE name = 'rc_t';
-DELETE FROM microtrigger.contacts WHERE user_id IN ('rc1', 'rc2');

@@ -1,5 +1,6 @@
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS microtrigger;
+DROP EXTENSION IF EXISTS microtrigger CASCADE;
+CREATE EXTENSION microtrigger;
 -- The sandbox of a context query leaves run_pending's own user locks (classid 1836348007 and
 -- 1836348008) out of its before/after count, for speed; a session-level hold of one, which only
 -- a context query can take, is dropped after the batch instead. Here the query takes its own
@@ -16,11 +17,3 @@ SELECT user_id, text_body FROM microtrigger.outbox WHERE trigger_name = 'ul_t' O
 -- no lock of those classes outlives run_pending
 SELECT count(*) AS user_locks_left FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid IN (1836348007, 1836348008);
--- clean up
-DELETE FROM microtrigger.outbox WHERE trigger_name = 'ul_t';
-DELETE FROM microtrigger.decisions WHERE trigger_name = 'ul_t';
-DELETE FROM microtrigger.firings WHERE trigger_name = 'ul_t';
-DELETE FROM microtrigger.events WHERE event_type = 'ul_go';
-DELETE FROM microtrigger.triggers WHERE name = 'ul_t';
-DELETE FROM microtrigger.templates WHERE name = 'ul_t';
-DELETE FROM microtrigger.contacts WHERE user_id IN ('ul1', 'ul2');

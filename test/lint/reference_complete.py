@@ -103,6 +103,9 @@ def main(repo):
                 outcomes |= outcomes_of_expr(args[2], src)
         for s in STRING.findall(src):
             outcomes |= decisions_insert_outcomes(s)
+        # a stage that reports its outcome through an out-parameter named outcome (enrich.c)
+        for m in re.finditer(r'\*\s*outcome\s*=\s*([^;=][^;]*);', src):
+            outcomes |= set(x for x in STRING.findall(m.group(1)) if IDENT.match(x))
     for path in sorted(glob.glob(os.path.join(repo, 'src', 'sql', '*.sql'))):
         sql = open(path, encoding='utf-8').read()
         outcomes |= decisions_insert_outcomes(sql)
