@@ -72,10 +72,9 @@ class ScriptedHandler:
         return reply
 
 
-def main():
-    port, outdir = int(sys.argv[1]), sys.argv[2]
-    os.makedirs(outdir, exist_ok=True)
-    controller = Controller(ScriptedHandler(outdir), hostname="127.0.0.1", port=port)
+def serve_until_stopped(controller, outdir):
+    """Starts the controller, writes OUTDIR/ready (the pid) once it listens, serves until SIGTERM
+    or SIGINT, then stops it. Shared by the test SMTP servers."""
     controller.start()
     with open(os.path.join(outdir, "ready"), "w") as f:
         f.write(str(os.getpid()))
@@ -84,6 +83,12 @@ def main():
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     stop.wait()
     controller.stop()
+
+
+def main():
+    port, outdir = int(sys.argv[1]), sys.argv[2]
+    os.makedirs(outdir, exist_ok=True)
+    serve_until_stopped(Controller(ScriptedHandler(outdir), hostname="127.0.0.1", port=port), outdir)
 
 
 if __name__ == "__main__":

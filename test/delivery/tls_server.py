@@ -8,12 +8,14 @@ Writes OUTDIR/ready when listening, and one JSON line per accepted message to OU
 """
 import json
 import os
-import signal
 import ssl
 import sys
-import threading
 
 from aiosmtpd.controller import Controller
+
+sys.dont_write_bytecode = True  # importing smtp_server.py leaves no __pycache__ in the tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from smtp_server import serve_until_stopped  # noqa: E402
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
@@ -38,16 +40,10 @@ def main():
                                       "rcpt": envelope.rcpt_tos}) + "\n")
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=context,
-                            require_starttls=True, authenticator=authenticate, auth_required=True,
-                            auth_require_tls=True)
-    controller.start()
-    open(os.path.join(outdir, "ready"), "w").close()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    stop.wait()
-    controller.stop()
+    serve_until_stopped(
+        Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=context,
+                   require_starttls=True, authenticator=authenticate, auth_required=True,
+                   auth_require_tls=True), outdir)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ in flight. Usage: counting_smtp.py PORT OUTDIR   (stops on SIGTERM/SIGINT)
 import asyncio
 import os
 import re
-import signal
 import sys
-import threading
 
 sys.dont_write_bytecode = True  # importing smtp_server.py leaves no __pycache__ in the tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "delivery"))
-from smtp_server import ScriptedHandler  # noqa: E402
+from smtp_server import ScriptedHandler, serve_until_stopped  # noqa: E402
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
@@ -50,15 +48,7 @@ def main():
     """Serves on 127.0.0.1:PORT until SIGTERM; OUTDIR/ready appears once it listens."""
     port, outdir = int(sys.argv[1]), sys.argv[2]
     os.makedirs(outdir, exist_ok=True)
-    controller = Controller(CountingHandler(outdir), hostname="127.0.0.1", port=port)
-    controller.start()
-    with open(os.path.join(outdir, "ready"), "w") as f:
-        f.write(str(os.getpid()))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    stop.wait()
-    controller.stop()
+    serve_until_stopped(Controller(CountingHandler(outdir), hostname="127.0.0.1", port=port), outdir)
 
 
 if __name__ == "__main__":
