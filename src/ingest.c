@@ -25,6 +25,7 @@
 #include "engine_internal.h"
 #include "event_window.h"
 #include "journeys.h"
+#include "policy.h"
 #include "rulecache.h"
 #include "segment_ingest.h"
 #include "subxact.h"
@@ -128,8 +129,10 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[4];
 	SPIPlanPtr	plan;
+	TimestampTz from,
+				to;
 
-	if (trigger->cooldown <= 0)
+	if (!mt_policy_cooldown_window(event->occurred_at, trigger->cooldown, &from, &to))
 		return false;
 	plan = mt_kept_plan_opts(&cooldown_plan[mt_replan_growing_tables],
 						"SELECT 1 FROM microtrigger.firings WHERE trigger_name = $1 AND user_id = $2 "
@@ -138,8 +141,8 @@ in_cooldown(const MtTrigger *trigger, const IngestEvent *event)
 						4, argtypes, MT_GROWING_TABLE_OPTIONS);
 	values[0] = CStringGetTextDatum(trigger->name);
 	values[1] = PointerGetDatum(event->user_id);
-	values[2] = TimestampTzGetDatum(mt_time_add_saturated(event->occurred_at, -trigger->cooldown));
-	values[3] = TimestampTzGetDatum(mt_time_add_saturated(event->occurred_at, trigger->cooldown));
+	values[2] = TimestampTzGetDatum(from);
+	values[3] = TimestampTzGetDatum(to);
 	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cooldown query failed")));
 	return SPI_processed > 0;
