@@ -185,7 +185,7 @@ mt_delivery_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	RestoreGUCState(shared->guc_state);
 	/* the caller's settings, but never its search_path (e.g. a writable schema first) */
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("search_path", MT_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SET, true, 0, false);
 	CommitTransactionCommand();
 	SetUserIdAndSecContext(shared->current_user, shared->security_context);

@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "engine.h"
+#include "microtrigger.h"
 #include "worker.h"
 
 PGDLLEXPORT void mt_worker_main(Datum arg);
@@ -226,7 +227,7 @@ mt_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(mt_database, NULL, 0);
 	/* the worker runs as a superuser: names resolve in pg_catalog only, never in a writable schema */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("search_path", MT_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&worker_shared->mutex);
 	worker_shared->worker_latch = MyLatch;
