@@ -71,11 +71,12 @@ extern const char *mt_contact_refusal(const MtContact *contact, const MtDecision
 extern bool mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **params);
 
 /*
- * The render context of one firing or journey step, built in C (render_context.c) from the event
- * and the user loaded on their own (act_load.c does it for a batch); NULL when the event is gone.
+ * The render context of one journey step (or firing), built in C (render_context.c) from its
+ * event and its user, loaded together by one act_load.c call (which does it for a whole batch of
+ * firings); NULL when the event is gone.
  */
-extern Jsonb *mt_build_render_context(int64 event_id, const char *trigger_name, Jsonb *profile,
-									  TimestampTz as_of);
+extern Jsonb *mt_build_render_context(int64 event_id, const char *user_id, const char *trigger_name,
+									  Jsonb *profile, TimestampTz as_of);
 
 /* Chooses, checks, renders and queues one send_email action; true when an email was queued. */
 extern bool mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context,

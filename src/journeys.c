@@ -392,8 +392,8 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 					if (refusal == NULL && have_source)
 					{
 						if (context == NULL)
-							context = mt_build_render_context(journey->source_event_id, journey->trigger_name,
-															  NULL, as_of);
+							context = mt_build_render_context(journey->source_event_id, journey->user_id,
+															  journey->trigger_name, NULL, as_of);
 						job.key = key;
 						job.journey_id = journey->id;
 						job.step = pc;
