@@ -1,7 +1,9 @@
 -- The render context (after 60_delivery.sql, whose unsubscribe_link it uses).
 
--- The data an email is rendered with. A name resolves from the first of: the context query's
--- row, the event's params, the contact's attributes, then the fixed names below.
+-- The data an email of this event is rendered with, for inspection: run_pending builds the same
+-- in C (render_context.c; regress 118_render_context_c keeps them equal). A name resolves from the
+-- first of: the context query's row, the event's params, the contact's attributes, then the fixed
+-- names below.
 CREATE FUNCTION microtrigger.render_context(p_event_id bigint, p_trigger text, p_profile jsonb,
                                             p_as_of timestamptz)
 RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
