@@ -35,8 +35,6 @@ CREATE FUNCTION public.to_jsonb(record) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN PERFORM public.mt_priv_note('to_jsonb(record)'); RETURN '{"plan": "PLANTED"}'; END $$;
 CREATE FUNCTION public.jsonb_build_object(text, text, text, text, text, text, text, text) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN PERFORM public.mt_priv_note('jsonb_build_object(8 text)'); RETURN '{"planted": true}'; END $$;
-CREATE FUNCTION public.format(text, bigint, text, text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN PERFORM public.mt_priv_note('format(text,bigint,text,text)'); RETURN 'PLANTED'; END $$;
 CREATE FUNCTION public.jsonb_object_agg(text, boolean) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN PERFORM public.mt_priv_note('jsonb_object_agg(text,boolean)'); RETURN '{"PLANTED": true}'; END $$;
 RESET ROLE;
