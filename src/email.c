@@ -22,7 +22,6 @@
 static SPIPlanPtr decision_plan;
 static SPIPlanPtr event_plan;
 static SPIPlanPtr contact_plan;
-static SPIPlanPtr template_plan;
 static SPIPlanPtr outbox_plan;
 
 /* Prepares a plan once for the backend and keeps it (generic plans after a few calls). */
@@ -296,33 +295,18 @@ loaded_template(MtActData *loaded, const char *name, Oid reader, EmailParts *par
 	return TEMPLATE_FOUND;
 }
 
-/* Loads a template by name, if `reader` may use it. */
+/*
+ * Loads one template by name, if `reader` may use it: the batch loader (act_load.c) for a single
+ * name, for emails built outside a batch (journey steps, a replayed firing).
+ */
 static TemplateFound
 load_template(const char *name, Oid reader, EmailParts *parts)
 {
-	static const Oid argtypes[2] = {TEXTOID, OIDOID};
-	Datum		values[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(reader)};
-	bool		isnull;
-	Datum		required;
+	MtActRequest request = {0};
 
-	mt_execute_plan(mt_kept_plan(&template_plan,
-						   "SELECT subject, preheader, html_body, text_body, required, "
-						   "pg_catalog.pg_has_role($2, owner, 'MEMBER') "
-						   "FROM microtrigger.templates WHERE name = $1",
-						   2, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return TEMPLATE_MISSING;
-	if (!DatumGetBool(mt_spi_datum(0, 6, &isnull)))
-		return TEMPLATE_DENIED;
-	parts->loaded = NULL;
-	parts->template_name = pstrdup(name);
-	parts->subject = mt_spi_text(0, 1);
-	parts->preheader = mt_spi_text(0, 2);
-	parts->html_body = mt_spi_text(0, 3);
-	parts->text_body = mt_spi_text(0, 4);
-	required = mt_spi_datum(0, 5, &isnull);
-	parts->required = isnull ? NULL : DatumGetArrayTypePCopy(required);
-	return TEMPLATE_FOUND;
+	request.template_names = (char **) &name;
+	request.n_template_names = 1;
+	return loaded_template(mt_act_load(&request, 0), name, reader, parts);
 }
 
 /* The first required name missing from the render context, or NULL. */
