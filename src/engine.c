@@ -61,6 +61,7 @@ typedef struct Firing
 static SPIPlanPtr claim_plan;
 static SPIPlanPtr firing_done_plan;
 static SPIPlanPtr next_due_plan;
+static SPIPlanPtr trigger_enabled_plan;
 
 /* microtrigger.context_timeout: the longest a context query may run, in ms (0: no limit). */
 static int	context_timeout_ms = 2000;
@@ -111,6 +112,28 @@ unschedulable(const MtDecisionKey *key, TimestampTz as_of, const char *field)
 	return "unschedulable";
 }
 
+/*
+ * A firing whose trigger the rule cache does not have: really disabled or deleted, or only newer
+ * than the cache (built earlier in this transaction, before the claim's snapshot saw the firing
+ * the new trigger wrote). The table, read now, tells; a newer trigger is a transient conflict, so
+ * the firing waits for the next run, whose cache has it, instead of ending trigger_disabled.
+ */
+static void
+check_trigger_really_gone(const Firing *firing)
+{
+	static const Oid argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(firing->trigger_name)};
+
+	mt_execute_plan(mt_kept_plan(&trigger_enabled_plan,
+								 "SELECT 1 FROM microtrigger.triggers WHERE name = $1 AND enabled",
+								 1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("trigger \"%s\" is newer than this session's rule cache", firing->trigger_name),
+				 errdetail("The firing is acted on by the next run.")));
+}
+
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
 static const char *
 process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
@@ -133,6 +156,7 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 
 	if (rule == NULL)
 	{
+		check_trigger_really_gone(firing);
 		mt_record_decision(&key, as_of, "trigger_disabled",
 						   mt_detail1("reason", "the trigger was disabled or deleted before it acted"));
 		return "trigger_disabled";
