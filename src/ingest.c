@@ -29,7 +29,7 @@
 #include "rulecache.h"
 #include "segment_ingest.h"
 #include "subxact.h"
-#include "worker.h"
+#include "wakeup.h"
 
 PG_FUNCTION_INFO_V1(mt_ingest_events);
 

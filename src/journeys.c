@@ -27,7 +27,7 @@
 #include "jsonc_bridge.h"
 #include "sequence_def.h"
 #include "subxact.h"
-#include "worker.h"
+#include "wakeup.h"
 
 /* The compiled sequences of this backend. */
 static MemoryContext sequence_context = NULL;

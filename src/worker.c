@@ -25,83 +25,17 @@
 
 #include "engine.h"
 #include "microtrigger.h"
+#include "wakeup.h"
 #include "worker.h"
 
 PGDLLEXPORT void mt_worker_main(Datum arg);
-
-/* What backends share with the worker: where to send a wake-up. */
-typedef struct MtWorkerShared
-{
-	slock_t		mutex;
-	Latch	   *worker_latch;	/* NULL while no worker runs */
-} MtWorkerShared;
-
-static MtWorkerShared *worker_shared = NULL;
-static shmem_request_hook_type previous_shmem_request_hook = NULL;
-static shmem_startup_hook_type previous_shmem_startup_hook = NULL;
-static bool wake_requested = false;
 
 /* The worker's settings, defined by mt_worker_init(). */
 static char *mt_database = NULL;	/* microtrigger.database: the database the worker serves */
 static int	mt_naptime_ms = 10000;	/* microtrigger.naptime: the worker's longest sleep */
 static int	mt_batch_size = 200;	/* microtrigger.batch_size: firings per run_pending transaction */
 
-/* Reserves the shared state (shmem_request_hook). */
-static void
-worker_shmem_request(void)
-{
-	if (previous_shmem_request_hook)
-		previous_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(MtWorkerShared)));
-}
-
-/* Creates or attaches the shared state (shmem_startup_hook). */
-static void
-worker_shmem_startup(void)
-{
-	bool		found;
-
-	if (previous_shmem_startup_hook)
-		previous_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	worker_shared = ShmemInitStruct("microtrigger worker", sizeof(MtWorkerShared), &found);
-	if (!found)
-	{
-		SpinLockInit(&worker_shared->mutex);
-		worker_shared->worker_latch = NULL;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* Commit callback: wake the worker when this transaction wrote work for it. */
-static void
-worker_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-	{
-		if (wake_requested && worker_shared != NULL)
-		{
-			SpinLockAcquire(&worker_shared->mutex);
-			if (worker_shared->worker_latch != NULL)
-				SetLatch(worker_shared->worker_latch);
-			SpinLockRelease(&worker_shared->mutex);
-		}
-		wake_requested = false;
-	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		wake_requested = false;
-	}
-}
-
-/* Asks for a wake-up at commit. */
-void
-mt_wake_worker_at_commit(void)
-{
-	wake_requested = true;
-}
-
-/* The worker's settings, shared memory hooks, the worker (only when preloaded), the commit callback. */
+/* The worker's settings, the wake-up (wakeup.c), the worker itself (only when preloaded). */
 void
 mt_worker_init(void)
 {
@@ -126,14 +60,9 @@ mt_worker_init(void)
 							NULL, &mt_batch_size, 200, 1, 100000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
-	RegisterXactCallback(worker_xact_callback, NULL);
+	mt_wakeup_init();
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-
-	previous_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = worker_shmem_request;
-	previous_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = worker_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -144,18 +73,6 @@ mt_worker_init(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "microtrigger worker");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "microtrigger worker");
 	RegisterBackgroundWorker(&worker);
-}
-
-/* Forgets the latch when the worker exits, so no backend sets a dead process's latch. */
-static void
-worker_detach(int code, Datum arg)
-{
-	if (worker_shared == NULL)
-		return;
-	SpinLockAcquire(&worker_shared->mutex);
-	if (worker_shared->worker_latch == MyLatch)
-		worker_shared->worker_latch = NULL;
-	SpinLockRelease(&worker_shared->mutex);
 }
 
 /* Is the extension installed in this database? (inside a transaction) */
@@ -229,10 +146,7 @@ mt_worker_main(Datum arg)
 	/* the worker runs as a superuser: names resolve in pg_catalog only, never in a writable schema */
 	SetConfigOption("search_path", MT_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 
-	SpinLockAcquire(&worker_shared->mutex);
-	worker_shared->worker_latch = MyLatch;
-	SpinLockRelease(&worker_shared->mutex);
-	on_shmem_exit(worker_detach, (Datum) 0);
+	mt_wakeup_attach_worker(MyLatch);
 	ereport(LOG, (errmsg("microtrigger worker started for database \"%s\"", mt_database)));
 
 	for (;;)
