@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 
 #include "definition_rows.h"
+#include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(mt_check_definition_owner);
 
@@ -63,8 +64,7 @@ mt_named_row_exists(const char *table, const char *name)
 	int			ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 1);
 
 	if (ret != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not read microtrigger.%s: %s", table, SPI_result_code_string(ret))));
+		mt_spi_failed(psprintf("read microtrigger.%s", table), ret);
 	return SPI_processed > 0;
 }
 
@@ -141,9 +141,7 @@ mt_check_template_usable(const char *kind, const char *name, const char *path,
 											2, argtypes, values, NULL, true, 1);
 	bool		isnull;
 
-	if (ret != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not read microtrigger.templates: %s", SPI_result_code_string(ret))));
+	mt_spi_check(ret, SPI_OK_SELECT, "read microtrigger.templates");
 	if (SPI_processed == 0)
 		mt_report_invalid_definition(kind, name, path, psprintf("unknown template \"%s\"", template_name));
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))

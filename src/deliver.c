@@ -39,6 +39,7 @@
 #include "microtrigger.h"
 #include "mime.h"
 #include "smtp.h"
+#include "spi_util.h"
 
 char	   *mt_smtp_url = NULL;
 char	   *mt_from_address = NULL;
@@ -223,9 +224,7 @@ prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 
 		MemoryContextSwitchTo(current); /* SPI leaves its own context current */
 		if (p == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not prepare a delivery statement: %s", SPI_result_code_string(SPI_result))));
+			mt_spi_failed("prepare a delivery statement", SPI_result);
 		SPI_keepplan(p);
 		*plan = p;
 	}
@@ -240,10 +239,7 @@ execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
 	MemoryContextSwitchTo(current); /* SPI leaves its own context current */
-	if (rc != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("delivery statement failed: %s", SPI_result_code_string(rc))));
+	mt_spi_check(rc, expected, "run a delivery statement");
 }
 
 /* A text column of the current SPI result row, copied into the current context; NULL stays NULL. */
@@ -264,10 +260,7 @@ recover_stale_rows(void)
 	int			rc = SPI_execute("SELECT microtrigger.recover_sending()", false, 0);
 
 	MemoryContextSwitchTo(current);
-	if (rc != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not recover rows left sending: %s", SPI_result_code_string(rc))));
+	mt_spi_check(rc, SPI_OK_SELECT, "recover rows left sending");
 }
 
 /*

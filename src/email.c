@@ -1,7 +1,7 @@
 /*
  * email.c: queuing one email — choosing its variant, loading its template, checking required
  * names, rendering every part, inserting the outbox row under its exactly-once key, and recording
- * the decision. Also the small SPI, decision and contact helpers the engine's files share.
+ * the decision. Also the contact and event helpers the engine's files share.
  */
 #include "postgres.h"
 
@@ -19,128 +19,9 @@
 #include "engine_internal.h"
 #include "render.h"
 
-static SPIPlanPtr decision_plan;
 static SPIPlanPtr event_plan;
 static SPIPlanPtr contact_plan;
 static SPIPlanPtr outbox_plan;
-
-/* Prepares a plan once for the backend and keeps it (generic plans after a few calls). */
-SPIPlanPtr
-mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
-{
-	return mt_kept_plan_opts(slot, sql, nargs, argtypes, 0);
-}
-
-/*
- * Prepares a plan once and keeps it, with cursor options: CURSOR_OPT_CUSTOM_PLAN replans at every
- * call, for queries over tables that grow inside one statement (a COPY's events and firings),
- * where a generic plan made when the table looked empty would seq-scan it for every match.
- */
-SPIPlanPtr
-mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes, int cursor_options)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, cursor_options);
-
-		if (plan == NULL)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-							errmsg("could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result))));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
-
-/* Runs a kept plan and checks the result code. */
-void
-mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, long limit, int expected)
-{
-	int			ret = SPI_execute_plan(plan, values, nulls, read_only, limit);
-
-	if (ret != expected)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("microtrigger engine query failed: %s", SPI_result_code_string(ret))));
-}
-
-/* A text column of the current SPI row, or NULL. */
-char *
-mt_spi_text(int row, int column)
-{
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
-}
-
-/* A binary column of the current SPI row. */
-Datum
-mt_spi_datum(int row, int column, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
-}
-
-/* Records a decision. */
-void
-mt_record_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outcome, Jsonb *detail)
-{
-	static const Oid argtypes[7] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
-	SPIPlanPtr	plan;
-
-	if (mt_write_buffering())
-	{
-		mt_write_decision(key, as_of, outcome, detail);
-		return;
-	}
-	plan = mt_kept_plan(&decision_plan,
-									"INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id, sequence_name) "
-									"VALUES ($1, $2, $3, $4, coalesce($5, '{}'), $6, $7)", 7, argtypes);
-
-	values[0] = TimestampTzGetDatum(as_of);
-	values[1] = CStringGetTextDatum(key->user_id);
-	values[2] = key->trigger_name ? CStringGetTextDatum(key->trigger_name) : (Datum) 0;
-	nulls[2] = key->trigger_name ? ' ' : 'n';
-	values[3] = CStringGetTextDatum(outcome);
-	values[4] = detail ? JsonbPGetDatum(detail) : (Datum) 0;
-	nulls[4] = detail ? ' ' : 'n';
-	values[5] = Int64GetDatum(key->source_event_id);
-	nulls[5] = key->source_event_id ? ' ' : 'n';
-	values[6] = key->sequence_name ? CStringGetTextDatum(key->sequence_name) : (Datum) 0;
-	nulls[6] = key->sequence_name ? ' ' : 'n';
-	mt_execute_plan(plan, values, nulls, false, 0, SPI_OK_INSERT);
-}
-
-/* Builds a jsonb detail object from key/value text pairs (values NULL are left out). */
-Jsonb *
-mt_detail_object(int npairs, const char **keys, const char **texts)
-{
-	JsonbParseState *state = NULL;
-	JsonbValue	k,
-				v;
-
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < npairs; i++)
-	{
-		if (texts[i] == NULL)
-			continue;
-		k.type = jbvString;
-		k.val.string.val = (char *) keys[i];
-		k.val.string.len = strlen(keys[i]);
-		v.type = jbvString;
-		v.val.string.val = (char *) texts[i];
-		v.val.string.len = strlen(texts[i]);
-		pushJsonbValue(&state, WJB_KEY, &k);
-		pushJsonbValue(&state, WJB_VALUE, &v);
-	}
-	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
-}
-
-/* A detail with one key. */
-Jsonb *
-mt_detail1(const char *key, const char *text)
-{
-	return mt_detail_object(1, &key, &text);
-}
-
 
 /* The value of a top-level param, or NULL when missing. */
 static JsonbValue *

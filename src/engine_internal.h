@@ -1,6 +1,7 @@
 /*
- * engine_internal.h: what the engine's files share — SPI helpers, decisions, the contact, the
- * render context, and queuing one email (used by triggers and by sequence steps alike).
+ * engine_internal.h: what the engine's files share — the contact, the event, the render context,
+ * and queuing one email (used by triggers and by sequence steps alike). SPI helpers are in
+ * spi_util.h, decisions in decisions.h (included here for the engine's files).
  */
 #ifndef MT_ENGINE_INTERNAL_H
 #define MT_ENGINE_INTERNAL_H
@@ -12,16 +13,9 @@
 #include "utils/timestamp.h"
 
 #include "condition_eval.h"
+#include "decisions.h"
 #include "definition.h"
-
-/* Who and what a decision is about. */
-typedef struct MtDecisionKey
-{
-	const char *user_id;
-	const char *trigger_name;	/* may be NULL */
-	const char *sequence_name;	/* may be NULL */
-	int64		source_event_id;	/* 0: none */
-} MtDecisionKey;
+#include "spi_util.h"
 
 /* One email to queue: its decision key, its outbox key and when it may be sent. */
 typedef struct MtEmailJob
@@ -46,19 +40,6 @@ typedef struct MtContact
 	char	   *timezone;
 	Jsonb	   *attributes;		/* an object */
 } MtContact;
-
-extern SPIPlanPtr mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
-extern SPIPlanPtr mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
-									int cursor_options);
-extern void mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only,
-							long limit, int expected);
-extern char *mt_spi_text(int row, int column);
-extern Datum mt_spi_datum(int row, int column, bool *isnull);
-
-extern void mt_record_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outcome,
-							   Jsonb *detail);
-extern Jsonb *mt_detail_object(int npairs, const char **keys, const char **texts);
-extern Jsonb *mt_detail1(const char *key, const char *text);
 
 extern bool mt_same_param(Jsonb *a, Jsonb *b, const char *key);
 extern MtContact mt_load_contact(const char *user_id);

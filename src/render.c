@@ -24,6 +24,7 @@
 
 #include "mustache.h"
 #include "render.h"
+#include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(mt_render_sql);
 PG_FUNCTION_INFO_V1(mt_has_name_sql);
@@ -228,10 +229,7 @@ table_template(const char *name, size_t name_len, MtRenderMode mode, Oid reader,
 							   "WHERE name = $1 AND pg_catalog.pg_has_role($2, owner, 'MEMBER')",
 							   2, argtypes);
 		if (prepared == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not prepare the template lookup: %s",
-							SPI_result_code_string(SPI_result))));
+			mt_spi_failed("prepare the template lookup", SPI_result);
 		SPI_keepplan(prepared);
 		*plan = prepared;
 	}
@@ -239,10 +237,7 @@ table_template(const char *name, size_t name_len, MtRenderMode mode, Oid reader,
 	args[1] = ObjectIdGetDatum(reader);
 	ret = SPI_execute_plan(*plan, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not look up template \"%.*s\": %s", (int) name_len, name,
-						SPI_result_code_string(ret))));
+		mt_spi_failed(psprintf("look up template \"%.*s\"", (int) name_len, name), ret);
 	if (SPI_processed > 0)
 	{
 		bool		isnull;
@@ -733,10 +728,7 @@ mt_render_email_sql(PG_FUNCTION_ARGS)
 								"WHERE name = $1 AND pg_catalog.pg_has_role($2, owner, 'MEMBER')",
 								2, argtypes, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not read template \"%s\": %s", text_to_cstring(name),
-						SPI_result_code_string(ret))));
+		mt_spi_failed(psprintf("read template \"%s\"", text_to_cstring(name)), ret);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

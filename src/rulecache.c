@@ -21,6 +21,7 @@
 #include "event_window.h"
 #include "jsonc_bridge.h"
 #include "rulecache.h"
+#include "spi_util.h"
 
 /* A rule filed under one literal of the group's key. */
 typedef struct LiteralEntry
@@ -327,9 +328,7 @@ build_cache(void)
 
 	ret = SPI_execute("SELECT name, definition, owner::oid FROM microtrigger.triggers "
 					  "WHERE enabled ORDER BY name", true, 0);
-	if (ret != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not read microtrigger.triggers: %s", SPI_result_code_string(ret))));
+	mt_spi_check(ret, SPI_OK_SELECT, "read microtrigger.triggers");
 
 	old = MemoryContextSwitchTo(context);
 	cache = palloc0(sizeof(RuleCache));

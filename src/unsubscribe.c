@@ -17,6 +17,7 @@
 
 #include "delivery.h"
 #include "mime.h"
+#include "spi_util.h"
 
 #define TOKEN_MAC_BYTES 16
 
@@ -44,10 +45,7 @@ mt_unsubscribe_key(void)
 						 "        pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text"
 						 "        || pg_catalog.gen_random_uuid()::text, 'UTF8')), 'hex')"
 						 " ON CONFLICT (singleton) DO NOTHING", false, 0);
-		if (rc != SPI_OK_INSERT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not create the unsubscribe secret: %s", SPI_result_code_string(rc))));
+		mt_spi_check(rc, SPI_OK_INSERT, "create the unsubscribe secret");
 		rc = SPI_execute("SELECT secret FROM microtrigger.delivery_secret", false, 1);
 	}
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)

@@ -1,0 +1,65 @@
+/*
+ * spi_util.c: the SPI helpers every module shares, with one error shape (spi_util.h).
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+#include "spi_util.h"
+
+/* The one SPI error: what could not be done, and the SPI result code's name. */
+void
+mt_spi_failed(const char *what, int code)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("microtrigger could not %s: %s", what, SPI_result_code_string(code))));
+}
+
+/* Prepares a plan once for the backend and keeps it (generic plans after a few calls). */
+SPIPlanPtr
+mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
+{
+	return mt_kept_plan_opts(slot, sql, nargs, argtypes, 0);
+}
+
+/*
+ * Prepares a plan once and keeps it, with cursor options: CURSOR_OPT_CUSTOM_PLAN replans at every
+ * call, for queries over tables that grow inside one statement (a COPY's events and firings),
+ * where a generic plan made when the table looked empty would seq-scan it for every match.
+ */
+SPIPlanPtr
+mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes, int cursor_options)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, cursor_options);
+
+		if (plan == NULL)
+			mt_spi_failed("prepare a statement", SPI_result);
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+/* Runs a kept plan and checks the result code. */
+void
+mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, long limit, int expected)
+{
+	mt_spi_check(SPI_execute_plan(plan, values, nulls, read_only, limit), expected, "run a statement");
+}
+
+/* A text column of the current SPI row, or NULL. */
+char *
+mt_spi_text(int row, int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
+}
+
+/* A binary column of the current SPI row. */
+Datum
+mt_spi_datum(int row, int column, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, isnull);
+}

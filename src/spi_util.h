@@ -1,0 +1,33 @@
+/*
+ * spi_util.h: the SPI helpers every module shares — plans prepared once per backend, running a
+ * plan, reading a result column — and their one error shape: "microtrigger could not <what>:
+ * <SPI result>" with SQLSTATE XX000 (an SPI failure is a bug or a broken installation, never the
+ * author's input; author errors are reported where the input is known).
+ */
+#ifndef MT_SPI_UTIL_H
+#define MT_SPI_UTIL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+/* Raises the one SPI error: what we could not do, and the SPI result code (or SPI_result). */
+extern void mt_spi_failed(const char *what, int code) pg_attribute_noreturn();
+
+/* Raises the SPI error unless ret is the expected result code. */
+static inline void
+mt_spi_check(int ret, int expected, const char *what)
+{
+	if (ret != expected)
+		mt_spi_failed(what, ret);
+}
+
+extern SPIPlanPtr mt_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
+extern SPIPlanPtr mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
+									int cursor_options);
+extern void mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only,
+							long limit, int expected);
+extern char *mt_spi_text(int row, int column);
+extern Datum mt_spi_datum(int row, int column, bool *isnull);
+
+#endif
