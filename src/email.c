@@ -23,35 +23,6 @@ static SPIPlanPtr event_plan;
 static SPIPlanPtr contact_plan;
 static SPIPlanPtr outbox_plan;
 
-/* The value of a top-level param, or NULL when missing. */
-static JsonbValue *
-param_value(Jsonb *params, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
-}
-
-/* Are two top-level param values present and equal? */
-bool
-mt_same_param(Jsonb *a, Jsonb *b, const char *key)
-{
-	JsonbValue *va = param_value(a, key);
-	JsonbValue *vb = param_value(b, key);
-	Jsonb	   *ja,
-			   *jb;
-
-	if (va == NULL || vb == NULL)
-		return false;
-	ja = JsonbValueToJsonb(va);
-	jb = JsonbValueToJsonb(vb);
-	return compareJsonbContainers(&ja->root, &jb->root) == 0;
-}
-
-
 /* The contact, its consent and suppression. */
 MtContact
 mt_load_contact(const char *user_id)

@@ -41,7 +41,6 @@ typedef struct MtContact
 	Jsonb	   *attributes;		/* an object */
 } MtContact;
 
-extern bool mt_same_param(Jsonb *a, Jsonb *b, const char *key);
 extern MtContact mt_load_contact(const char *user_id);
 
 /* Records the decision and returns its outcome when the contact may not be mailed; else NULL. */

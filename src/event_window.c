@@ -15,8 +15,8 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "engine_internal.h"
 #include "event_window.h"
+#include "spi_util.h"
 
 static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */
 static SPIPlanPtr history_rows_plan[2][2];
@@ -227,4 +227,32 @@ mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz
 		return DatumGetInt64(mt_spi_datum(row, 1, &isnull));
 	}
 	return 0;
+}
+
+/* The value of a top-level param, or NULL when missing. */
+static JsonbValue *
+param_value(Jsonb *params, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+}
+
+/* Are two top-level param values present and equal? */
+bool
+mt_same_param(Jsonb *a, Jsonb *b, const char *key)
+{
+	JsonbValue *va = param_value(a, key);
+	JsonbValue *vb = param_value(b, key);
+	Jsonb	   *ja,
+			   *jb;
+
+	if (va == NULL || vb == NULL)
+		return false;
+	ja = JsonbValueToJsonb(va);
+	jb = JsonbValueToJsonb(vb);
+	return compareJsonbContainers(&ja->root, &jb->root) == 0;
 }

@@ -42,4 +42,7 @@ extern MtTruth mt_count_passes_between(const MtClause *clause, int64 count, int6
 extern int64 mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz from,
 									 TimestampTz to, int64 exclude_event_id, Jsonb *source_params);
 
+/* Are two top-level param values present and equal? (the `same` of absence windows and exits) */
+extern bool mt_same_param(Jsonb *a, Jsonb *b, const char *key);
+
 #endif

@@ -18,10 +18,10 @@
 #include "utils/resowner.h"
 
 #include "condition_eval.h"
-#include "engine_internal.h"
 #include "subxact.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
+#include "spi_util.h"
 #include "segment_timeline.h"
 
 bool		mt_segment_recording_events = false;

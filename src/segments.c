@@ -11,10 +11,10 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "engine_internal.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
 #include "segments.h"
+#include "spi_util.h"
 
 #define EXPIRY_BATCH 500
 #define RETRY_AFTER_ERROR (INT64CONST(3600) * USECS_PER_SEC)
