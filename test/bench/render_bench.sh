@@ -13,8 +13,8 @@ seconds=${1:-2}
 tmp=$(mktemp -d /tmp/render_bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-gcc -O2 -Wall -Wextra -Wno-unused-parameter -I"$root/src" -I"$root/test/unit" \
-    "$here/render_bench.c" "$root/test/unit/mtm_jsonc.c" "$root/src/mustache.c" \
+gcc -O2 -Wall -Wextra -Wno-unused-parameter -I"$root/src/core" -I"$root/test/unit" \
+    "$here/render_bench.c" "$root/test/unit/mtm_jsonc.c" "$root/src/core/mustache.c" \
     "$root/test/unit/mtalloc_std.c" $(pkg-config --cflags --libs json-c) -o "$tmp/render_bench" || exit 1
 (cd "$tmp" && npm install --silent --no-audit --no-fund --prefix "$tmp/npm" mustache@4 >/dev/null 2>&1) || {
     echo "npm install mustache failed"; exit 1; }

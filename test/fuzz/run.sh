@@ -9,9 +9,9 @@ seconds=${1:-600}
 jobs=${2:-1}
 bin="$here/fuzz_mustache.bin"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$root/src" -I"$root/test/unit" \
-    "$here/fuzz_mustache.c" "$root/test/unit/mtm_jsonc.c" "$root/src/mustache.c" \
-    "$root/src/mterror.c" "$root/test/unit/mtalloc_std.c" \
+    -I"$root/src/core" -I"$root/test/unit" \
+    "$here/fuzz_mustache.c" "$root/test/unit/mtm_jsonc.c" "$root/src/core/mustache.c" \
+    "$root/src/core/mterror.c" "$root/test/unit/mtalloc_std.c" \
     $(pkg-config --cflags --libs json-c) -o "$bin"
 work=$(mktemp -d /tmp/fuzz_mustache.XXXXXX)
 cp "$here"/corpus/mustache/* "$work"/

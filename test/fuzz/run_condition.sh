@@ -7,8 +7,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECONDS_TO_RUN=${1:-300}; shift || true
 BIN="$ROOT/test/fuzz/fuzz_condition.bin"
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$ROOT/src" $(pkg-config --cflags json-c) \
-    "$ROOT/test/fuzz/fuzz_condition.c" "$ROOT/src/condition.c" "$ROOT/src/mterror.c" \
+    -I"$ROOT/src/core" $(pkg-config --cflags json-c) \
+    "$ROOT/test/fuzz/fuzz_condition.c" "$ROOT/src/core/condition.c" "$ROOT/src/core/mterror.c" \
     "$ROOT/test/unit/mtalloc_std.c" $(pkg-config --libs json-c) -o "$BIN"
 WORK=$(mktemp -d /tmp/fuzz_condition.XXXXXX)
 cp "$ROOT"/test/fuzz/corpus/condition/* "$WORK/"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that docs/reference.md names everything the extension defines, and nothing it does not.
 
-From the sources it collects: every microtrigger.* setting (DefineCustom*Variable in src/*.c),
+From the sources it collects: every microtrigger.* setting (DefineCustom*Variable in src/**/*.c),
 every decision outcome (the outcome argument of mt_record_decision(), following a variable to the
 literals assigned to it, and the outcome column of every INSERT INTO microtrigger.decisions in
 an SQL string of the C code or in src/sql/*.sql), and every table, view, function and procedure
@@ -94,7 +94,7 @@ def decisions_insert_outcomes(sql):
 
 def main(repo):
     settings, outcomes, sql_objects = set(), set(), {}
-    for path in sorted(glob.glob(os.path.join(repo, 'src', '*.c'))):
+    for path in sorted(glob.glob(os.path.join(repo, 'src', '**', '*.c'), recursive=True)):
         src = c_without_comments(open(path, encoding='utf-8').read())
         settings |= set(re.findall(r'DefineCustom\w+Variable\(\s*"microtrigger\.([a-z_]+)"', src))
         for m in re.finditer(r'\bmt_record_decision\s*\(', src):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Unit tests of src/mime.c alone (no PostgreSQL), built by `make unit` (always with
+# Unit tests of src/core/mime.c alone (no PostgreSQL), built by `make unit` (always with
 # AddressSanitizer and UBSan; the build fails without them); prints "delivery_unit: N passed, M failed".
 set -u
 cd "${MT_BUILD:-.}"

@@ -1,5 +1,5 @@
 /*
- * condition_unit.c: PostgreSQL-free unit tests of the condition compiler (src/condition.c):
+ * condition_unit.c: PostgreSQL-free unit tests of the condition compiler (src/core/condition.c):
  * validation messages and paths, the rule-index queries (literals, required values), the refusal
  * of super-linear regex features, canonical number keys and the sorted index of long $in lists.
  * Prints "condition-unit: N passed, M failed". Built and run by test/suites/condition_unit.sh.

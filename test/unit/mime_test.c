@@ -1,7 +1,7 @@
 /*
- * mime_test.c: unit tests of src/mime.c alone (no PostgreSQL): quoted-printable line lengths and
+ * mime_test.c: unit tests of src/core/mime.c alone (no PostgreSQL): quoted-printable line lengths and
  * round trip, RFC 2047 encoded-words, header folding, address parsing, message structure.
- * Build: cc -Isrc test/unit/mime_test.c src/mime.c test/unit/mtalloc_std.c; prints
+ * Build: cc -Isrc/core test/unit/mime_test.c src/core/mime.c test/unit/mtalloc_std.c; prints
  * "mime-unit: N passed, M failed".
  */
 #include <ctype.h>

@@ -1,6 +1,6 @@
 /*
- * segment_unit.c: PostgreSQL-free unit tests of segment definitions (src/segment_def.c) and the
- * membership timeline (src/segment_timeline.c): derived index fields, validation paths,
+ * segment_unit.c: PostgreSQL-free unit tests of segment definitions (src/core/segment_def.c) and the
+ * membership timeline (src/core/segment_timeline.c): derived index fields, validation paths,
  * randomized sweeps checked against membership evaluated point by point, and the time limits of
  * definition.c (the longest duration, checked and saturated arithmetic at the ends of time).
  * Prints "segment-unit: N passed, M failed". Built and run by test/suites/segment_unit.sh.

@@ -1,7 +1,7 @@
 /*
  * mtalloc.h: the allocator used by the PostgreSQL-free cores (conditions, definitions, Mustache).
  *
- * Inside the extension these map to palloc in CurrentMemoryContext (src/mtalloc_pg.c), so a
+ * Inside the extension these map to palloc in CurrentMemoryContext (src/common/mtalloc_pg.c), so a
  * compiled rule lives and dies with the memory context it was built in; unit tests and fuzz
  * targets link test/unit/mtalloc_std.c instead (malloc/free). mt_alloc never returns NULL.
  */
