@@ -8,7 +8,7 @@
 
 /*
  * Settings (GUCs) are defined by the subsystem that reads them: worker.c (database, naptime,
- * batch_size), deliver.c (smtp_*, from_address, unsubscribe_*, retries, retention), engine.c
+ * batch_size), deliver.c (smtp_*, from_address, unsubscribe_*, retries, retention), firings.c
  * (context_timeout), condition_eval.c (regex_max_input); _PG_init calls their *_init().
  */
 

@@ -1,5 +1,5 @@
 /*
- * event_window.c: questions about one user's events in a time window, asked by ingest (history
+ * event_history.c: questions about one user's events in a time window, asked by ingest (history
  * clauses), the engine (does an event cancel an absence window?) and journeys (history branches,
  * exit events): counts through the (user_id, event_type, occurred_at) index, conditions evaluated
  * here on each event's jsonb.
@@ -15,7 +15,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "event_window.h"
+#include "event_history.h"
 #include "spi_util.h"
 
 static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */

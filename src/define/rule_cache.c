@@ -1,5 +1,5 @@
 /*
- * rulecache.c: compiled triggers cached per backend, indexed by event type and literal values.
+ * rule_cache.c: compiled triggers cached per backend, indexed by event type and literal values.
  *
  * Index: rules are grouped by event type (plus one group for rules that take any type). In each
  * group, the top-level param most often constrained by a literal (url = "...", url starts with
@@ -18,9 +18,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "event_window.h"
+#include "event_history.h"
 #include "jsonc_bridge.h"
-#include "rulecache.h"
+#include "rule_cache.h"
 #include "spi_util.h"
 
 /* A rule filed under one literal of the group's key. */

@@ -17,7 +17,7 @@
  *              whole delivery backs off in microtrigger.delivery_state.
  *
  * Transactions are driven two ways: inside CALL microtrigger.deliver_loop() through SPI_commit,
- * or inside the delivery background worker (deliver_entry.c) with its own transactions. Every
+ * or inside the delivery background worker (deliver_sql.c) with its own transactions. Every
  * step runs with search_path = pg_catalog, pg_temp, and every name in our SQL is qualified.
  */
 #include "postgres.h"

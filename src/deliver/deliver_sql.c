@@ -1,5 +1,5 @@
 /*
- * deliver_entry.c: the SQL entry points of delivery.
+ * deliver_sql.c: the SQL entry points of delivery.
  *
  * A SQL function cannot commit, yet delivery must commit its claim before it talks to the
  * network and its result right after. So:

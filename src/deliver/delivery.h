@@ -1,5 +1,5 @@
 /*
- * delivery.h: what the delivery files (deliver.c, deliver_entry.c, unsubscribe.c) share: their
+ * delivery.h: what the delivery files (deliver.c, deliver_sql.c, unsubscribe.c) share: their
  * settings and the unsubscribe token. The public entry points are SQL functions (60_delivery.sql).
  */
 #ifndef MT_DELIVERY_H

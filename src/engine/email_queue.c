@@ -1,5 +1,5 @@
 /*
- * email.c: queuing one email — choosing its variant, loading its template, checking required
+ * email_queue.c: queuing one email — choosing its variant, loading its template, checking required
  * names, rendering every part, inserting the outbox row under its exactly-once key, and recording
  * the decision. Also the contact and event helpers the engine's files share.
  */

@@ -9,7 +9,7 @@
 
 #include "utils/jsonb.h"
 
-#include "rulecache.h"
+#include "rule_cache.h"
 
 /*
  * Runs the trigger's context query for the user as its owner, read-only, in a subtransaction that

@@ -1,10 +1,10 @@
 /*
- * engine.c: run_pending — the driver of acting on firings, in batches through the stages
+ * firings.c: run_pending — the driver of acting on firings, in batches through the stages
  *   claim (here: FOR UPDATE SKIP LOCKED, then the users' locks) -> load (act_load.c: the batch's
  *   events, contacts, segments, last pages, templates and cooldown state, set-based) -> decide
  *   (here and policy.c: rule gone, event gone, recheck, absence, cooldown, consent) -> enrich
- *   (the context query as the trigger's owner) -> render (render_context.c, email.c) -> write
- *   (email.c, journeys.c; the firing's state here)
+ *   (the context query as the trigger's owner) -> render (render_context.c, email_queue.c) -> write
+ *   (email_queue.c, journeys.c; the firing's state here)
  * with a decision for every outcome. Each firing is one subtransaction, so a failure becomes a
  * decision and never blocks the queue. Journeys due at as_of are advanced after the firings.
  */
@@ -28,13 +28,13 @@
 #include "engine.h"
 #include "engine_internal.h"
 #include "enrich.h"
-#include "event_window.h"
+#include "event_history.h"
 #include "journeys.h"
 #include "policy.h"
 #include "render.h"
 #include "render_context.h"
-#include "rulecache.h"
-#include "segments.h"
+#include "rule_cache.h"
+#include "segment_expiry.h"
 #include "subxact.h"
 #include "trigger_rows.h"
 #include "user_lock.h"

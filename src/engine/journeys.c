@@ -22,7 +22,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
-#include "event_window.h"
+#include "event_history.h"
 #include "journeys.h"
 #include "jsonc_bridge.h"
 #include "sequence_def.h"

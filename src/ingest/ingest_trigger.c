@@ -1,5 +1,5 @@
 /*
- * ingest.c: the statement-level AFTER INSERT trigger on microtrigger.events. It reads the
+ * ingest_trigger.c: the statement-level AFTER INSERT trigger on microtrigger.events. It reads the
  * transition table directly (COPY and multi-row INSERT are matched in one pass), asks the rule
  * cache for the triggers that may match each event, evaluates their condition, then history,
  * session and cooldown, and writes one small firing row per match. Nothing slow happens here:
@@ -23,11 +23,11 @@
 
 #include "condition_eval.h"
 #include "engine_internal.h"
-#include "event_window.h"
+#include "event_history.h"
 #include "journeys.h"
 #include "policy.h"
-#include "rulecache.h"
-#include "segment_ingest.h"
+#include "rule_cache.h"
+#include "segment_deltas.h"
 #include "subxact.h"
 #include "wakeup.h"
 
@@ -381,7 +381,7 @@ match_events(void *arg)
 /*
  * AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT on microtrigger.events, the one
  * ingest trigger: match every inserted event against the enabled triggers and journey exits,
- * then keep the segments it can change current (segment_ingest.h). The rules come first, as
+ * then keep the segments it can change current (segment_deltas.h). The rules come first, as
  * when they were two triggers; segment_enter / segment_exit events that maintenance records
  * come back through this trigger for the rules only.
  */

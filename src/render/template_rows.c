@@ -1,5 +1,5 @@
 /*
- * template_validate.c: the BEFORE INSERT OR UPDATE row trigger on microtrigger.templates. It
+ * template_rows.c: the BEFORE INSERT OR UPDATE row trigger on microtrigger.templates. It
  * parses every part of the email (subject, preheader, html_body, text_body) so a syntax error is
  * refused when it is written, not when an email is due; refuses a part over the size limit
  * (54000) or nested deeper than the nesting limit (22023); warns when the email branches too

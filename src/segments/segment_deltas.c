@@ -1,7 +1,7 @@
 /*
- * segment_ingest.c: keeping segments current as data lands.
+ * segment_deltas.c: keeping segments current as data lands.
  *
- * - The ingest statement trigger on microtrigger.events (ingest.c) hands each transition row
+ * - The ingest statement trigger on microtrigger.events (ingest_trigger.c) hands each transition row
  *   here; the segment cache says which segments the event's type can change, those whose clauses
  *   count the event are kept, and each affected (segment, user) is re-evaluated once per
  *   statement at max(segment clock, the user's latest such event).
@@ -26,7 +26,7 @@
 #include "utils/tuplestore.h"
 
 #include "segment_cache.h"
-#include "segment_ingest.h"
+#include "segment_deltas.h"
 #include "segment_maintain.h"
 
 PG_FUNCTION_INFO_V1(mt_segments_contact_changed);
@@ -110,14 +110,14 @@ sorted_users(HTAB *users, int *n)
 	return array;
 }
 
-/* The (segment, user) pairs of one statement (segment_ingest.h). */
+/* The (segment, user) pairs of one statement (segment_deltas.h). */
 struct MtSegmentDeltas
 {
 	MemoryContext context;		/* the collection */
 	HTAB	   *users;			/* AffectedUser by user id */
 };
 
-/* Starts collecting (see segment_ingest.h). */
+/* Starts collecting (see segment_deltas.h). */
 MtSegmentDeltas *
 mt_segment_deltas_begin(void)
 {

@@ -1,5 +1,5 @@
 /*
- * segments.c: segment expiry for run_pending. Memberships whose stored next change has come are
+ * segment_expiry.c: segment expiry for run_pending. Memberships whose stored next change has come are
  * found with an index range scan on segment_schedule (changes_at <= as_of), claimed FOR UPDATE
  * SKIP LOCKED so concurrent run_pending calls share the work, and re-evaluated at as_of.
  */
@@ -13,7 +13,7 @@
 
 #include "segment_cache.h"
 #include "segment_maintain.h"
-#include "segments.h"
+#include "segment_expiry.h"
 #include "spi_util.h"
 
 #define EXPIRY_BATCH 500
@@ -114,7 +114,7 @@ forget_unknown_checks(TimestampTz as_of)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not clean the segment schedule")));
 }
 
-/* Re-evaluates the memberships due at as_of (see segments.h). */
+/* Re-evaluates the memberships due at as_of (see segment_expiry.h). */
 int
 mt_segments_run_pending(TimestampTz as_of, int limit)
 {

@@ -1,11 +1,11 @@
 /*
- * rulecache.h: the backend-local cache of compiled, enabled triggers, indexed by event type and
+ * rule_cache.h: the backend-local cache of compiled, enabled triggers, indexed by event type and
  * by the literal equalities and prefixes in their conditions, so that the cost of matching one
  * event does not grow with the number of triggers. Invalidated by relcache invalidation of
  * microtrigger.triggers (sent by a statement trigger on that table).
  */
-#ifndef MT_RULECACHE_H
-#define MT_RULECACHE_H
+#ifndef MT_RULE_CACHE_H
+#define MT_RULE_CACHE_H
 
 #include "postgres.h"
 

@@ -1,10 +1,10 @@
 /*
- * segment_ingest.h: the segment part of the one ingest statement trigger (ingest.c). The trigger
+ * segment_deltas.h: the segment part of the one ingest statement trigger (ingest_trigger.c). The trigger
  * reads each transition row once and hands it here; the segments whose clauses count it are
  * collected per user, and re-evaluated once per statement after the walk.
  */
-#ifndef MT_SEGMENT_INGEST_H
-#define MT_SEGMENT_INGEST_H
+#ifndef MT_SEGMENT_DELTAS_H
+#define MT_SEGMENT_DELTAS_H
 
 #include "postgres.h"
 

@@ -1,9 +1,9 @@
 /*
- * segments.h: what run_pending and the worker call for segments — windows that expire at as_of,
+ * segment_expiry.h: what run_pending and the worker call for segments — windows that expire at as_of,
  * and the earliest time one will.
  */
-#ifndef MT_SEGMENTS_H
-#define MT_SEGMENTS_H
+#ifndef MT_SEGMENT_EXPIRY_H
+#define MT_SEGMENT_EXPIRY_H
 
 #include "postgres.h"
 

@@ -1,9 +1,9 @@
 /*
- * event_window.h: questions about one user's events in a time window (history counts, the first
+ * event_history.h: questions about one user's events in a time window (history counts, the first
  * event that cancels an absence or ends a journey), shared by ingest, the engine and journeys.
  */
-#ifndef MT_EVENT_WINDOW_H
-#define MT_EVENT_WINDOW_H
+#ifndef MT_EVENT_HISTORY_H
+#define MT_EVENT_HISTORY_H
 
 #include "postgres.h"
 
@@ -38,7 +38,7 @@ extern int64 mt_history_count_bounded(const MtClause *clause, text *user_id, Tim
 /* Does the clause's count pass for every count in [count, count + undecided]? (three-valued) */
 extern MtTruth mt_count_passes_between(const MtClause *clause, int64 count, int64 undecided);
 
-/* The first event in [from, to] the clause accepts (see event_window.c); 0 when none. */
+/* The first event in [from, to] the clause accepts (see event_history.c); 0 when none. */
 extern int64 mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz from,
 									 TimestampTz to, int64 exclude_event_id, Jsonb *source_params);
 
