@@ -18,6 +18,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "def_cache.h"
 #include "event_history.h"
 #include "jsonc_bridge.h"
 #include "rule_cache.h"
@@ -56,7 +57,6 @@ typedef struct RuleGroup
 
 typedef struct RuleCache
 {
-	MemoryContext context;
 	MtRule	  **rules;			/* sorted by name */
 	int			n_rules;
 	RuleGroup  *groups;			/* typed groups, sorted by event_type */
@@ -64,28 +64,18 @@ typedef struct RuleCache
 	RuleGroup	any_type;
 } RuleCache;
 
-static RuleCache *rule_cache = NULL;
-static bool rule_cache_valid = false;
-static bool callback_registered = false;
-static Oid	triggers_relid = InvalidOid;
-static bool xact_callback_registered = false;
+static void *build_rules(SPITupleTable *rows, uint64 n_rows);
 
-/*
- * The pins held, as a stack of the transaction nesting level each was taken at: an aborted
- * subtransaction (ROLLBACK TO SAVEPOINT, a PL/pgSQL EXCEPTION block, an internal subtransaction)
- * drops the pins taken inside it, whose holders the error unwound.
- */
-static int	pin_count = 0;
-static int *pin_levels = NULL;
-static int	pin_capacity = 0;
+/* The enabled triggers, compiled (def_cache.h: rebuilt after any change to microtrigger.triggers). */
+static MtDefCache rules_cache = {
+	.name = "microtrigger rule cache",
+	.table = "triggers",
+	.query = "SELECT name, definition, owner::oid FROM microtrigger.triggers WHERE enabled ORDER BY name",
+	.build = build_rules,
+};
 
-/* Relcache callback: a change to microtrigger.triggers (or a full reset) drops the cache. */
-static void
-rulecache_invalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == triggers_relid)
-		rule_cache_valid = false;
-}
+/* The compiled rules as they are (NULL before the first mt_rulecache_ensure). */
+#define rule_cache ((RuleCache *) mt_def_cache_data(&rules_cache))
 
 /* Order rules by trigger name. */
 static int
@@ -314,30 +304,20 @@ compile_rule(const char *name, Jsonb *definition, Oid owner)
 	return rule;
 }
 
-/* Reads every enabled trigger and builds a new cache in its own memory context. */
-static RuleCache *
-build_cache(void)
+/* Compiles the enabled triggers the cache read into rules indexed by event type (in the cache's context). */
+static void *
+build_rules(SPITupleTable *rows, uint64 n_rows)
 {
-	MemoryContext context = AllocSetContextCreate(CacheMemoryContext, "microtrigger rule cache",
-												  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old;
 	RuleCache  *cache;
 	List	   *typed_pairs = NIL;	/* alternating event type, rule */
 	List	   *any_rules = NIL;
-	int			ret;
 
-	ret = SPI_execute("SELECT name, definition, owner::oid FROM microtrigger.triggers "
-					  "WHERE enabled ORDER BY name", true, 0);
-	mt_spi_check(ret, SPI_OK_SELECT, "read microtrigger.triggers");
-
-	old = MemoryContextSwitchTo(context);
 	cache = palloc0(sizeof(RuleCache));
-	cache->context = context;
-	cache->rules = palloc(sizeof(MtRule *) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
+	cache->rules = palloc(sizeof(MtRule *) * Max(n_rows, 1));
+	for (uint64 row = 0; row < n_rows; row++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tuple = rows->vals[row];
+		TupleDesc	desc = rows->tupdesc;
 		bool		isnull;
 		char	   *name = SPI_getvalue(tuple, desc, 1);
 		Jsonb	   *definition = DatumGetJsonbP(SPI_getbinval(tuple, desc, 2, &isnull));
@@ -388,86 +368,28 @@ build_cache(void)
 	}
 	/* the runs come out sorted by event type */
 	build_group(&cache->any_type, any_rules);
-	MemoryContextSwitchTo(old);
 	return cache;
-}
-
-/*
- * Drops every pin when the transaction ends: rules are held only inside a statement, so a pin
- * still there at commit or abort has no holder left.
- */
-static void
-rulecache_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PREPARE)
-		pin_count = 0;
-}
-
-/* Drops the pins taken inside a subtransaction that aborts (the error unwound their holders). */
-static void
-rulecache_subxact_callback(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
-						   void *arg)
-{
-	int			level;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	level = GetCurrentTransactionNestLevel();	/* the aborting subtransaction's */
-	while (pin_count > 0 && pin_levels[pin_count - 1] >= level)
-		pin_count--;
 }
 
 /* Keeps the cache from being rebuilt while rules are held. */
 void
 mt_rulecache_pin(void)
 {
-	if (pin_count == pin_capacity)
-	{
-		int			capacity = pin_capacity ? pin_capacity * 2 : 8;
-
-		pin_levels = pin_levels
-			? repalloc(pin_levels, sizeof(int) * capacity)
-			: MemoryContextAlloc(TopMemoryContext, sizeof(int) * capacity);
-		pin_capacity = capacity;
-	}
-	pin_levels[pin_count++] = GetCurrentTransactionNestLevel();
+	mt_def_cache_pin(&rules_cache);
 }
 
 /* Releases a pin. */
 void
 mt_rulecache_unpin(void)
 {
-	if (pin_count > 0)
-		pin_count--;
+	mt_def_cache_unpin(&rules_cache);
 }
 
 /* Loads the cache when it is missing or was invalidated (and not pinned). */
 void
 mt_rulecache_ensure(void)
 {
-	RuleCache  *fresh;
-
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(rulecache_invalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(rulecache_xact_callback, NULL);
-		RegisterSubXactCallback(rulecache_subxact_callback, NULL);
-		xact_callback_registered = true;
-	}
-	if (rule_cache != NULL && (rule_cache_valid || pin_count > 0))
-		return;
-	triggers_relid = get_relname_relid("triggers", get_namespace_oid("microtrigger", false));
-	rule_cache_valid = true;	/* an invalidation while building marks it stale again */
-	fresh = build_cache();
-	if (rule_cache != NULL)
-		MemoryContextDelete(rule_cache->context);
-	rule_cache = fresh;
+	mt_def_cache_get(&rules_cache);
 }
 
 /* True when no enabled trigger exists. */

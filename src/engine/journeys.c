@@ -25,18 +25,10 @@
 #include "event_history.h"
 #include "journeys.h"
 #include "jsonc_bridge.h"
+#include "sequence_cache.h"
 #include "sequence_def.h"
 #include "subxact.h"
 #include "wakeup.h"
-
-/* The compiled sequences of this backend. */
-static MemoryContext sequence_context = NULL;
-static MtSequence **sequences = NULL;
-static Oid *sequence_owners = NULL;	/* sequences[i]'s owner: whose templates its emails use */
-static int	n_sequences = 0;
-static bool sequences_valid = false;
-static bool sequences_callback_registered = false;
-static Oid	sequences_relid = InvalidOid;
 
 /* A journey claimed for advancing. */
 typedef struct Journey
@@ -63,101 +55,50 @@ static SPIPlanPtr profile_plan;
 static SPIPlanPtr active_plan;
 static SPIPlanPtr unschedulable_plan;
 
-/* Relcache callback: a change to microtrigger.sequences drops the compiled sequences. */
-static void
-sequences_invalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == sequences_relid)
-		sequences_valid = false;
-}
-
-/* Loads and compiles every sequence when the cache is missing or stale. */
+/* Loads and compiles every sequence when the cache is missing or stale (sequence_cache.c). */
 void
 mt_journeys_ensure(void)
 {
-	MemoryContext fresh;
-	MemoryContext old;
-	MtSequence **compiled;
-	Oid		   *owners;
-	int			n = 0;
-
-	if (!sequences_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(sequences_invalidate, (Datum) 0);
-		sequences_callback_registered = true;
-	}
-	if (sequences_valid && sequence_context != NULL)
-		return;
-	sequences_relid = get_relname_relid("sequences", get_namespace_oid("microtrigger", false));
-	sequences_valid = true;
-	if (SPI_execute("SELECT name, definition, owner FROM microtrigger.sequences ORDER BY name", true, 0) != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not read microtrigger.sequences")));
-	fresh = AllocSetContextCreate(CacheMemoryContext, "microtrigger sequences", ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(fresh);
-	compiled = palloc(sizeof(MtSequence *) * Max(SPI_processed, 1));
-	owners = palloc(sizeof(Oid) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1);
-		Jsonb	   *definition = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
-		MtError		err = {0};
-		MtSequence *sequence = mt_sequence_compile_jsonb(name, definition, &err);
-
-		if (sequence == NULL)
-			ereport(WARNING, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							  errmsg("sequence \"%s\" is skipped: invalid at %s: %s", name, err.path, err.message)));
-		else
-		{
-			owners[n] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3, &isnull));
-			compiled[n++] = sequence;
-		}
-	}
-	MemoryContextSwitchTo(old);
-	if (sequence_context != NULL)
-		MemoryContextDelete(sequence_context);
-	sequence_context = fresh;
-	sequences = compiled;
-	sequence_owners = owners;
-	n_sequences = n;
+	mt_sequence_cache_ensure();
 }
 
 /* The compiled sequence of that name, or NULL. */
 static MtSequence *
 lookup_sequence(const char *name)
 {
-	for (int i = 0; i < n_sequences; i++)
-		if (strcmp(sequences[i]->name, name) == 0)
-			return sequences[i];
-	return NULL;
+	return mt_sequence_cache_lookup(name, NULL);
 }
 
 /* The owner of the compiled sequence of that name, or InvalidOid. */
 static Oid
 lookup_sequence_owner(const char *name)
 {
-	for (int i = 0; i < n_sequences; i++)
-		if (strcmp(sequences[i]->name, name) == 0)
-			return sequence_owners[i];
-	return InvalidOid;
+	Oid			owner;
+
+	mt_sequence_cache_lookup(name, &owner);
+	return owner;
 }
 
-/* Does any sequence have an exit clause? */
+/* Does any sequence have an exit clause? (of those loaded by the last mt_journeys_ensure) */
 bool
 mt_journeys_have_exits(void)
 {
-	for (int i = 0; i < n_sequences; i++)
-		if (sequences[i]->has_exit)
+	const MtSequenceSet *set = mt_sequence_cache_loaded();
+
+	for (int i = 0; set != NULL && i < set->n; i++)
+		if (set->sequences[i]->has_exit)
 			return true;
 	return false;
 }
 
-/* Could an event of this type end some journey? */
+/* Could an event of this type end some journey? (of those loaded by the last mt_journeys_ensure) */
 bool
 mt_journeys_exit_types_match(const char *event_type, int len)
 {
-	for (int i = 0; i < n_sequences; i++)
-		if (sequences[i]->has_exit && mt_clause_accepts_type(&sequences[i]->exit, event_type, len))
+	const MtSequenceSet *set = mt_sequence_cache_loaded();
+
+	for (int i = 0; set != NULL && i < set->n; i++)
+		if (set->sequences[i]->has_exit && mt_clause_accepts_type(&set->sequences[i]->exit, event_type, len))
 			return true;
 	return false;
 }

@@ -1,7 +1,7 @@
 /*
  * segment_cache.c: compiled segments cached per backend, with an index from event type to the
  * segments whose clauses count that type. Rebuilt after any change to microtrigger.segments
- * (relcache invalidation, as the rule cache does for triggers).
+ * (the def_cache.h protocol the rule cache and the sequences use too).
  */
 #include "postgres.h"
 
@@ -12,8 +12,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "def_cache.h"
 #include "jsonc_bridge.h"
 #include "segment_cache.h"
+#include "spi_util.h"
 
 /* The segments that count one event type. */
 typedef struct TypeIndex
@@ -25,7 +27,6 @@ typedef struct TypeIndex
 
 typedef struct SegmentCache
 {
-	MemoryContext context;
 	MtSegmentEntry *entries;	/* sorted by name */
 	int			n_entries;
 	TypeIndex  *types;			/* sorted by event_type */
@@ -34,18 +35,18 @@ typedef struct SegmentCache
 	int			n_any_type;
 } SegmentCache;
 
-static SegmentCache *segment_cache = NULL;
-static bool segment_cache_valid = false;
-static bool callback_registered = false;
-static Oid	segments_relid = InvalidOid;
+static void *build_segments(SPITupleTable *rows, uint64 n_rows);
 
-/* Relcache callback: a change to microtrigger.segments (or a full reset) drops the cache. */
-static void
-segment_cache_invalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == segments_relid)
-		segment_cache_valid = false;
-}
+/* The segments, compiled (def_cache.h: rebuilt after any change to microtrigger.segments). */
+static MtDefCache segments_cache = {
+	.name = "microtrigger segment cache",
+	.table = "segments",
+	.query = "SELECT name, definition FROM microtrigger.segments ORDER BY name COLLATE \"C\"",
+	.build = build_segments,
+};
+
+/* The compiled segments as they are (NULL before the first mt_segment_cache_ensure). */
+#define segment_cache ((SegmentCache *) mt_def_cache_data(&segments_cache))
 
 /* Compile a segment definition held as jsonb; the json-c tree never outlives the call. */
 MtSegment *
@@ -117,30 +118,18 @@ build_type_index(SegmentCache *cache)
 	qsort(cache->types, cache->n_types, sizeof(TypeIndex), compare_type_index);
 }
 
-/* Reads every segment and builds a new cache in its own memory context. */
-static SegmentCache *
-build_cache(void)
+/* Compiles the segments the cache read, with their event-type index (in the cache's context). */
+static void *
+build_segments(SPITupleTable *rows, uint64 n_rows)
 {
-	MemoryContext context = AllocSetContextCreate(CacheMemoryContext, "microtrigger segment cache",
-												  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old;
-	SegmentCache *cache;
-	int			ret;
+	SegmentCache *cache = palloc0(sizeof(SegmentCache));
 
-	ret = SPI_execute("SELECT name, definition FROM microtrigger.segments ORDER BY name COLLATE \"C\"", true, 0);
-	if (ret != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not read microtrigger.segments: %s", SPI_result_code_string(ret))));
-	old = MemoryContextSwitchTo(context);
-	cache = palloc0(sizeof(SegmentCache));
-	cache->context = context;
-	cache->entries = palloc0(sizeof(MtSegmentEntry) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
+	cache->entries = palloc0(sizeof(MtSegmentEntry) * Max(n_rows, 1));
+	for (uint64 row = 0; row < n_rows; row++)
 	{
 		bool		isnull;
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1);
-		Jsonb	   *definition = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[row],
-															  SPI_tuptable->tupdesc, 2, &isnull));
+		char	   *name = SPI_getvalue(rows->vals[row], rows->tupdesc, 1);
+		Jsonb	   *definition = DatumGetJsonbP(SPI_getbinval(rows->vals[row], rows->tupdesc, 2, &isnull));
 		MtError		err = {0};
 		MtSegment  *segment = mt_segment_compile_jsonb(name, definition, &err);
 
@@ -157,7 +146,6 @@ build_cache(void)
 		cache->n_entries++;
 	}
 	build_type_index(cache);
-	MemoryContextSwitchTo(old);
 	return cache;
 }
 
@@ -165,21 +153,7 @@ build_cache(void)
 void
 mt_segment_cache_ensure(void)
 {
-	SegmentCache *fresh;
-
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(segment_cache_invalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	if (segment_cache_valid && segment_cache != NULL)
-		return;
-	segments_relid = get_relname_relid("segments", get_namespace_oid("microtrigger", false));
-	segment_cache_valid = true; /* an invalidation while building marks it stale again */
-	fresh = build_cache();
-	if (segment_cache != NULL)
-		MemoryContextDelete(segment_cache->context);
-	segment_cache = fresh;
+	mt_def_cache_get(&segments_cache);
 }
 
 /* Number of cached segments. */
@@ -227,9 +201,7 @@ mt_segment_cache_read_clocks(void)
 	for (int i = 0; i < mt_segment_cache_count(); i++)
 		segment_cache->entries[i].clock = DT_NOBEGIN;
 	ret = SPI_execute("SELECT segment, as_of FROM microtrigger.segment_clock", true, 0);
-	if (ret != SPI_OK_SELECT)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("could not read microtrigger.segment_clock: %s", SPI_result_code_string(ret))));
+	mt_spi_check(ret, SPI_OK_SELECT, "read microtrigger.segment_clock");
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
