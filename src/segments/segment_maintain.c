@@ -68,11 +68,7 @@ static SPIPlanPtr postpone_plan;
 static void
 run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 {
-	int			ret = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (ret != expected)
-		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-						errmsg("segment maintenance query failed: %s", SPI_result_code_string(ret))));
+	mt_spi_check(SPI_execute_plan(plan, values, nulls, false, 0), expected, "run a segment maintenance statement");
 }
 
 /* A text[] datum of C strings. */
