@@ -14,8 +14,8 @@
 
 #include "condition_eval.h"
 
-PG_FUNCTION_INFO_V1(mt_matches);
-PG_FUNCTION_INFO_V1(mt_event_matches);
+PG_FUNCTION_INFO_V1(mt_matches_sql);
+PG_FUNCTION_INFO_V1(mt_event_matches_sql);
 
 /* Deepest nesting of a condition's JSON that is accepted. */
 #define MT_CONDITION_MAX_DEPTH 64
@@ -90,7 +90,7 @@ cached_condition(FunctionCallInfo fcinfo, Jsonb *condition)
 
 /* matches(condition jsonb, document jsonb) → does the document match the condition? */
 Datum
-mt_matches(PG_FUNCTION_ARGS)
+mt_matches_sql(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *condition = PG_GETARG_JSONB_P(0);
 	Jsonb	   *document = PG_GETARG_JSONB_P(1);
@@ -128,7 +128,7 @@ row_text(HeapTupleHeader row, const char *name, int *len)
  * ingest trigger uses, callable over the events table.
  */
 Datum
-mt_event_matches(PG_FUNCTION_ARGS)
+mt_event_matches_sql(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *condition = PG_GETARG_JSONB_P(0);
 	HeapTupleHeader event = PG_GETARG_HEAPTUPLEHEADER(1);

@@ -17,7 +17,7 @@
 #include "definition_rows.h"
 #include "spi_util.h"
 
-PG_FUNCTION_INFO_V1(mt_check_definition_owner);
+PG_FUNCTION_INFO_V1(mt_check_definition_owner_sql);
 
 /* The new row of a BEFORE INSERT OR UPDATE ROW trigger call. */
 HeapTuple
@@ -101,7 +101,7 @@ require_owner_member(const char *kind, HeapTuple tuple, TupleDesc desc, const ch
  * kind for messages.
  */
 Datum
-mt_check_definition_owner(PG_FUNCTION_ARGS)
+mt_check_definition_owner_sql(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
@@ -110,7 +110,7 @@ mt_check_definition_owner(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_check_definition_owner must be a BEFORE ROW trigger with one argument")));
+						errmsg("microtrigger.check_definition_owner() must be a BEFORE ROW trigger with one argument")));
 	desc = RelationGetDescr(trigdata->tg_relation);
 	kind = trigdata->tg_trigger->tgargs[0];
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))

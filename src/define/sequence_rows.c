@@ -14,7 +14,7 @@
 #include "jsonc_bridge.h"
 #include "sequence_def.h"
 
-PG_FUNCTION_INFO_V1(mt_validate_sequence_row);
+PG_FUNCTION_INFO_V1(mt_validate_sequence_row_sql);
 
 /* Checks what a compiled sequence names: templates (readable by its owner), segments, regexes. */
 static void
@@ -61,10 +61,10 @@ check_sequence_references(const MtSequence *sequence, Oid owner)
 
 /* BEFORE INSERT OR UPDATE row trigger on microtrigger.sequences: validate and stamp updated_at. */
 Datum
-mt_validate_sequence_row(PG_FUNCTION_ARGS)
+mt_validate_sequence_row_sql(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_sequence_row", &desc);
+	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_sequence_row_sql", &desc);
 	bool		isnull;
 	char	   *name;
 	MemoryContext compile_context;

@@ -25,8 +25,8 @@
 #include "jsonc_bridge.h"
 #include "trigger_rows.h"
 
-PG_FUNCTION_INFO_V1(mt_validate_trigger_row);
-PG_FUNCTION_INFO_V1(mt_invalidate_rule_cache);
+PG_FUNCTION_INFO_V1(mt_validate_trigger_row_sql);
+PG_FUNCTION_INFO_V1(mt_invalidate_rule_cache_sql);
 
 /* Every $regex of every condition of the trigger must compile in PostgreSQL's engine. */
 static void
@@ -133,10 +133,10 @@ mt_context_search_path_push(void)
  * compiles the definition, checks what it names, and stamps updated_at.
  */
 Datum
-mt_validate_trigger_row(PG_FUNCTION_ARGS)
+mt_validate_trigger_row_sql(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_trigger_row", &desc);
+	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_trigger_row_sql", &desc);
 	bool		isnull;
 	char	   *name;
 	Jsonb	   *definition;
@@ -150,7 +150,7 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
 	if (name[0] == '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a trigger name must not be empty")));
-	/* who may write the row is checked by the check_owner trigger (mt_check_definition_owner) */
+	/* who may write the row is checked by the check_owner trigger (mt_check_definition_owner_sql) */
 	owner = DatumGetObjectId(heap_getattr(tuple, SPI_fnumber(desc, "owner"), desc, &isnull));
 	definition = DatumGetJsonbP(heap_getattr(tuple, SPI_fnumber(desc, "definition"), desc, &isnull));
 
@@ -182,13 +182,13 @@ mt_validate_trigger_row(PG_FUNCTION_ARGS)
  * are rebuilt when this transaction commits (and in this backend, at the next command).
  */
 Datum
-mt_invalidate_rule_cache(PG_FUNCTION_ARGS)
+mt_invalidate_rule_cache_sql(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_invalidate_rule_cache must be called as a trigger")));
+						errmsg("microtrigger.invalidate_rule_cache() must be called as a trigger")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }

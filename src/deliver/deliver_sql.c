@@ -38,8 +38,8 @@
 #include "delivery.h"
 #include "microtrigger.h"
 
-PG_FUNCTION_INFO_V1(mt_deliver);
-PG_FUNCTION_INFO_V1(mt_deliver_loop);
+PG_FUNCTION_INFO_V1(mt_deliver_sql);
+PG_FUNCTION_INFO_V1(mt_deliver_loop_sql);
 
 PGDLLEXPORT void mt_delivery_worker_main(Datum main_arg);
 
@@ -99,7 +99,7 @@ check_batch_size(int batch_size)
  * recorded by a background worker in transactions of its own; returns how many were sent.
  */
 Datum
-mt_deliver(PG_FUNCTION_ARGS)
+mt_deliver_sql(PG_FUNCTION_ARGS)
 {
 	int			batch_size = PG_GETARG_INT32(0);
 	Size		guc_size;
@@ -226,7 +226,7 @@ interval_ms(const Interval *span)
  * is due or the SMTP server is down (its backoff is shared through microtrigger.delivery_state).
  */
 Datum
-mt_deliver_loop(PG_FUNCTION_ARGS)
+mt_deliver_loop_sql(PG_FUNCTION_ARGS)
 {
 	int64		duration_ms = interval_ms(PG_GETARG_INTERVAL_P(0));
 	int			batch_size = PG_GETARG_INT32(1);

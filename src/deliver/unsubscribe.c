@@ -21,7 +21,7 @@
 
 #define TOKEN_MAC_BYTES 16
 
-PG_FUNCTION_INFO_V1(mt_unsubscribe);
+PG_FUNCTION_INFO_V1(mt_unsubscribe_sql);
 PG_FUNCTION_INFO_V1(mt_unsubscribe_token_sql);
 
 /*
@@ -145,7 +145,7 @@ verify_token(const char *key, const char *token)
  * trigger on contacts then cancels the contact's queued mail.
  */
 Datum
-mt_unsubscribe(PG_FUNCTION_ARGS)
+mt_unsubscribe_sql(PG_FUNCTION_ARGS)
 {
 	char	   *token;
 	char	   *key;

@@ -31,7 +31,7 @@
 #include "subxact.h"
 #include "wakeup.h"
 
-PG_FUNCTION_INFO_V1(mt_ingest_events);
+PG_FUNCTION_INFO_V1(mt_ingest_events_sql);
 
 /* The event being matched, as the trigger sees it. */
 typedef struct IngestEvent
@@ -386,7 +386,7 @@ match_events(void *arg)
  * come back through this trigger for the rules only.
  */
 Datum
-mt_ingest_events(PG_FUNCTION_ARGS)
+mt_ingest_events_sql(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
@@ -397,7 +397,7 @@ mt_ingest_events(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || trigdata->tg_newtable == NULL)
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_ingest_events must be an AFTER INSERT statement trigger with a NEW TABLE")));
+						errmsg("microtrigger.ingest_events() must be an AFTER INSERT statement trigger with a NEW TABLE")));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));

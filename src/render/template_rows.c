@@ -20,7 +20,7 @@
 #include "mustache.h"
 #include "render.h"
 
-PG_FUNCTION_INFO_V1(mt_templates_validate);
+PG_FUNCTION_INFO_V1(mt_templates_validate_sql);
 
 /* More conditional sections than this in one email draws a NOTICE. */
 #define MT_TEMPLATE_MAX_CONDITIONALS 5
@@ -74,7 +74,7 @@ validate_part(HeapTuple tuple, TupleDesc desc, const char *template_name, const 
 
 /* The trigger function: validate each part, warn about heavy branching, set updated_at. */
 Datum
-mt_templates_validate(PG_FUNCTION_ARGS)
+mt_templates_validate_sql(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	HeapTuple	tuple;
@@ -88,7 +88,7 @@ mt_templates_validate(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("mt_templates_validate must run as a BEFORE INSERT OR UPDATE row trigger")));
+				 errmsg("microtrigger.templates_validate() must run as a BEFORE INSERT OR UPDATE row trigger")));
 
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = trigdata->tg_relation->rd_att;

@@ -29,7 +29,7 @@
 #include "segment_deltas.h"
 #include "segment_maintain.h"
 
-PG_FUNCTION_INFO_V1(mt_segments_contact_changed);
+PG_FUNCTION_INFO_V1(mt_segments_contact_changed_sql);
 
 /* An affected user, keyed by the user id's pointer (hashed by content). */
 typedef struct AffectedUser
@@ -221,7 +221,7 @@ profile_work(Datum user_id)
  * the user (both users when user_id changed) may have changed.
  */
 Datum
-mt_segments_contact_changed(PG_FUNCTION_ARGS)
+mt_segments_contact_changed_sql(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
@@ -235,7 +235,7 @@ mt_segments_contact_changed(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_segments_contact_changed must be an AFTER ROW trigger")));
+						errmsg("microtrigger.segments_contact_changed() must be an AFTER ROW trigger")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("SPI_connect failed")));
 	mt_segment_cache_ensure();

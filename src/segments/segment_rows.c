@@ -19,8 +19,8 @@
 #include "segment_cache.h"
 #include "segment_refresh.h"
 
-PG_FUNCTION_INFO_V1(mt_validate_segment_row);
-PG_FUNCTION_INFO_V1(mt_backfill_segment_row);
+PG_FUNCTION_INFO_V1(mt_validate_segment_row_sql);
+PG_FUNCTION_INFO_V1(mt_backfill_segment_row_sql);
 
 /* Every $regex of the segment's conditions must compile in PostgreSQL's engine. */
 static void
@@ -56,10 +56,10 @@ tuple_text(HeapTuple tuple, TupleDesc desc, const char *column)
  * definition, and stamps updated_at.
  */
 Datum
-mt_validate_segment_row(PG_FUNCTION_ARGS)
+mt_validate_segment_row_sql(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_segment_row", &desc);
+	HeapTuple	tuple = mt_definition_row(fcinfo, "mt_validate_segment_row_sql", &desc);
 	bool		isnull;
 	char	   *name;
 	Jsonb	   *definition;
@@ -108,7 +108,7 @@ segment_clock(const char *name)
  * clock, so its timeline goes on. This is a baseline: no segment_enter / segment_exit events.
  */
 Datum
-mt_backfill_segment_row(PG_FUNCTION_ARGS)
+mt_backfill_segment_row_sql(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
@@ -119,7 +119,7 @@ mt_backfill_segment_row(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-						errmsg("mt_backfill_segment_row must be an AFTER ROW trigger")));
+						errmsg("microtrigger.backfill_segment_row() must be an AFTER ROW trigger")));
 	desc = RelationGetDescr(trigdata->tg_relation);
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))

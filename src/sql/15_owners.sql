@@ -5,7 +5,7 @@
 
 CREATE FUNCTION microtrigger.check_definition_owner() RETURNS trigger
     LANGUAGE c SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'mt_check_definition_owner';
+    AS 'MODULE_PATHNAME', 'mt_check_definition_owner_sql';
 
 -- Named to fire before each table's validation trigger (row triggers fire in name order).
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON microtrigger.triggers

@@ -3,7 +3,7 @@
 -- Does the document match the condition? An invalid condition raises SQLSTATE 22023.
 CREATE FUNCTION microtrigger.matches(condition jsonb, document jsonb)
 RETURNS boolean
-AS 'MODULE_PATHNAME', 'mt_matches'
+AS 'MODULE_PATHNAME', 'mt_matches_sql'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION microtrigger.matches(jsonb, jsonb) IS
@@ -13,7 +13,7 @@ COMMENT ON FUNCTION microtrigger.matches(jsonb, jsonb) IS
 -- user_id, event_type, session_id and occurred_at (ISO 8601 in UTC), which win over params.
 CREATE FUNCTION microtrigger.event_matches(condition jsonb, event microtrigger.events)
 RETURNS boolean
-AS 'MODULE_PATHNAME', 'mt_event_matches'
+AS 'MODULE_PATHNAME', 'mt_event_matches_sql'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION microtrigger.event_matches(jsonb, microtrigger.events) IS

@@ -28,7 +28,7 @@ COMMENT ON FUNCTION microtrigger.has_name(jsonb, text) IS
 -- sets updated_at.
 CREATE FUNCTION microtrigger.templates_validate()
 RETURNS trigger
-AS 'MODULE_PATHNAME', 'mt_templates_validate'
+AS 'MODULE_PATHNAME', 'mt_templates_validate_sql'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
 

@@ -2,9 +2,9 @@
 
 -- Trigger rows are validated and compiled when written; the rule caches follow the table.
 CREATE FUNCTION microtrigger.validate_trigger_row() RETURNS trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_trigger_row';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_trigger_row_sql';
 CREATE FUNCTION microtrigger.invalidate_rule_cache() RETURNS trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_invalidate_rule_cache';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_invalidate_rule_cache_sql';
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.triggers
     FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_trigger_row();
 CREATE TRIGGER invalidate_rule_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.triggers
@@ -16,7 +16,7 @@ CREATE TRIGGER invalidate_rule_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
 -- (the firings, decisions, journey exits and segment membership are written with the
 -- extension's rights); it runs no SQL an author wrote.
 CREATE FUNCTION microtrigger.ingest_events() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_ingest_events';
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_ingest_events_sql';
 CREATE TRIGGER ingest AFTER INSERT ON microtrigger.events
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.ingest_events();
@@ -64,7 +64,7 @@ $$;
 
 -- Sequences are validated and compiled when written; the sequence caches follow the table.
 CREATE FUNCTION microtrigger.validate_sequence_row() RETURNS trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_sequence_row';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_sequence_row_sql';
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.sequences
     FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_sequence_row();
 CREATE TRIGGER invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.sequences

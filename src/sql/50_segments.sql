@@ -31,11 +31,11 @@ CREATE INDEX events_segment_changes ON microtrigger.events ((params ->> 'segment
 -- Segment rows are validated and compiled when written, backfilled when created or changed, and
 -- every backend's segment cache follows the table.
 CREATE FUNCTION microtrigger.validate_segment_row() RETURNS trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_segment_row';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_validate_segment_row_sql';
 -- SECURITY DEFINER (as the two triggers below): membership is derived state that the author of
 -- a segment, or an application writing events or contacts, does not write itself.
 CREATE FUNCTION microtrigger.backfill_segment_row() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_backfill_segment_row';
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_backfill_segment_row_sql';
 CREATE TRIGGER validate BEFORE INSERT OR UPDATE ON microtrigger.segments
     FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_segment_row();
 CREATE TRIGGER backfill AFTER INSERT OR UPDATE ON microtrigger.segments
@@ -47,7 +47,7 @@ CREATE TRIGGER invalidate_segment_cache AFTER INSERT OR UPDATE OR DELETE OR TRUN
 
 -- Contacts: a profile may have changed.
 CREATE FUNCTION microtrigger.segments_contact_changed() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_segments_contact_changed';
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'mt_segments_contact_changed_sql';
 CREATE TRIGGER segments_contact_added AFTER INSERT OR DELETE ON microtrigger.contacts
     FOR EACH ROW EXECUTE FUNCTION microtrigger.segments_contact_changed();
 CREATE TRIGGER segments_contact_changed AFTER UPDATE ON microtrigger.contacts

@@ -49,7 +49,7 @@ SELECT pg_catalog.pg_extension_config_dump('microtrigger.delivery_secret', '');
 CREATE FUNCTION microtrigger.deliver(batch integer DEFAULT 100) RETURNS integer
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'mt_deliver';
+    AS 'MODULE_PATHNAME', 'mt_deliver_sql';
 
 -- Drains the outbox in this backend for up to `duration`, committing between steps: the pg_cron
 -- job microtrigger-deliver. Must be CALLed outside a transaction block. A procedure that commits
@@ -57,7 +57,7 @@ CREATE FUNCTION microtrigger.deliver(batch integer DEFAULT 100) RETURNS integer
 -- transaction it runs (deliver.c).
 CREATE PROCEDURE microtrigger.deliver_loop(duration interval DEFAULT '50 seconds', batch integer DEFAULT 100)
     LANGUAGE c
-    AS 'MODULE_PATHNAME', 'mt_deliver_loop';
+    AS 'MODULE_PATHNAME', 'mt_deliver_loop_sql';
 
 REVOKE ALL ON FUNCTION microtrigger.deliver(integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE microtrigger.deliver_loop(interval, integer) FROM PUBLIC;
@@ -81,7 +81,7 @@ REVOKE ALL ON FUNCTION microtrigger.unsubscribe_link(text, bigint) FROM PUBLIC;
 CREATE FUNCTION microtrigger.unsubscribe(token text) RETURNS boolean
     LANGUAGE c VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'mt_unsubscribe';
+    AS 'MODULE_PATHNAME', 'mt_unsubscribe_sql';
 
 -- Queues again the rows left `sending` longer than microtrigger.sending_timeout (their sender
 -- died). A batch is sent in (send_after, id) order and each result committed at once, so of the

@@ -8,6 +8,9 @@ written there, once). Then, for every C file and header under src/:
     it (a back edge fails), or microtrigger.h (not from core);
   - under core/ nothing includes PostgreSQL: no header of the server's include directory, and no
     header of another area.
+And the one convention of SQL-callable C functions: the C symbol behind microtrigger.NAME (a
+function, procedure or trigger function declared LANGUAGE c in src/sql) is mt_NAME_sql, and every
+PG_FUNCTION_INFO_V1 in the C code is one of them (one check per SQL-callable function).
 Usage: layout.py [SRC_DIR]   (default: src). Prints "layout: N passed, M failed" (one check per
 file, plus one for the folder list) and exits non-zero on a failure.
 """
@@ -29,6 +32,44 @@ def read_areas(src):
 def is_postgres_header(name):
     """Is this include one of PostgreSQL's (postgres.h, fmgr.h, utils/..., ...)?"""
     return os.path.exists(os.path.join(PG_INCLUDE, name))
+
+
+def check_sql_callables(src):
+    """C symbols of SQL-callable functions follow mt_NAME_sql; returns (passed, failed)."""
+    passed = failed = 0
+    declared = {}
+    sql_dir = os.path.join(src, 'sql')
+    for name in sorted(os.listdir(sql_dir)) if os.path.isdir(sql_dir) else []:
+        text = open(os.path.join(sql_dir, name), encoding='utf-8').read()
+        for stmt in re.split(r';\s*$', text, flags=re.M):
+            m = re.search(r'CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\s+microtrigger\.(\w+)\s*\(', stmt)
+            sym = re.search(r"'MODULE_PATHNAME'\s*,\s*'(\w+)'", stmt)
+            if m and sym:
+                declared[sym.group(1)] = m.group(1)
+    defined = set()
+    for path in glob_c(src):
+        defined |= set(re.findall(r'PG_FUNCTION_INFO_V1\((\w+)\)', open(path, encoding='utf-8').read()))
+    for sym, name in sorted(declared.items()):
+        if sym != f'mt_{name}_sql':
+            print(f'not ok: microtrigger.{name} is C symbol {sym}, not mt_{name}_sql')
+            failed += 1
+        elif sym not in defined:
+            print(f'not ok: {sym} (microtrigger.{name}) has no PG_FUNCTION_INFO_V1 in the C code')
+            failed += 1
+        else:
+            passed += 1
+    for sym in sorted(defined - set(declared)):
+        print(f'not ok: PG_FUNCTION_INFO_V1({sym}) is not declared by any LANGUAGE c function of src/sql')
+        failed += 1
+    return passed, failed
+
+
+def glob_c(src):
+    """Every C file under src."""
+    for root, _, names in os.walk(src):
+        for name in sorted(names):
+            if name.endswith('.c'):
+                yield os.path.join(root, name)
 
 
 def main(src):
@@ -88,6 +129,9 @@ def main(src):
                 print(f'not ok: {rel}: {p}')
         else:
             passed += 1
+    p, f = check_sql_callables(src)
+    passed += p
+    failed += f
     print(f'layout: {passed} passed, {failed} failed')
     return 1 if failed else 0
 
