@@ -93,6 +93,6 @@ unit: $(UNIT_BINS)
 # Runs every unit test; each prints "name: N passed, M failed" and exits non-zero on a failure.
 unitcheck: unit
 	@rc=0; for t in $(UNIT_BINS); do echo "== $$t"; \
-		case $$t in *mustache_spec*) ./$$t test/spec/mustache ;; *) ./$$t ;; esac || rc=1; done; exit $$rc
+		case $$t in *mustache_spec*) ./$$t test/spec/mustache test/spec/mustache_lines/*.json ;; *) ./$$t ;; esac || rc=1; done; exit $$rc
 
 EXTRA_CLEAN += test/unit/*.bin output_iso tmp_check_iso

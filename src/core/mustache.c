@@ -563,6 +563,100 @@ decide_standalone(const char *src, Tokens *tokens)
 	mt_free(stack);
 }
 
+/* Can this tag share a standalone line with others? (no output of its own, not inheritance) */
+static bool
+line_tag_kind(char sigil)
+{
+	return sigil != 0 && strchr("#^/!>=", sigil) != NULL;
+}
+
+/* Is the text token only spaces and tabs (no line end)? */
+static bool
+text_is_blank(const char *src, const Token *tok)
+{
+	for (size_t k = tok->start; k < tok->end; k++)
+		if (src[k] != ' ' && src[k] != '\t')
+			return false;
+	return true;
+}
+
+/*
+ * Lines of several tags, as mustache.js reads them (the spec rules only on a line of one tag):
+ * a line holding only section, inverted, closing, comment, partial or delimiter tags and
+ * whitespace is standalone as a whole, so `{{/items}}{{#footer}}` on its own line leaves no empty
+ * line. Lines with a value tag, text, or an inheritance tag, and lines inside a parent's body,
+ * keep the spec's rules. As in mustache.js, a partial there is indented by the line's whitespace
+ * only when it is the line's first tag.
+ */
+static void
+decide_standalone_lines(const char *src, Tokens *tokens)
+{
+	size_t		parents = 0;	/* open parent tags around the current token */
+	size_t		stack_cap = 16,
+				depth = 0;
+	char	   *stack = mt_alloc(stack_cap);
+
+	for (size_t i = 0; i < tokens->count; i++)
+	{
+		Token	   *first = &tokens->items[i];
+		size_t		last = i,
+					n_tags = 1;
+
+		if (line_tag_kind(first->sigil) && parents == 0 && !first->standalone &&
+			left_clear(src, tokens, i))
+		{
+			for (size_t j = i + 1; j < tokens->count; j++)
+			{
+				Token	   *tok = &tokens->items[j];
+
+				if (tok->sigil == 0 && text_is_blank(src, tok) && j + 1 < tokens->count)
+					continue;
+				if (!line_tag_kind(tok->sigil))
+					break;
+				last = j;
+				n_tags++;
+			}
+			if (n_tags >= 2 && right_clear(src, tokens, last))
+			{
+				size_t		ws_start = first->ws_start,
+							ws_end = first->ws_end;
+
+				for (size_t j = i; j <= last; j++)
+				{
+					Token	   *tok = &tokens->items[j];
+
+					if (tok->sigil == 0)
+						tok->keep_start = tok->keep_end;	/* the blanks between the tags */
+					else
+					{
+						/* the first tag has the line's indentation; the others none (mustache.js) */
+						tok->standalone = tok->left_clear = true;
+						tok->ws_start = j == i ? ws_start : tok->start;
+						tok->ws_end = j == i ? ws_end : tok->start;
+					}
+				}
+				trim_before(src, tokens, i);
+				trim_after(src, tokens, last);
+			}
+		}
+		/* keep count of the parents around the next token */
+		if (first->sigil != 0 && strchr("#^<$", first->sigil))
+		{
+			if (depth == stack_cap)
+			{
+				stack_cap *= 2;
+				stack = mt_realloc(stack, stack_cap);
+			}
+			stack[depth++] = first->sigil;
+			if (first->sigil == '<')
+				parents++;
+		}
+		else if (first->sigil == '/' && depth > 0 && stack[--depth] == '<')
+			parents--;
+	}
+	mt_free(stack);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Pass 3: the tree                                                                           */
 /* ------------------------------------------------------------------------------------------ */
@@ -1014,6 +1108,7 @@ mtm_compile(const char *text, size_t len, MtmError *err)
 	if (!tokenize(src, len, &tokens, err))
 		goto fail;
 	decide_standalone(src, &tokens);
+	decide_standalone_lines(src, &tokens);
 	if (!build_tree(t, src, &tokens, err))
 		goto fail;
 	mt_free(tokens.items);
