@@ -42,7 +42,12 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES
  ('loops', '{"event": "loop", "cooldown": 0, "actions": [{"send_email": {"template": "loop_a"}}]}'),
  ('doomed', '{"event": "doom", "cooldown": 0, "actions": [{"send_email": {"template": "doomed"}}]}'),
  ('inject', '{"event": "inject", "cooldown": 0, "actions": [{"send_email": {"subject": "Re: {{topic}}", "preheader": "{{topic}}", "text": "{{topic}}"}}]}');
+-- deleting a template in use is refused (2BP01); one removed behind the row triggers' back
+-- (here with them off, as a restore or replication could) ends template_missing
 DELETE FROM microtrigger.templates WHERE name = 'doomed';
+SET session_replication_role = replica;
+DELETE FROM microtrigger.templates WHERE name = 'doomed';
+RESET session_replication_role;
 
 INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) VALUES
  ('v1', 'whitepaper_download', '2026-11-02 09:00', '{"whitepaper_title": "Pricing Psychology"}'),

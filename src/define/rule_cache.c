@@ -392,6 +392,14 @@ mt_rulecache_ensure(void)
 	mt_def_cache_get(&rules_cache);
 }
 
+/* Every enabled rule, sorted by trigger name. */
+int
+mt_rulecache_all(MtRule ***rules)
+{
+	*rules = rule_cache ? rule_cache->rules : NULL;
+	return rule_cache ? rule_cache->n_rules : 0;
+}
+
 /* True when no enabled trigger exists. */
 bool
 mt_rulecache_is_empty(void)

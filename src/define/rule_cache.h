@@ -41,6 +41,9 @@ extern bool mt_rulecache_is_empty(void);
  */
 extern void mt_rulecache_candidates(MtDocument *doc, MtRuleCallback cb, void *arg);
 
+/* Every enabled rule, sorted by trigger name; returns how many (after mt_rulecache_ensure). */
+extern int	mt_rulecache_all(MtRule ***rules);
+
 /* The enabled rule of that name, or NULL. */
 extern MtRule *mt_rulecache_lookup(const char *name);
 

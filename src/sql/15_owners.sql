@@ -17,6 +17,17 @@ CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON microtrigger.seq
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON microtrigger.segments
     FOR EACH ROW EXECUTE FUNCTION microtrigger.check_definition_owner('segment');
 
+-- A template or sequence in use is neither deleted nor renamed (2BP01 naming the enabled triggers
+-- and sequences that use it). SECURITY DEFINER: it reads every trigger and sequence, not only those
+-- the caller may see. TRUNCATE skips it, as it skips every row trigger.
+CREATE FUNCTION microtrigger.refuse_removal_in_use() RETURNS trigger
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mt_refuse_removal_in_use_sql';
+CREATE TRIGGER in_use BEFORE DELETE OR UPDATE OF name ON microtrigger.templates
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.refuse_removal_in_use('template');
+CREATE TRIGGER in_use BEFORE DELETE OR UPDATE OF name ON microtrigger.sequences
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.refuse_removal_in_use('sequence');
+
 -- A template is seen only by members of its owner (superusers and the extension's owner see all):
 -- another author can neither read it with SELECT nor pull it in as a partial. Writes pass the
 -- policies and are judged by check_owner, which names the reason.

@@ -8,6 +8,7 @@ REVOKE ALL ON FUNCTION microtrigger.refresh_segment(text, timestamptz) FROM PUBL
 REVOKE ALL ON FUNCTION microtrigger.ingest_events() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.segments_contact_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.backfill_segment_row() FROM PUBLIC;
+REVOKE ALL ON FUNCTION microtrigger.refuse_removal_in_use() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.cancel_mail_of_unsubscribed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION microtrigger.cancel_mail_to_suppressed() FROM PUBLIC;
 
