@@ -67,7 +67,8 @@ UNIT_BINS    = $(addprefix test/unit/,condition_unit.bin segment_unit.bin mime_t
 test/unit/condition_unit.bin: test/unit/condition_unit.c src/condition.c src/mterror.c test/unit/mtalloc_std.c
 test/unit/segment_unit.bin: test/unit/segment_unit.c src/segment_def.c src/segment_timeline.c \
 		src/definition.c src/send_window.c src/condition.c src/mterror.c test/unit/mtalloc_std.c
-test/unit/send_window_unit.bin: test/unit/send_window_unit.c src/send_window.c src/mterror.c
+test/unit/send_window_unit.bin: test/unit/send_window_unit.c src/send_window.c src/definition.c \
+		src/condition.c src/mterror.c test/unit/mtalloc_std.c
 test/unit/mime_test.bin: test/unit/mime_test.c src/mime.c test/unit/mtalloc_std.c
 test/unit/mustache_spec.bin: test/unit/mustache_spec.c test/unit/mtm_jsonc.c src/mustache.c src/mterror.c \
 		test/unit/mtalloc_std.c

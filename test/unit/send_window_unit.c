@@ -2,7 +2,8 @@
  * send_window_unit.c: PostgreSQL-free unit tests of send windows and quiet hours
  * (src/send_window.c): parsing with paths, the open test, and the next opening on fake zones
  * that change offset (New York 2024, Chatham +12:45/+13:45, a zone whose midnight does not
- * exist), checked against a brute-force minute-by-minute scan. Prints
+ * exist), checked against a brute-force minute-by-minute scan; and the timing keys of trigger
+ * definitions and send_email actions (src/definition.c) as compiled into MtTrigger. Prints
  * "send-window-unit: N passed, M failed". Built and run by test/suites/send_window_unit.sh.
  */
 #include <stdio.h>
@@ -11,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "definition.h"
+#include "mtalloc.h"
 #include "send_window.h"
 
 #include "unit_check.h"
@@ -433,6 +436,121 @@ test_against_brute_force(void)
 	check(bad == 0, "600 random windows agree with a minute-by-minute scan", detail);
 }
 
+/* Compiles a trigger from JSON text; NULL with *err filled when refused. */
+static MtTrigger *
+compile_trigger(const char *text, MtError *err)
+{
+	struct json_object *json = json_tokener_parse(text);
+	MtTrigger  *t;
+
+	memset(err, 0, sizeof(*err));
+	t = mt_trigger_compile("t", json, err);
+	json_object_put(json);
+	return t;
+}
+
+/* The trigger text is refused at path with message. */
+static void
+expect_trigger_refused(const char *text, const char *path, const char *message)
+{
+	MtError		err;
+	MtTrigger  *t = compile_trigger(text, &err);
+	char		detail[1200];
+
+	snprintf(detail, sizeof(detail), "got %s at %s: %s", t ? "valid" : "error", err.path, err.message);
+	check(t == NULL && strcmp(err.path, path) == 0 && strcmp(err.message, message) == 0, text, detail);
+	mt_trigger_free(t);
+}
+
+/* Timing keys on triggers and send_email actions. */
+static void
+test_timing_keys(void)
+{
+	MtError		err;
+	MtTrigger  *t;
+	MtTiming	merged;
+
+	t = compile_trigger("{\"event\": \"x\", \"actions\": [{\"send_email\": {\"template\": \"a\"}}]}", &err);
+	check(t && !t->timing.has_priority && !t->timing.has_transactional && !t->timing.category &&
+		  !t->timing.has_send_window && !t->timing.has_send_time && !t->timing.has_max_lateness,
+		  "no timing keys: nothing set", err.message);
+	mt_timing_merge(t ? &t->timing : NULL, t ? &t->actions[0].timing : NULL, &merged);
+	check(!merged.has_priority && merged.category == NULL, "merge of nothing", NULL);
+	mt_trigger_free(t);
+
+	t = compile_trigger("{\"event\": \"x\", \"priority\": 80, \"category\": \"promo\", \"max_lateness\": \"6 hours\","
+						"\"send_window\": {\"hours\": [\"09:00\", \"21:00\"], \"days\": [\"mon\"]},"
+						"\"send_time\": {\"optimal\": true, \"within\": \"12 hours\"},"
+						"\"actions\": [{\"send_email\": {\"template\": \"a\", \"priority\": 10, \"transactional\": false,"
+						"\"send_window\": {\"hours\": [\"18:00\", \"02:00\"]}}}]}", &err);
+	check(t && t->timing.has_priority && t->timing.priority == 80 && t->timing.category &&
+		  strcmp(t->timing.category, "promo") == 0 && t->timing.has_max_lateness &&
+		  t->timing.max_lateness == INT64_C(21600000000) && t->timing.has_send_window &&
+		  t->timing.send_window.start_minute == 540 && t->timing.send_window.days == 1 &&
+		  t->timing.has_send_time && t->timing.send_time == MT_SEND_TIME_OPTIMAL &&
+		  t->timing.send_time_within == INT64_C(43200000000), "trigger timing keys compiled", err.message);
+	if (t)
+	{
+		mt_timing_merge(&t->timing, &t->actions[0].timing, &merged);
+		check(merged.priority == 10 && merged.has_transactional && !merged.transactional &&
+			  strcmp(merged.category, "promo") == 0 && merged.send_window.start_minute == 1080 &&
+			  merged.send_window.days == MT_DAYS_ALL && merged.send_time == MT_SEND_TIME_OPTIMAL &&
+			  merged.max_lateness == INT64_C(21600000000), "action keys override the trigger's", NULL);
+	}
+	mt_trigger_free(t);
+
+	t = compile_trigger("{\"event\": \"x\", \"send_time\": \"optimal\", \"transactional\": true,"
+						"\"actions\": [{\"send_email\": {\"template\": \"a\"}}]}", &err);
+	check(t == NULL, "optimal + transactional refused", NULL);
+	mt_trigger_free(t);
+	t = compile_trigger("{\"event\": \"x\", \"send_time\": \"optimal\", \"priority\": 0,"
+						"\"actions\": [{\"send_email\": {\"template\": \"a\"}}]}", &err);
+	check(t && t->timing.send_time_within == MT_OPTIMAL_WITHIN_DEFAULT && t->timing.priority == 0,
+		  "\"optimal\": a 24-hour horizon; priority 0", err.message);
+	mt_trigger_free(t);
+	t = compile_trigger("{\"event\": \"x\", \"send_time\": {\"optimal\": false}, \"transactional\": true,"
+						"\"actions\": [{\"send_email\": {\"template\": \"a\"}}]}", &err);
+	check(t && t->timing.send_time == MT_SEND_TIME_TRIGGER && t->timing.transactional,
+		  "optimal false + transactional", err.message);
+	mt_trigger_free(t);
+
+#define T_(keys) "{\"event\": \"x\", " keys ", \"actions\": [{\"send_email\": {\"template\": \"a\"}}]}"
+	expect_trigger_refused(T_("\"priority\": 101"), "$.priority", "priority must be an integer from 0 to 100 (default 50), not 101");
+	expect_trigger_refused(T_("\"priority\": -1"), "$.priority", "priority must be an integer from 0 to 100 (default 50), not -1");
+	expect_trigger_refused(T_("\"priority\": 5.5"), "$.priority", "priority must be an integer from 0 to 100 (default 50), not 5.5");
+	expect_trigger_refused(T_("\"priority\": \"high\""), "$.priority", "priority must be an integer from 0 to 100 (default 50), not a string");
+	expect_trigger_refused(T_("\"transactional\": \"yes\""), "$.transactional", "transactional must be true or false, not a string");
+	expect_trigger_refused(T_("\"category\": \"\""), "$.category", "category must not be empty");
+	expect_trigger_refused(T_("\"category\": 3"), "$.category", "category must be a string, not a number");
+	expect_trigger_refused(T_("\"max_lateness\": 0"), "$.max_lateness", "max_lateness must be more than 0");
+	expect_trigger_refused(T_("\"max_lateness\": \"soon\""), "$.max_lateness",
+						   "bad duration \"soon\" (use e.g. \"30 minutes\", \"1 day\" or a number of seconds)");
+	expect_trigger_refused(T_("\"send_time\": \"best\""), "$.send_time",
+						   "send_time must be \"optimal\" or {\"optimal\": true, \"within\": \"24 hours\"}");
+	expect_trigger_refused(T_("\"send_time\": {\"within\": \"1 day\"}"), "$.send_time",
+						   "send_time must be \"optimal\" or {\"optimal\": true, \"within\": \"24 hours\"}");
+	expect_trigger_refused(T_("\"send_time\": {\"optimal\": \"yes\"}"), "$.send_time.optimal", "optimal must be true or false, not a string");
+	expect_trigger_refused(T_("\"send_time\": {\"optimal\": false, \"within\": \"1 day\"}"), "$.send_time.within",
+						   "within is the horizon of an optimal send time: it needs \"optimal\": true");
+	expect_trigger_refused(T_("\"send_time\": {\"optimal\": true, \"within\": \"30 minutes\"}"), "$.send_time.within",
+						   "within must be from 1 hour to 7 days");
+	expect_trigger_refused(T_("\"send_time\": {\"optimal\": true, \"within\": \"8 days\"}"), "$.send_time.within",
+						   "within must be from 1 hour to 7 days");
+	expect_trigger_refused(T_("\"send_time\": {\"optimal\": true, \"horizon\": 1}"), "$.send_time.horizon",
+						   "unknown key \"horizon\" in send_time");
+	expect_trigger_refused(T_("\"send_window\": {\"hours\": [\"09:00\", \"25:00\"]}"), "$.send_window.hours[1]",
+						   "the end must be a time of day \"HH:MM\" (00:00 to 23:59, or 24:00)");
+	expect_trigger_refused(T_("\"send_window\": {\"days\": [\"mon\"]}, \"transactional\": true"), "$",
+						   "a transactional email is exempt from send windows: leave out send_window or transactional");
+	expect_trigger_refused("{\"event\": \"x\", \"actions\": [{\"send_email\": {\"template\": \"a\", \"send_window\": {\"days\": [\"xyz\"]}}}]}",
+						   "$.actions[0].send_email.send_window.days[0]",
+						   "a day must be one of \"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"");
+	expect_trigger_refused("{\"event\": \"x\", \"actions\": [{\"send_email\": {\"template\": \"a\", \"priority\": 200}}]}",
+						   "$.actions[0].send_email.priority", "priority must be an integer from 0 to 100 (default 50), not 200");
+	expect_trigger_refused(T_("\"sendwindow\": {}"), "$.sendwindow", "unknown key \"sendwindow\" in a trigger definition");
+#undef T_
+}
+
 /* Runs every test. */
 int
 main(void)
@@ -444,6 +562,7 @@ main(void)
 	test_clock_instant();
 	test_calendar();
 	test_against_brute_force();
+	test_timing_keys();
 	printf("send-window-unit: %d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
