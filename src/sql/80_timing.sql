@@ -25,3 +25,11 @@ CREATE FUNCTION microtrigger.next_send_time(send_window jsonb, zone text, at tim
     AS 'MODULE_PATHNAME', 'mt_next_send_time_sql';
 COMMENT ON FUNCTION microtrigger.next_send_time(jsonb, text, timestamptz) IS
     'The first instant at or after at when the send window (or quiet hours) lets mail go in the zone';
+
+-- The device class of a user agent with uap-core's regexes: 'mobile', 'tablet', 'desktop' or
+-- 'bot' (docs/timing.md, "Device").
+CREATE FUNCTION microtrigger.device_of(user_agent text) RETURNS text
+    LANGUAGE c STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mt_device_of';
+COMMENT ON FUNCTION microtrigger.device_of(text) IS
+    'mobile, tablet, desktop or bot: a user agent classified with the uap-core regexes';
