@@ -28,8 +28,8 @@ PROVE_TESTS  = $(sort $(wildcard test/tap/t/*.pl))
 ENCODING     = UTF8
 
 PG_CONFIG   ?= pg_config
-PG_CPPFLAGS += -Isrc $(addprefix -Isrc/,$(SRC_AREAS)) $(shell pkg-config --cflags json-c libcurl)
-SHLIB_LINK  += $(shell pkg-config --libs json-c libcurl)
+PG_CPPFLAGS += -Isrc $(addprefix -Isrc/,$(SRC_AREAS)) $(shell pkg-config --cflags json-c libcurl libpcre2-8 yaml-0.1)
+SHLIB_LINK  += $(shell pkg-config --libs json-c libcurl libpcre2-8 yaml-0.1)
 PG_CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -60,15 +60,19 @@ installcheck-tap:
 UNIT_CC     ?= gcc
 UNIT_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_WARN    = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-UNIT_CFLAGS  = -std=gnu11 -g $(UNIT_WARN) -Isrc/core -Itest/unit $(shell pkg-config --cflags json-c)
-UNIT_LIBS    = $(shell pkg-config --libs json-c) -lm
+UNIT_CFLAGS  = -std=gnu11 -g $(UNIT_WARN) -Isrc/core -Itest/unit $(shell pkg-config --cflags json-c libpcre2-8 yaml-0.1)
+UNIT_LIBS    = $(shell pkg-config --libs json-c libpcre2-8 yaml-0.1) -lm
 UNIT_DEPS    = $(wildcard src/core/*.h test/unit/*.h) Makefile
 UNIT_BINS    = $(addprefix test/unit/,condition_unit.bin segment_unit.bin mime_test.bin \
-                 mustache_spec.bin mustache_limits.bin mustache_limits_O2.bin)
+                 mustache_spec.bin mustache_limits.bin mustache_limits_O2.bin send_window_unit.bin \
+                 user_agent_unit.bin)
 
 test/unit/condition_unit.bin: test/unit/condition_unit.c src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
 test/unit/segment_unit.bin: test/unit/segment_unit.c src/core/segment_def.c src/core/segment_timeline.c \
-		src/core/definition.c src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
+		src/core/definition.c src/core/send_window.c src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
+test/unit/send_window_unit.bin: test/unit/send_window_unit.c src/core/send_window.c src/core/definition.c \
+		src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
+test/unit/user_agent_unit.bin: test/unit/user_agent_unit.c src/core/user_agent.c
 test/unit/mime_test.bin: test/unit/mime_test.c src/core/mime.c test/unit/mtalloc_std.c
 test/unit/mustache_spec.bin: test/unit/mustache_spec.c test/unit/mtm_jsonc.c src/core/mustache.c src/core/mterror.c \
 		test/unit/mtalloc_std.c

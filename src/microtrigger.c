@@ -11,6 +11,7 @@
 #include "condition_eval.h"
 #include "delivery.h"
 #include "engine.h"
+#include "local_time.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -28,6 +29,7 @@ _PG_init(void)
 	mt_delivery_init();
 	mt_engine_init();
 	mt_condition_init();
+	mt_timing_init();
 
 	MarkGUCPrefixReserved("microtrigger");
 }

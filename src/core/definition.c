@@ -553,6 +553,158 @@ parse_session(struct json_object *json, const char *path, MtTrigger *trigger, Mt
 	return true;
 }
 
+/* The timing and fatigue keys (API.md "Trigger definitions"). */
+const char *const mt_timing_keys[] = {"priority", "transactional", "category", "send_window",
+"send_time", "max_lateness", NULL};
+
+/* send_time: "optimal" or {"optimal": true|false, "within": duration}. */
+static bool
+parse_send_time(struct json_object *value, const char *path, MtTiming *out, MtError *err)
+{
+	static const char *const keys[] = {"optimal", "within", NULL};
+	static const char *const usage = "send_time must be \"optimal\" or {\"optimal\": true, \"within\": \"24 hours\"}";
+	struct json_object *item;
+	char		child[PATH_MAX_LEN];
+
+	out->has_send_time = true;
+	out->send_time_within = MT_OPTIMAL_WITHIN_DEFAULT;
+	if (json_object_is_type(value, json_type_string))
+	{
+		if (strcmp(json_object_get_string(value), "optimal") != 0)
+			return mt_error_set(err, path, "%s", usage);
+		out->send_time = MT_SEND_TIME_OPTIMAL;
+		return true;
+	}
+	if (!json_object_is_type(value, json_type_object))
+		return mt_error_set(err, path, "%s", usage);
+	if (!mt_check_known_keys(value, path, "send_time", keys, err))
+		return false;
+	mt_path_key(child, sizeof(child), path, "optimal");
+	if (!json_object_object_get_ex(value, "optimal", &item))
+		return mt_error_set(err, path, "%s", usage);
+	if (!json_object_is_type(item, json_type_boolean))
+		return mt_error_set(err, child, "optimal must be true or false, not %s", mt_json_type_phrase(item));
+	out->send_time = json_object_get_boolean(item) ? MT_SEND_TIME_OPTIMAL : MT_SEND_TIME_TRIGGER;
+	if (json_object_object_get_ex(value, "within", &item))
+	{
+		mt_path_key(child, sizeof(child), path, "within");
+		if (out->send_time != MT_SEND_TIME_OPTIMAL)
+			return mt_error_set(err, child, "within is the horizon of an optimal send time: it needs \"optimal\": true");
+		if (!mt_parse_duration(item, child, &out->send_time_within, err))
+			return false;
+		if (out->send_time_within < 3600 * MT_USECS_PER_SEC || out->send_time_within > 7 * 86400 * MT_USECS_PER_SEC)
+			return mt_error_set(err, child, "within must be from 1 hour to 7 days");
+	}
+	return true;
+}
+
+/* The timing keys of an object (trigger, send_email action, sequence step). */
+bool
+mt_parse_timing(struct json_object *json, const char *path, MtTiming *out, MtError *err)
+{
+	struct json_object *value;
+	char		child[PATH_MAX_LEN];
+
+	if (json_object_object_get_ex(json, "priority", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "priority");
+		if (!json_object_is_type(value, json_type_int) || json_object_get_int64(value) < 0 ||
+			json_object_get_int64(value) > 100)
+			return mt_error_set(err, child, "priority must be an integer from 0 to 100 (default 50), not %s",
+								json_object_is_type(value, json_type_int) || json_object_is_type(value, json_type_double) ?
+								json_object_get_string(value) : mt_json_type_phrase(value));
+		out->has_priority = true;
+		out->priority = (int) json_object_get_int64(value);
+	}
+	if (json_object_object_get_ex(json, "transactional", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "transactional");
+		if (!json_object_is_type(value, json_type_boolean))
+			return mt_error_set(err, child, "transactional must be true or false, not %s", mt_json_type_phrase(value));
+		out->has_transactional = true;
+		out->transactional = json_object_get_boolean(value);
+	}
+	if (json_object_object_get_ex(json, "category", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "category");
+		if (!mt_parse_nonempty_string(value, child, "category", &out->category, err))
+			return false;
+		if (strlen(out->category) > 100)
+			return mt_error_set(err, child, "category is longer than 100 bytes");
+	}
+	if (json_object_object_get_ex(json, "send_window", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "send_window");
+		if (!mt_send_window_parse(value, child, &out->send_window, err))
+			return false;
+		out->has_send_window = true;
+	}
+	if (json_object_object_get_ex(json, "send_time", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "send_time");
+		if (!parse_send_time(value, child, out, err))
+			return false;
+	}
+	if (json_object_object_get_ex(json, "max_lateness", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "max_lateness");
+		if (!mt_parse_duration(value, child, &out->max_lateness, err))
+			return false;
+		if (out->max_lateness <= 0)
+			return mt_error_set(err, child, "max_lateness must be more than 0");
+		out->has_max_lateness = true;
+	}
+	if (out->has_transactional && out->transactional)
+	{
+		if (out->has_send_window)
+			return mt_error_set(err, path, "a transactional email is exempt from send windows: leave out send_window or transactional");
+		if (out->has_send_time && out->send_time == MT_SEND_TIME_OPTIMAL)
+			return mt_error_set(err, path, "a transactional email goes at its trigger time: leave out send_time or transactional");
+	}
+	return true;
+}
+
+/* The keys of inner over those of outer. */
+void
+mt_timing_merge(const MtTiming *outer, const MtTiming *inner, MtTiming *out)
+{
+	static const MtTiming none = {0};
+
+	if (outer == NULL)
+		outer = &none;
+	if (inner == NULL)
+		inner = &none;
+	*out = *outer;
+	if (inner->has_priority)
+	{
+		out->has_priority = true;
+		out->priority = inner->priority;
+	}
+	if (inner->has_transactional)
+	{
+		out->has_transactional = true;
+		out->transactional = inner->transactional;
+	}
+	if (inner->category)
+		out->category = inner->category;
+	if (inner->has_send_window)
+	{
+		out->has_send_window = true;
+		out->send_window = inner->send_window;
+	}
+	if (inner->has_send_time)
+	{
+		out->has_send_time = true;
+		out->send_time = inner->send_time;
+		out->send_time_within = inner->send_time_within;
+	}
+	if (inner->has_max_lateness)
+	{
+		out->has_max_lateness = true;
+		out->max_lateness = inner->max_lateness;
+	}
+}
+
 /* One variant: {"when": condition, "template": name}. */
 static bool
 parse_variant(struct json_object *json, const char *path, MtVariant *variant, MtError *err)
@@ -581,7 +733,8 @@ bool
 mt_parse_send_email(struct json_object *json, const char *path, MtAction *action, MtError *err)
 {
 	static const char *const keys[] = {"template", "subject", "preheader", "content", "text",
-	"variants", NULL};
+		"variants", "priority", "transactional", "category", "send_window", "send_time", "max_lateness",
+	NULL};
 	static const char *const inline_keys[] = {"subject", "preheader", "content", "text"};
 	char	  **inline_fields[] = {&action->subject, &action->preheader, &action->content, &action->text};
 	struct json_object *value;
@@ -614,6 +767,8 @@ mt_parse_send_email(struct json_object *json, const char *path, MtAction *action
 		return mt_error_set(err, path, "send_email needs a template or an inline subject");
 	if (action->subject && !action->content && !action->text)
 		return mt_error_set(err, path, "an inline send_email needs content (HTML) or text");
+	if (!mt_parse_timing(json, path, &action->timing, err))
+		return false;
 	if (json_object_object_get_ex(json, "variants", &value))
 	{
 		mt_path_key(child, sizeof(child), path, "variants");
@@ -697,7 +852,8 @@ static bool
 parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 {
 	static const char *const keys[] = {"event", "condition", "history", "session", "unless",
-		"context", "delay", "cooldown", "actions", "description", NULL};
+		"context", "delay", "cooldown", "actions", "description", "priority", "transactional",
+	"category", "send_window", "send_time", "max_lateness", NULL};
 	struct json_object *value;
 
 	if (!json_object_is_type(def, json_type_object))
@@ -750,6 +906,8 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 	trigger->cooldown = 86400 * MT_USECS_PER_SEC;
 	if (json_object_object_get_ex(def, "cooldown", &value) &&
 		!mt_parse_duration(value, "$.cooldown", &trigger->cooldown, err))
+		return false;
+	if (!mt_parse_timing(def, "$", &trigger->timing, err))
 		return false;
 	if (!json_object_object_get_ex(def, "actions", &value))
 		return mt_error_set(err, "$", "a trigger needs \"actions\" (e.g. [{\"send_email\": {\"template\": \"welcome\"}}])");
@@ -839,6 +997,7 @@ mt_action_free_contents(MtAction *a)
 	mt_free(a->content);
 	mt_free(a->text);
 	mt_free(a->sequence_name);
+	mt_free(a->timing.category);
 	for (int v = 0; v < a->n_variants; v++)
 	{
 		mt_condition_free(a->variants[v].when);
@@ -862,6 +1021,7 @@ mt_trigger_free(MtTrigger *trigger)
 	mt_free(trigger->history);
 	mt_clause_free_contents(&trigger->unless);
 	mt_free(trigger->context_sql);
+	mt_free(trigger->timing.category);
 	for (int i = 0; i < trigger->n_actions; i++)
 		mt_action_free_contents(&trigger->actions[i]);
 	mt_free(trigger->actions);

@@ -12,6 +12,7 @@
 
 #include "condition.h"
 #include "mterror.h"
+#include "send_window.h"
 
 struct json_object;
 
@@ -89,6 +90,62 @@ typedef struct MtVariant
 	char	   *template_name;
 } MtVariant;
 
+/*
+ * When an email goes relative to its trigger time (docs/timing.md): at it (held by the send
+ * window), or at the hour within `send_time_within` when the user has engaged most.
+ */
+typedef enum MtSendTimeKind
+{
+	MT_SEND_TIME_TRIGGER = 0,
+	MT_SEND_TIME_OPTIMAL
+} MtSendTimeKind;
+
+#define MT_PRIORITY_DEFAULT 50
+#define MT_CATEGORY_DEFAULT "marketing"
+#define MT_OPTIMAL_WITHIN_DEFAULT (INT64_C(86400) * MT_USECS_PER_SEC)
+
+/*
+ * The timing and fatigue keys of a trigger, or of one send_email action or sequence step (which
+ * override the trigger's): has_* says the key was given. What the policy stage reads; the
+ * defaults (priority 50, not transactional, category "marketing", microtrigger.quiet_hours,
+ * send at trigger time, microtrigger.max_lateness) apply to keys given nowhere.
+ */
+typedef struct MtTiming
+{
+	bool		has_priority;
+	int			priority;		/* 0..100 */
+	bool		has_transactional;
+	bool		transactional;
+	char	   *category;		/* NULL: not given */
+	bool		has_send_window;
+	MtSendWindow send_window;
+	bool		has_send_time;
+	MtSendTimeKind send_time;
+	MtDuration	send_time_within;	/* optimal: the horizon (1 hour to 7 days) */
+	bool		has_max_lateness;
+	MtDuration	max_lateness;	/* > 0 */
+} MtTiming;
+
+/* The keys mt_parse_timing reads, NULL-terminated (for the callers' lists of known keys). */
+extern const char *const mt_timing_keys[];
+
+/*
+ * Reads the timing keys present in a JSON object (others are left to the caller) into *out;
+ * errors name the path (e.g. "$.priority", "$.steps[0].send_email.send_window.hours[1]").
+ */
+extern bool mt_parse_timing(struct json_object *json, const char *path, MtTiming *out, MtError *err);
+
+/*
+ * The keys of `inner` (an action or step; may be NULL) over those of `outer` (the trigger; may be
+ * NULL) into *out, which borrows `category`. Then the effective values are:
+ *   priority:       out.has_priority ? out.priority : MT_PRIORITY_DEFAULT
+ *   transactional:  out.transactional (exempt from caps, windows, quiet hours, holdouts)
+ *   category:       out.category ? out.category : MT_CATEGORY_DEFAULT
+ *   window:         out.has_send_window ? out.send_window : microtrigger.quiet_hours (if set)
+ *   max_lateness:   out.has_max_lateness ? out.max_lateness : microtrigger.max_lateness
+ */
+extern void mt_timing_merge(const MtTiming *outer, const MtTiming *inner, MtTiming *out);
+
 typedef enum MtActionKind
 {
 	MT_ACTION_SEND_EMAIL,
@@ -106,6 +163,7 @@ typedef struct MtAction
 	char	   *text;			/* inline plain text */
 	MtVariant  *variants;
 	int			n_variants;
+	MtTiming	timing;			/* send_email: its own timing keys (over the trigger's) */
 	/* start_sequence */
 	char	   *sequence_name;
 } MtAction;
@@ -127,6 +185,7 @@ typedef struct MtTrigger
 	char	   *context_sql;	/* NULL: no enrichment */
 	MtDuration	delay;
 	MtDuration	cooldown;
+	MtTiming	timing;			/* priority, transactional, category, send_window, ... */
 	MtAction   *actions;
 	int			n_actions;
 	int			n_branches;		/* conditional branches (variants) in its emails, for a notice */

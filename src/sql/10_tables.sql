@@ -10,6 +10,14 @@ CREATE TABLE microtrigger.contacts (
     created_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT contacts_attributes_object CHECK (jsonb_typeof(attributes) = 'object')
 );
+-- A contact's timezone must be an IANA time zone PostgreSQL knows and its email (when not NULL) a
+-- plausible address: 22023 naming the contact, the column and the value (docs/timing.md). An
+-- UPDATE checks only the columns it changes. SECURITY DEFINER like the other row triggers.
+CREATE FUNCTION microtrigger.validate_contact_row() RETURNS trigger
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'mt_validate_contact_row_sql';
+CREATE TRIGGER validate BEFORE INSERT OR UPDATE OF timezone, email ON microtrigger.contacts
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.validate_contact_row();
 
 -- The behavioral event stream: INSERT and COPY are the ingestion API.
 CREATE TABLE microtrigger.events (
