@@ -11,6 +11,7 @@
 #include "condition_eval.h"
 #include "delivery.h"
 #include "engine.h"
+#include "track.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -26,6 +27,7 @@ _PG_init(void)
 
 	mt_worker_init();
 	mt_delivery_init();
+	mt_track_init();
 	mt_engine_init();
 	mt_condition_init();
 

@@ -84,6 +84,7 @@ static SPIPlanPtr record_sent_plan = NULL;
 static SPIPlanPtr record_retry_plan = NULL;
 static SPIPlanPtr record_dead_plan = NULL;
 static SPIPlanPtr bounce_plan = NULL;
+static SPIPlanPtr event_plan = NULL;
 static SPIPlanPtr release_plan = NULL;
 static SPIPlanPtr state_read_plan = NULL;
 static SPIPlanPtr state_lock_plan = NULL;
@@ -561,6 +562,29 @@ record_bounce(const char *address)
 }
 
 /*
+ * Records the delivery event of a row (email_sent, email_bounced) in the transaction that records
+ * its outcome, so triggers, sequences and segments can react; detail (may be NULL) is the
+ * server's reply of a bounce.
+ */
+static void
+record_delivery_event(int64 id, const char *event_type, const char *detail)
+{
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(id), CStringGetTextDatum(event_type),
+	detail ? CStringGetTextDatum(detail) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', detail ? ' ' : 'n'};
+
+	execute_plan(prepare_once(&event_plan,
+							  "INSERT INTO microtrigger.events (user_id, event_type, params)"
+							  " SELECT o.user_id, $2, pg_catalog.jsonb_build_object('outbox_id', o.id,"
+							  "        'trigger', o.trigger_name, 'sequence', o.sequence_name, 'step', o.step,"
+							  "        'variant', o.variant, 'experiment', NULL::text, 'arm', NULL::text)"
+							  "     || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('reply', $3::text))"
+							  "   FROM microtrigger.outbox o WHERE o.id = $1", 3, argtypes),
+				 values, nulls, SPI_OK_INSERT);
+}
+
+/*
  * Gives claimed rows from index `from` on back to the queue as they were, their attempt not
  * counted; the row with id tried_id (0: none) gets error as its last_error.
  */
@@ -687,13 +711,16 @@ record_result(const ClaimedRow *row, const MtSmtpResult *result)
 	{
 		case MT_SMTP_SENT:
 			record_sent(row->id);
+			record_delivery_event(row->id, "email_sent", NULL);
 			return true;
 		case MT_SMTP_REJECTED_RECIPIENT:
 			record_dead(row->id, result->detail);
 			record_bounce(row->to_address);
+			record_delivery_event(row->id, "email_bounced", result->detail);
 			return false;
 		case MT_SMTP_REJECTED_MESSAGE:
 			record_dead(row->id, result->detail);
+			record_delivery_event(row->id, "email_bounced", result->detail);
 			return false;
 		case MT_SMTP_UNKNOWN:
 			record_unknown(row, result->detail);
