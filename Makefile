@@ -6,7 +6,7 @@ MODULE_big   = microtrigger
 
 # Every C file under src/ is one concern of the extension; the folders are its areas, in the
 # one-way order written at the top of src/microtrigger.h (test/lint/layout.py checks it).
-SRC_AREAS    = core common define render segments deliver engine ingest worker
+SRC_AREAS    = core common define render segments deliver track engine ingest worker
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c $(addsuffix /*.c,$(addprefix src/,$(SRC_AREAS))))))
 
 # The install script is kept in readable parts (src/sql/NN_*.sql), joined in order.
@@ -28,8 +28,8 @@ PROVE_TESTS  = $(sort $(wildcard test/tap/t/*.pl))
 ENCODING     = UTF8
 
 PG_CONFIG   ?= pg_config
-PG_CPPFLAGS += -Isrc $(addprefix -Isrc/,$(SRC_AREAS)) $(shell pkg-config --cflags json-c libcurl libpcre2-8 yaml-0.1)
-SHLIB_LINK  += $(shell pkg-config --libs json-c libcurl libpcre2-8 yaml-0.1)
+PG_CPPFLAGS += -Isrc $(addprefix -Isrc/,$(SRC_AREAS)) $(shell pkg-config --cflags json-c libcurl libpcre2-8 yaml-0.1 gumbo libmicrohttpd)
+SHLIB_LINK  += $(shell pkg-config --libs json-c libcurl libpcre2-8 yaml-0.1 gumbo libmicrohttpd)
 PG_CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -60,10 +60,10 @@ installcheck-tap:
 UNIT_CC     ?= gcc
 UNIT_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_WARN    = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-UNIT_CFLAGS  = -std=gnu11 -g $(UNIT_WARN) -Isrc/core -Itest/unit $(shell pkg-config --cflags json-c libpcre2-8 yaml-0.1)
-UNIT_LIBS    = $(shell pkg-config --libs json-c libpcre2-8 yaml-0.1) -lm
+UNIT_CFLAGS  = -std=gnu11 -g $(UNIT_WARN) -Isrc/core -Itest/unit $(shell pkg-config --cflags json-c libpcre2-8 yaml-0.1 gumbo)
+UNIT_LIBS    = $(shell pkg-config --libs json-c libpcre2-8 yaml-0.1 gumbo) -lm
 UNIT_DEPS    = $(wildcard src/core/*.h test/unit/*.h) Makefile
-UNIT_BINS    = $(addprefix test/unit/,condition_unit.bin segment_unit.bin mime_test.bin \
+UNIT_BINS    = $(addprefix test/unit/,condition_unit.bin segment_unit.bin mime_test.bin html_links_test.bin \
                  mustache_spec.bin mustache_limits.bin mustache_limits_O2.bin send_window_unit.bin \
                  user_agent_unit.bin)
 
@@ -74,6 +74,7 @@ test/unit/send_window_unit.bin: test/unit/send_window_unit.c src/core/send_windo
 		src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
 test/unit/user_agent_unit.bin: test/unit/user_agent_unit.c src/core/user_agent.c
 test/unit/mime_test.bin: test/unit/mime_test.c src/core/mime.c test/unit/mtalloc_std.c
+test/unit/html_links_test.bin: test/unit/html_links_test.c src/core/html_links.c src/core/mime.c test/unit/mtalloc_std.c
 test/unit/mustache_spec.bin: test/unit/mustache_spec.c test/unit/mtm_jsonc.c src/core/mustache.c src/core/mterror.c \
 		test/unit/mtalloc_std.c
 test/unit/mustache_limits.bin test/unit/mustache_limits_O2.bin: test/unit/mustache_limits.c \

@@ -12,6 +12,7 @@
 #include "delivery.h"
 #include "engine.h"
 #include "local_time.h"
+#include "track.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -27,6 +28,7 @@ _PG_init(void)
 
 	mt_worker_init();
 	mt_delivery_init();
+	mt_track_init();
 	mt_engine_init();
 	mt_condition_init();
 	mt_timing_init();

@@ -16,6 +16,7 @@
  *   segments  segment membership: the cache of compiled segments, deltas from new events,
  *             maintenance, refresh, expiry, the segment rows.
  *   deliver   the outbox's way out: delivery over SMTP, its SQL entry points, unsubscribe.
+ *   track     engagement tracking: the HTTP server (a background worker) and record_open/click.
  *   engine    acting: run_pending's stages claim -> load -> decide (policy) -> enrich ->
  *             render -> write, for firings and journey steps; decisions; the email queue.
  *   ingest    the one statement trigger on events: matching rules, journey exits, segment deltas.

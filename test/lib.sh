@@ -3,7 +3,7 @@
 # Nothing outside $MT_TMP is changed apart from the Debian packages.
 
 MT_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron libjson-c-dev libcurl4-openssl-dev
- pkg-config make gcc bc libipc-run-perl python3-aiosmtpd nodejs clang uap-core libyaml-dev libpcre2-dev"
+ libgumbo-dev libmicrohttpd-dev pkg-config make gcc bc libipc-run-perl python3-aiosmtpd nodejs clang wrk uap-core libyaml-dev libpcre2-dev"
 PG_SYSTEM_BIN=/usr/lib/postgresql/15/bin
 
 # mt_log MESSAGE: progress to stderr, so stdout stays the report.

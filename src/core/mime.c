@@ -668,7 +668,7 @@ mt_mime_build(const MtMailMessage *msg, size_t *len)
 
 	if (msg->html_body && msg->html_body[0] != '\0')
 	{
-		html = html_with_preheader(msg->html_body, msg->preheader);
+		html = html_with_preheader(msg->html_part ? msg->html_part : msg->html_body, msg->preheader);
 		text = (msg->text_body && msg->text_body[0] != '\0')
 			? mt_strndup(msg->text_body, strlen(msg->text_body))
 			: text_from_html(msg->html_body);

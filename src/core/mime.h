@@ -21,6 +21,9 @@ typedef struct MtMailMessage
 	const char *subject;
 	const char *preheader;			/* optional: hidden leading text of the HTML part */
 	const char *html_body;			/* optional */
+	const char *html_part;			/* optional: the HTML part when it differs from html_body (its
+									 * links rewritten for tracking); the text part is still
+									 * derived from html_body, so it keeps the links' own URLs */
 	const char *text_body;			/* optional */
 	const char *message_id;			/* "<unique@host>" */
 	time_t		date;				/* the Date: header, UTC */

@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "delivery.h"
+#include "html_links.h"
 #include "microtrigger.h"
 #include "mime.h"
 #include "smtp.h"
@@ -49,6 +50,8 @@ char	   *mt_smtp_password = NULL;
 char	   *mt_smtp_ca_file = NULL;
 char	   *mt_unsubscribe_secret = NULL;
 char	   *mt_unsubscribe_mailto = NULL;
+char	   *mt_tracking_url = NULL;
+bool		mt_track_opens = true;
 int			mt_max_attempts = 5;
 int			mt_retry_base_delay_s = 60;
 int			mt_retry_max_delay_s = 6 * 3600;
@@ -72,6 +75,7 @@ typedef struct ClaimedRow
 	int			attempts;
 	int			unknown_outcomes;	/* earlier attempts whose outcome was unknown */
 	char	   *unsubscribe_token;	/* made in the claim transaction: HMAC needs a resource owner */
+	char	   *html_tracked;	/* html_body with tracked links and pixel (tracking_url set), or NULL */
 } ClaimedRow;
 
 /* Statements prepared once per process (SPI_keepplan). */
@@ -80,6 +84,7 @@ static SPIPlanPtr record_sent_plan = NULL;
 static SPIPlanPtr record_retry_plan = NULL;
 static SPIPlanPtr record_dead_plan = NULL;
 static SPIPlanPtr bounce_plan = NULL;
+static SPIPlanPtr event_plan = NULL;
 static SPIPlanPtr release_plan = NULL;
 static SPIPlanPtr state_read_plan = NULL;
 static SPIPlanPtr state_lock_plan = NULL;
@@ -102,6 +107,14 @@ mt_delivery_init(void)
 							   "Base URL of the one-click unsubscribe link; the token is appended.",
 							   NULL, &mt_unsubscribe_url, "https://example.invalid/unsubscribe?token=",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("microtrigger.tracking_url",
+							   "Public base URL of the tracking server (e.g. https://t.example.com); empty: links are not tracked.",
+							   NULL, &mt_tracking_url, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("microtrigger.track_opens",
+							 "Adds the open pixel to tracked emails (with microtrigger.tracking_url set).",
+							 NULL, &mt_track_opens, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("microtrigger.smtp_username",
 							   "User name for SMTP AUTH; empty sends without AUTH.",
 							   NULL, &mt_smtp_username, "",
@@ -323,6 +336,54 @@ compare_claimed_rows(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* What the link rewriter of one row needs. */
+typedef struct TrackContext
+{
+	const char *key;
+	const ClaimedRow *row;
+	const char *base;			/* tracking_url without its trailing slashes */
+} TrackContext;
+
+/* The click link of link n of a row: {tracking_url}/c/{token}/{n}. */
+static char *
+click_link(void *arg, int number, const char *url)
+{
+	TrackContext *track = arg;
+
+	return psprintf("%s/c/%s/%d", track->base, mt_link_token(track->key, track->row->user_id, track->row->id, number),
+					number);
+}
+
+/*
+ * The row's html_body with its links tracked and the open pixel added, when
+ * microtrigger.tracking_url is set (else NULL). The unsubscribe links (unsubscribe_url, and the
+ * tracking server's own /u/) are left alone; so are mailto:, anchors and data-mt-notrack links.
+ */
+static char *
+tracked_html(const ClaimedRow *row, const char *key)
+{
+	TrackContext track;
+	const char *exclude[3];
+	size_t		len;
+	char	   *base;
+
+	if (mt_tracking_url == NULL || mt_tracking_url[0] == '\0' || row->html_body == NULL ||
+		row->html_body[0] == '\0')
+		return NULL;
+	len = strlen(mt_tracking_url);
+	while (len > 0 && mt_tracking_url[len - 1] == '/')
+		len--;
+	base = pnstrdup(mt_tracking_url, len);
+	track.key = key;
+	track.row = row;
+	track.base = base;
+	exclude[0] = psprintf("%s/u/", base);
+	exclude[1] = mt_unsubscribe_url;
+	exclude[2] = NULL;
+	return mt_html_track_links(row->html_body, strlen(row->html_body), exclude, click_link, &track,
+							   mt_track_opens ? psprintf("%s/o/%s", base, row->unsubscribe_token) : NULL, NULL);
+}
+
 /*
  * Step 1: claims up to batch_size due rows (after recovering stale ones and cancelling those
  * whose address is suppressed or whose contact unsubscribed). Rows land in batch memory. While
@@ -407,7 +468,10 @@ claim_rows(MtDeliveryRun *run, const char *message_id_domain, const char *settin
 		char	   *key = mt_unsubscribe_key();	/* restores batch_memory as current */
 
 		for (int i = 0; i < *count; i++)
+		{
 			rows[i].unsubscribe_token = mt_unsubscribe_token(key, rows[i].user_id, rows[i].id);
+			rows[i].html_tracked = tracked_html(&rows[i], key);
+		}
 	}
 	MemoryContextSwitchTo(caller_memory);
 	return rows;
@@ -495,6 +559,29 @@ record_bounce(const char *address)
 							  "INSERT INTO microtrigger.suppressions (address, reason)"
 							  " VALUES (pg_catalog.lower($1), 'bounce') ON CONFLICT (address) DO NOTHING", 1, argtypes),
 				 values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * Records the delivery event of a row (email_sent, email_bounced) in the transaction that records
+ * its outcome, so triggers, sequences and segments can react; detail (may be NULL) is the
+ * server's reply of a bounce.
+ */
+static void
+record_delivery_event(int64 id, const char *event_type, const char *detail)
+{
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(id), CStringGetTextDatum(event_type),
+	detail ? CStringGetTextDatum(detail) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', detail ? ' ' : 'n'};
+
+	execute_plan(prepare_once(&event_plan,
+							  "INSERT INTO microtrigger.events (user_id, event_type, params)"
+							  " SELECT o.user_id, $2, pg_catalog.jsonb_build_object('outbox_id', o.id,"
+							  "        'trigger', o.trigger_name, 'sequence', o.sequence_name, 'step', o.step,"
+							  "        'variant', o.variant, 'experiment', NULL::text, 'arm', NULL::text)"
+							  "     || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('reply', $3::text))"
+							  "   FROM microtrigger.outbox o WHERE o.id = $1", 3, argtypes),
+				 values, nulls, SPI_OK_INSERT);
 }
 
 /*
@@ -624,13 +711,16 @@ record_result(const ClaimedRow *row, const MtSmtpResult *result)
 	{
 		case MT_SMTP_SENT:
 			record_sent(row->id);
+			record_delivery_event(row->id, "email_sent", NULL);
 			return true;
 		case MT_SMTP_REJECTED_RECIPIENT:
 			record_dead(row->id, result->detail);
 			record_bounce(row->to_address);
+			record_delivery_event(row->id, "email_bounced", result->detail);
 			return false;
 		case MT_SMTP_REJECTED_MESSAGE:
 			record_dead(row->id, result->detail);
+			record_delivery_event(row->id, "email_bounced", result->detail);
 			return false;
 		case MT_SMTP_UNKNOWN:
 			record_unknown(row, result->detail);
@@ -690,6 +780,7 @@ build_message(const ClaimedRow *row, size_t *len)
 	msg.subject = row->subject;
 	msg.preheader = row->preheader;
 	msg.html_body = row->html_body;
+	msg.html_part = row->html_tracked;
 	msg.text_body = row->text_body;
 	msg.message_id = row->message_id;
 	msg.boundary_seed = row->message_id;

@@ -19,6 +19,8 @@ extern char *mt_smtp_ca_file;			/* microtrigger.smtp_ca_file */
 extern char *mt_smtp_password;			/* microtrigger.smtp_password (superuser-only) */
 extern char *mt_unsubscribe_secret;		/* microtrigger.unsubscribe_secret (superuser-only) */
 extern char *mt_unsubscribe_mailto;		/* microtrigger.unsubscribe_mailto */
+extern char *mt_tracking_url;			/* microtrigger.tracking_url: base of click and open links; empty = off */
+extern bool mt_track_opens;				/* microtrigger.track_opens: add the open pixel */
 extern int	mt_max_attempts;			/* microtrigger.max_attempts */
 extern int	mt_retry_base_delay_s;		/* microtrigger.retry_base_delay */
 extern int	mt_retry_max_delay_s;		/* microtrigger.retry_max_delay */
@@ -57,5 +59,14 @@ extern char *mt_unsubscribe_key(void);
 
 /* The unsubscribe token of (user, outbox row) under key, palloc'd and URL-safe. */
 extern char *mt_unsubscribe_token(const char *key, const char *user_id, int64 outbox_id);
+
+/*
+ * The token of link number link of (user, outbox row): its MAC also binds the number, so a token
+ * of one link cannot open another. Link 0 is the row's own token (= mt_unsubscribe_token).
+ */
+extern char *mt_link_token(const char *key, const char *user_id, int64 outbox_id, int link);
+
+/* True when token is a genuine token of link number link (0: the row's); fills what it names. */
+extern bool mt_token_verify(const char *key, const char *token, int link, int64 *outbox_id, char **user_id);
 
 #endif

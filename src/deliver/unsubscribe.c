@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
+
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -60,16 +62,19 @@ mt_unsubscribe_key(void)
 	return key;
 }
 
-/* HMAC-SHA256 of "mt1:" payload under key, into digest. */
+/*
+ * HMAC-SHA256 of domain payload under key, into digest. The domain separates the kinds of token:
+ * "mt1:" for a row's token (unsubscribe, open), "mt1c:<n>:" for its link n.
+ */
 static void
-token_mac(const char *key, const char *payload, uint8 *digest)
+token_mac_in(const char *key, const char *domain, const char *payload, uint8 *digest)
 {
 	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 
 	if (ctx == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	if (pg_hmac_init(ctx, (const uint8 *) key, strlen(key)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) "mt1:", 4) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) domain, strlen(domain)) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) payload, strlen(payload)) < 0 ||
 		pg_hmac_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
 	{
@@ -83,16 +88,37 @@ token_mac(const char *key, const char *payload, uint8 *digest)
 	pg_hmac_free(ctx);
 }
 
+/* The MAC domain of link n (0: the row's own token). */
+static char *
+token_domain(int link)
+{
+	return link > 0 ? psprintf("mt1c:%d:", link) : pstrdup("mt1:");
+}
+
+/* HMAC-SHA256 of "mt1:" payload under key, into digest. */
+static void
+token_mac(const char *key, const char *payload, uint8 *digest)
+{
+	token_mac_in(key, "mt1:", payload, digest);
+}
+
 /* The token for (user, outbox row) under key. */
 char *
 mt_unsubscribe_token(const char *key, const char *user_id, int64 outbox_id)
+{
+	return mt_link_token(key, user_id, outbox_id, 0);
+}
+
+/* The token of link number link (0: the row's own token) of (user, outbox row) under key. */
+char *
+mt_link_token(const char *key, const char *user_id, int64 outbox_id, int link)
 {
 	char	   *payload = psprintf(INT64_FORMAT ":%s", outbox_id, user_id);
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	char	   *payload64;
 	char	   *mac64;
 
-	token_mac(key, payload, digest);
+	token_mac_in(key, token_domain(link), payload, digest);
 	payload64 = mt_base64_encode((const unsigned char *) payload, strlen(payload), true);
 	mac64 = mt_base64_encode(digest, TOKEN_MAC_BYTES, true);
 	return psprintf("%s.%s", payload64, mac64);
@@ -107,6 +133,47 @@ equal_in_constant_time(const uint8 *a, const uint8 *b, size_t len)
 	for (size_t i = 0; i < len; i++)
 		diff |= a[i] ^ b[i];
 	return diff == 0;
+}
+
+/*
+ * Checks a token of link number link (0: the row's own token): true when it is well formed and
+ * its MAC is right; then *outbox_id and *user_id (palloc'd) say what it names.
+ */
+bool
+mt_token_verify(const char *key, const char *token, int link, int64 *outbox_id, char **user_id)
+{
+	const char *dot = strchr(token, '.');
+	char	   *payload64;
+	unsigned char *payload;
+	unsigned char *mac;
+	size_t		payload_len;
+	size_t		mac_len;
+	uint8		expected[PG_SHA256_DIGEST_LENGTH];
+	char	   *colon;
+	char	   *end;
+	long long	id;
+
+	if (dot == NULL || link < 0)
+		return false;
+	payload64 = pnstrdup(token, dot - token);
+	payload = mt_base64url_decode(payload64, &payload_len);
+	mac = mt_base64url_decode(dot + 1, &mac_len);
+	if (payload == NULL || mac == NULL || mac_len != TOKEN_MAC_BYTES ||
+		memchr(payload, '\0', payload_len) != NULL)
+		return false;
+	token_mac_in(key, token_domain(link), (const char *) payload, expected);
+	if (!equal_in_constant_time(expected, mac, TOKEN_MAC_BYTES))
+		return false;
+	colon = strchr((char *) payload, ':');
+	if (colon == NULL || colon == (char *) payload)
+		return false;
+	errno = 0;
+	id = strtoll((char *) payload, &end, 10);
+	if (end != colon || errno != 0 || id < 0)
+		return false;
+	*outbox_id = (int64) id;
+	*user_id = pstrdup(colon + 1);
+	return true;
 }
 
 /*

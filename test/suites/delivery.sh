@@ -109,6 +109,15 @@ check "550: row dead with the reply" \
 check "550: address suppressed as bounce" "$(q -c "SELECT reason FROM microtrigger.suppressions WHERE address = 'bad@example.com'")" "bounce"
 check "550: queued mail to the same address (other case) cancelled" \
     "$(q -c "SELECT status FROM microtrigger.outbox WHERE to_address = 'BAD@example.com'")" "cancelled"
+check "550: one email_bounced event with the row's params and the reply" \
+    "$(q -c "SELECT count(*) || ':' || bool_and(e.params->>'outbox_id' = o.id::text AND e.params ? 'trigger' AND e.params ? 'arm'
+                     AND e.params->>'reply' LIKE 'RCPT TO: 550 5.1.1%')
+               FROM microtrigger.events e JOIN microtrigger.outbox o ON o.to_address = 'bad@example.com'
+              WHERE e.event_type = 'email_bounced'")" "1:true"
+check "sent rows: one email_sent event each, none for rows not sent" \
+    "$(q -c "SELECT count(*) FILTER (WHERE o.status = 'sent') || ':' || count(*) FILTER (WHERE o.status <> 'sent')
+               FROM microtrigger.events e JOIN microtrigger.outbox o ON o.id = (e.params->>'outbox_id')::bigint
+              WHERE e.event_type = 'email_sent'")" "$(q -c "SELECT count(*) FROM microtrigger.outbox WHERE status = 'sent'"):0"
 control '{}'
 
 # --- 3b. a 4xx every time: the row's own backoff 1 s, 2 s, then dead at max_attempts 3 ------
