@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The mixing variance tau^2 of the always-valid test (the prior N(0, tau^2) on p_t - p_c). */
-#define MT_MSPRT_TAU2 1e-4
+/* The mixing variance tau^2 of the always-valid test: the prior N(0, tau^2) on p_t - p_c, tau = 0.02. */
+#define MT_MSPRT_TAU2 4e-4
 
 /* The standard normal distribution: CDF, upper tail 1 - CDF (accurate far out), quantile. */
 extern double mt_norm_cdf(double x);

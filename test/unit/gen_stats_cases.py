@@ -25,7 +25,7 @@ from statsmodels.stats.proportion import (confint_proportions_2indep, proportion
                                           proportions_ztest)
 
 warnings.simplefilter('ignore')
-TAU2 = 1e-4
+TAU2 = 4e-4
 ALPHA = 0.05
 out = []
 
