@@ -16,6 +16,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
@@ -154,6 +155,7 @@ walk_timeline(const char *experiment, const char *event_type, ArmStats *arms, in
 		mt_spi_failed("open the timeline of an experiment", SPI_result);
 	for (;;)
 	{
+		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, TIMELINE_BATCH);
 		if (SPI_processed == 0)
 			break;
