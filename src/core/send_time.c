@@ -18,15 +18,20 @@ mt_send_time_type_weight(const char *event_type)
 	return MT_SEND_TIME_WEIGHT_SITE;
 }
 
-/* The weight of an event of that type and age: the type's weight halved every half-life. */
+/* What is left of a weight after age_seconds: halved every half-life. */
+double
+mt_send_time_decay(double age_seconds)
+{
+	if (!(age_seconds > 0))
+		return 1.0;
+	return exp2(-age_seconds / (MT_SEND_TIME_HALF_LIFE_DAYS * 86400.0));
+}
+
+/* The weight of an event of that type and age. */
 double
 mt_send_time_event_weight(const char *event_type, double age_seconds)
 {
-	double		half_life = MT_SEND_TIME_HALF_LIFE_DAYS * 86400.0;
-
-	if (!(age_seconds > 0))
-		age_seconds = 0;
-	return mt_send_time_type_weight(event_type) * exp2(-age_seconds / half_life);
+	return mt_send_time_type_weight(event_type) * mt_send_time_decay(age_seconds);
 }
 
 /* The hour of week of a local weekday (0 = Monday) and hour, or -1. */

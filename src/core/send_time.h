@@ -46,6 +46,9 @@ typedef enum MtSendTimeChoice
 /* The weight at age 0 of an event of that type (NULL: site activity). */
 extern double mt_send_time_type_weight(const char *event_type);
 
+/* 2^(-age / half-life): what is left of an event's weight age_seconds back (< 0 counts as 0). */
+extern double mt_send_time_decay(double age_seconds);
+
 /* The weight of an event of that type, age_seconds before the reference time (< 0 counts as 0). */
 extern double mt_send_time_event_weight(const char *event_type, double age_seconds);
 
