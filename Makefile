@@ -65,7 +65,7 @@ UNIT_LIBS    = $(shell pkg-config --libs json-c libpcre2-8 yaml-0.1 gumbo) -lm
 UNIT_DEPS    = $(wildcard src/core/*.h test/unit/*.h) Makefile
 UNIT_BINS    = $(addprefix test/unit/,condition_unit.bin segment_unit.bin mime_test.bin html_links_test.bin \
                  mustache_spec.bin mustache_limits.bin mustache_limits_O2.bin send_window_unit.bin \
-                 user_agent_unit.bin stats_unit.bin)
+                 user_agent_unit.bin stats_unit.bin send_time_unit.bin)
 
 test/unit/condition_unit.bin: test/unit/condition_unit.c src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
 test/unit/segment_unit.bin: test/unit/segment_unit.c src/core/segment_def.c src/core/segment_timeline.c \
@@ -73,6 +73,7 @@ test/unit/segment_unit.bin: test/unit/segment_unit.c src/core/segment_def.c src/
 test/unit/send_window_unit.bin: test/unit/send_window_unit.c src/core/send_window.c src/core/definition.c \
 		src/core/condition.c src/core/mterror.c test/unit/mtalloc_std.c
 test/unit/user_agent_unit.bin: test/unit/user_agent_unit.c src/core/user_agent.c
+test/unit/send_time_unit.bin: test/unit/send_time_unit.c src/core/send_time.c
 test/unit/mime_test.bin: test/unit/mime_test.c src/core/mime.c test/unit/mtalloc_std.c
 test/unit/html_links_test.bin: test/unit/html_links_test.c src/core/html_links.c src/core/mime.c test/unit/mtalloc_std.c
 test/unit/mustache_spec.bin: test/unit/mustache_spec.c test/unit/mtm_jsonc.c src/core/mustache.c src/core/mterror.c \
