@@ -502,11 +502,13 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 		mt_record_decision(&job->key, as_of, "render_error", mt_detail_object(2, keys, vals));
 		return false;
 	}
-	if (mt_write_buffering() && job->loaded != NULL && job->journey_id == 0)
+	if (mt_write_buffering() && job->loaded != NULL)
 	{
 		/* a batch: written with the batch's other emails; whether its key is taken is known */
-		bool		duplicate = mt_act_outbox_taken(job->loaded, job->key.trigger_name,
-													job->key.source_event_id, job->action_index);
+		bool		duplicate = job->journey_id != 0
+			? mt_act_journey_step_taken(job->loaded, job->journey_id, job->step)
+			: mt_act_outbox_taken(job->loaded, job->key.trigger_name, job->key.source_event_id,
+								  job->action_index);
 
 		mt_write_email(job, subject, preheader, html, text, variant, parts.template_name, duplicate, as_of);
 		return !duplicate;
