@@ -474,7 +474,10 @@ flush_decisions(void)
 								 "ORDER BY r.ord", 7, argtypes), values, NULL, false, 0, SPI_OK_INSERT);
 }
 
-/* Writes the kept firing states. */
+/*
+ * Writes the kept firing states (`f.id = ANY ($1)` as well: the rows are found by the primary
+ * key however the join to the arrays is planned, never by a scan of every firing).
+ */
 static void
 flush_firings(void)
 {
@@ -495,10 +498,10 @@ flush_firings(void)
 	}
 	values[0] = array_of(ids, NULL, n, INT8OID);
 	values[1] = array_of(outcomes, NULL, n, TEXTOID);
-	mt_execute_plan(mt_kept_plan(&firings_plan,
+	mt_execute_plan(mt_kept_plan_opts(&firings_plan,
 								 "UPDATE microtrigger.firings f SET state = 'done', outcome = r.outcome "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(id, outcome) "
-								 "WHERE f.id = r.id", 2, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
+								 "WHERE f.id = r.id AND f.id = ANY ($1)", 2, argtypes, CURSOR_OPT_CUSTOM_PLAN), values, NULL, false, 0, SPI_OK_UPDATE);
 }
 
 /*
@@ -545,13 +548,13 @@ flush_journeys(void)
 	}
 	for (int c = 0; c < 6; c++)
 		values[c] = array_of(cols[c], nulls[c], n, types[c]);
-	mt_execute_plan(mt_kept_plan(&journeys_plan,
+	mt_execute_plan(mt_kept_plan_opts(&journeys_plan,
 								 "UPDATE microtrigger.journeys j SET status = r.status, step = coalesce(r.step, j.step), "
 								 "next_at = r.next_at, ended_at = r.ended_at, exit_reason = r.exit_reason "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) "
 								 "AS r(id, status, step, next_at, ended_at, exit_reason) "
-								 "WHERE j.id = r.id AND j.status = 'active'", 6, argtypes),
+								 "WHERE j.id = r.id AND j.id = ANY ($1) AND j.status = 'active'", 6, argtypes, CURSOR_OPT_CUSTOM_PLAN),
 					values, NULL, false, 0, SPI_OK_UPDATE);
 	if (SPI_processed != (uint64) n)
 		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -571,11 +574,12 @@ flush_journeys(void)
 			}
 		values[0] = array_of(ids, NULL, m, INT8OID);
 		values[1] = array_of(reasons, NULL, m, TEXTOID);
-		mt_execute_plan(mt_kept_plan(&exit_cancel_plan,
+		mt_execute_plan(mt_kept_plan_opts(&exit_cancel_plan,
 									 "UPDATE microtrigger.outbox o SET status = 'cancelled', last_error = r.reason "
 									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(id, reason) "
-									 "WHERE o.journey_id = r.id AND o.status = 'queued' RETURNING o.journey_id",
-									 2, cancel_types), values, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
+									 "WHERE o.journey_id = r.id AND o.journey_id = ANY ($1) AND o.status = 'queued' "
+									 "RETURNING o.journey_id",
+									 2, cancel_types, CURSOR_OPT_CUSTOM_PLAN), values, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
 			bool		isnull;
@@ -590,6 +594,12 @@ flush_journeys(void)
 		}
 	}
 }
+
+/*
+ * (The UPDATEs above join arrays to tables that grow during the run, so they are planned at
+ * every call: a plan kept from statistics taken before the run, when the table looked empty,
+ * rescans the arrays for every row, quadratic in the batch.)
+ */
 
 /* Writes what the batch kept and stops keeping. */
 void

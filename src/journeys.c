@@ -188,9 +188,12 @@ mt_journey_start(const char *sequence_name, const MtDecisionKey *trigger_key, Ti
 		values[0] = CStringGetTextDatum(key.user_id);
 		values[1] = CStringGetTextDatum(sequence_name);
 		values[2] = TimestampTzGetDatum(mt_time_add_saturated(start_at, -sequence->reentry));
-		mt_execute_plan(mt_kept_plan(&reentry_plan,
-									 "SELECT 1 FROM microtrigger.journeys WHERE user_id = $1 AND sequence_name = $2 "
-									 "AND started_at > $3 LIMIT 1", 3, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+		/* planned at every call: journeys grows during the run (a plan kept from its empty look
+		 * would scan it for every start instead of using journeys_reentry) */
+		mt_execute_plan(mt_kept_plan_opts(&reentry_plan,
+										  "SELECT 1 FROM microtrigger.journeys WHERE user_id = $1 AND sequence_name = $2 "
+										  "AND started_at > $3 LIMIT 1", 3, argtypes, CURSOR_OPT_CUSTOM_PLAN),
+						values, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
 			mt_record_decision(&key, as_of, "reentry_blocked", NULL);
