@@ -22,8 +22,6 @@ static SPIPlanPtr segments_plan;
 static SPIPlanPtr last_page_plan;
 static SPIPlanPtr templates_plan;
 static SPIPlanPtr cooldown_plan;
-static SPIPlanPtr outbox_keys_plan;
-static SPIPlanPtr journey_keys_plan;
 
 /* A text[] of C strings. */
 static Datum
@@ -275,90 +273,6 @@ load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/*
- * The outbox keys the batch's (trigger, event) pairs have already: one probe of the key's index
- * per pair (OFFSET 0 keeps the subquery apart, so a plan made while the outbox looked small
- * cannot turn it into a scan of the whole outbox, which grows with every batch).
- */
-static void
-load_outbox_keys(MtActData *data, const MtActRequest *request, MemoryContext cxt)
-{
-	static const Oid argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
-	Datum		values[2];
-
-	if (request->n_keys == 0)
-		return;
-	values[0] = text_array(request->key_triggers, request->n_keys);
-	values[1] = int8_array(request->key_events, request->n_keys, INT8OID);
-	run(mt_kept_plan(&outbox_keys_plan,
-					 "SELECT o.trigger_name, o.source_event_id, o.action_index "
-					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(trigger_name, event_id) "
-					 "CROSS JOIN LATERAL (SELECT o.trigger_name, o.source_event_id, o.action_index "
-					 "  FROM microtrigger.outbox o WHERE o.trigger_name = k.trigger_name "
-					 "  AND o.source_event_id = k.event_id AND o.journey_id IS NULL OFFSET 0) o", 2, argtypes), values, cxt);
-	data->n_outbox = (int) SPI_processed;
-	data->outbox_triggers = palloc(sizeof(char *) * Max(SPI_processed, 1));
-	data->outbox_events = palloc(sizeof(int64) * Max(SPI_processed, 1));
-	data->outbox_actions = palloc(sizeof(int) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-
-		data->outbox_triggers[row] = text_col(row, 1);
-		data->outbox_events[row] = DatumGetInt64(mt_spi_datum(row, 2, &isnull));
-		data->outbox_actions[row] = DatumGetInt32(mt_spi_datum(row, 3, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* The outbox keys the batch's journeys have already. */
-static void
-load_journey_keys(MtActData *data, const MtActRequest *request, MemoryContext cxt)
-{
-	static const Oid argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1];
-
-	if (request->n_journey_ids == 0)
-		return;
-	values[0] = int8_array(request->journey_ids, request->n_journey_ids, INT8OID);
-	run(mt_kept_plan(&journey_keys_plan,
-					 "SELECT o.journey_id, o.step FROM pg_catalog.unnest($1) AS k(id) "
-					 "CROSS JOIN LATERAL (SELECT o.journey_id, o.step FROM microtrigger.outbox o "
-					 "  WHERE o.journey_id = k.id OFFSET 0) o", 1, argtypes), values, cxt);
-	data->n_outbox_steps = (int) SPI_processed;
-	data->outbox_journeys = palloc(sizeof(int64) * Max(SPI_processed, 1));
-	data->outbox_steps = palloc(sizeof(int) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-
-		data->outbox_journeys[row] = DatumGetInt64(mt_spi_datum(row, 1, &isnull));
-		data->outbox_steps[row] = DatumGetInt32(mt_spi_datum(row, 2, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* Has the journey's step an outbox row already (see act_load.h)? */
-bool
-mt_act_journey_step_taken(const MtActData *data, int64 journey_id, int step)
-{
-	for (int i = 0; i < data->n_outbox_steps; i++)
-		if (data->outbox_journeys[i] == journey_id && data->outbox_steps[i] == step)
-			return true;
-	return false;
-}
-
-/* Has the trigger's email for the event an outbox row already (see act_load.h)? */
-bool
-mt_act_outbox_taken(const MtActData *data, const char *trigger_name, int64 event_id, int action_index)
-{
-	for (int i = 0; i < data->n_outbox; i++)
-		if (data->outbox_events[i] == event_id && data->outbox_actions[i] == action_index &&
-			strcmp(data->outbox_triggers[i], trigger_name) == 0)
-			return true;
-	return false;
-}
-
 /* Reads (or makes) the unsubscribe key into the batch's data. */
 static void
 load_key(void *arg)
@@ -392,8 +306,6 @@ mt_act_load(const MtActRequest *request, TimestampTz as_of)
 		load_users(data, users, n_users, as_of, cxt);
 	load_templates(data, names, n_names, cxt);
 	load_cooldowns(data, request, cxt);
-	load_outbox_keys(data, request, cxt);
-	load_journey_keys(data, request, cxt);
 	if (!request->want_key || n_users == 0)
 		return data;			/* (an empty batch must not wait on another session's new key) */
 	/* the key, made on first use: kept only if that commits (else each firing asks, and fails, itself) */

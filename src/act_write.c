@@ -1,6 +1,6 @@
 /*
  * act_write.c: the write stage of acting (act_write.h): one INSERT of the batch's outbox rows
- * (ON CONFLICT DO NOTHING, under the exactly-once keys), one UPDATE of its journeys (and one of
+ * (under the exactly-once keys: a taken one fails the batch, replayed one by one), one UPDATE of its journeys (and one of
  * the emails their exits cancel), one INSERT of its decisions, one UPDATE of its firings, each
  * over arrays (unnest ... WITH ORDINALITY, in the order they were made).
  */
@@ -46,7 +46,6 @@ typedef struct KeptEmail
 	int64		source_event_id;
 	TimestampTz send_after;
 	TimestampTz created_at;
-	bool		duplicate;		/* expected to find its key taken */
 	int64		outbox_id;		/* once written */
 } KeptEmail;
 
@@ -153,8 +152,7 @@ mt_write_decision(const MtDecisionKey *key, TimestampTz as_of, const char *outco
 /* Keeps a trigger email and its decision. */
 void
 mt_write_email(const MtEmailJob *job, const char *subject, const char *preheader, const char *html,
-			   const char *text, const char *variant, const char *template_name, bool duplicate,
-			   TimestampTz as_of)
+			   const char *text, const char *variant, const char *template_name, TimestampTz as_of)
 {
 	KeptEmail  *e;
 
@@ -176,9 +174,8 @@ mt_write_email(const MtEmailJob *job, const char *subject, const char *preheader
 	e->source_event_id = job->key.source_event_id;
 	e->send_after = job->send_after;
 	e->created_at = as_of;
-	e->duplicate = duplicate;
 	e->outbox_id = 0;
-	mt_write_decision(&job->key, as_of, duplicate ? "duplicate" : "queued", NULL);
+	mt_write_decision(&job->key, as_of, "queued", NULL);
 	kept.decisions[kept.n_decisions - 1].email = kept.n_emails;
 	kept.n_emails++;
 }
@@ -295,7 +292,11 @@ text_or_null(const char *s, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-/* Writes the kept outbox rows and learns their ids; fails when a key was not as expected. */
+/*
+ * Writes the kept outbox rows and learns their ids. No ON CONFLICT: every key is expected free,
+ * and one that is taken fails the batch (to be replayed one by one); checking every unique index
+ * for every row first cost more than the rare replay.
+ */
 static void
 flush_emails(void)
 {
@@ -354,7 +355,7 @@ flush_emails(void)
 								 "WITH ORDINALITY AS r(user_id, to_address, subject, preheader, "
 								 "html_body, text_body, trigger_name, action_index, variant, source_event_id, send_after, "
 								 "created_at, sequence_name, journey_id, step, ord) ORDER BY r.ord "
-								 "ON CONFLICT DO NOTHING RETURNING id, trigger_name, source_event_id, action_index, journey_id, step",
+								 "RETURNING id, trigger_name, source_event_id, action_index, journey_id, step",
 								 EMAIL_COLS, argtypes), values, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	for (uint64 row = 0, from = 0; row < SPI_processed; row++)
 	{
@@ -388,17 +389,10 @@ flush_emails(void)
 		}
 	}
 	for (int i = 0; i < n; i++)
-		if ((kept.emails[i].outbox_id != 0) == kept.emails[i].duplicate)
-		{
-			if (kept.emails[i].journey_id != 0)
-				ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-								errmsg("the outbox key of journey " INT64_FORMAT ", step %d changed while acting",
-									   kept.emails[i].journey_id, kept.emails[i].step)));
-			ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							errmsg("the outbox key of trigger \"%s\", event " INT64_FORMAT ", action %d changed while acting",
-								   kept.emails[i].trigger_name, kept.emails[i].source_event_id,
-								   kept.emails[i].action_index)));
-		}
+		if (kept.emails[i].outbox_id == 0)
+			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+							errmsg("the outbox row of user \"%s\" was not returned by its insert",
+								   kept.emails[i].user_id)));
 #undef EMAIL_COLS
 }
 
@@ -605,11 +599,18 @@ flush_journeys(void)
 void
 mt_write_flush(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+
+	/* each in the batch's context: SPI leaves its own current, which lives until SPI_finish */
 	kept.active = false;
 	flush_emails();
+	MemoryContextSwitchTo(cxt);
 	flush_journeys();
+	MemoryContextSwitchTo(cxt);
 	flush_decisions();
+	MemoryContextSwitchTo(cxt);
 	flush_firings();
+	MemoryContextSwitchTo(cxt);
 	memset(&kept, 0, sizeof(kept));
 }
 

@@ -25,13 +25,14 @@ extern void mt_write_decision(const MtDecisionKey *key, TimestampTz as_of, const
 							  Jsonb *detail);
 
 /*
- * Keeps a trigger email's outbox row and its decision: "queued" (with the outbox id, known when
- * written) unless `duplicate` says its exactly-once key has a row already (then "duplicate"). The
- * flush checks that the insert found what was expected, and fails the batch when it did not.
+ * Keeps an email's outbox row (a trigger's or a journey step's) and its "queued" decision, whose
+ * detail gets the outbox id when written. Its exactly-once key is expected free: when it is
+ * taken the flush fails (unique_violation) and the batch is replayed one by one, where the
+ * duplicate is decided as outside a batch.
  */
 extern void mt_write_email(const MtEmailJob *job, const char *subject, const char *preheader,
 						   const char *html, const char *text, const char *variant,
-						   const char *template_name, bool duplicate, TimestampTz as_of);
+						   const char *template_name, TimestampTz as_of);
 
 /* Keeps a firing's final state. */
 extern void mt_write_firing(int64 firing_id, const char *outcome);

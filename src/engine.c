@@ -316,6 +316,11 @@ static void
 batch_work(void *arg)
 {
 	BatchWork  *work = arg;
+	MemoryContext batch = CurrentMemoryContext;
+	/* what one firing builds (its render context, its rendered parts) lives until the next one:
+	 * kept for the whole batch it was tens of MB, given back and faulted in again every batch */
+	MemoryContext scratch = AllocSetContextCreate(work->cxt, "microtrigger firing",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	mt_write_begin(work->cxt);
 	mt_render_batch_begin(work->cxt);
@@ -327,11 +332,15 @@ batch_work(void *arg)
 		if (firing->deferred)
 			continue;
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(scratch);
 		outcome = process_firing(firing, work->as_of, work->data);
+		MemoryContextSwitchTo(batch);
+		/* (an outcome is a literal: it outlives the scratch context) */
 		mt_write_firing(firing->id, outcome);
 		if (strcmp(outcome, "queued") == 0)
 			mt_act_note_queued(work->data, firing->trigger_name, firing->user_id, firing->id,
 							   firing->event_at);
+		MemoryContextReset(scratch);
 	}
 	mt_write_flush();
 }
@@ -401,7 +410,9 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 {
 	static const Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8ARRAYOID};
 	Datum		values[3] = {TimestampTzGetDatum(as_of), Int32GetDatum(limit), skip};
+	MemoryContext cxt = CurrentMemoryContext;
 	Firing	   *firings;
+	int			n;
 
 	mt_execute_plan(mt_kept_plan(&claim_plan,
 								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence, recheck "
@@ -409,6 +420,8 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 								 "AND id <> ALL ($3) "
 								 "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 3, argtypes),
 					values, NULL, false, 0, SPI_OK_SELECT);
+	/* back to the batch's context: SPI leaves its own current, which lives until SPI_finish */
+	MemoryContextSwitchTo(cxt);
 	firings = palloc(sizeof(Firing) * Max(SPI_processed, 1));
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -429,7 +442,9 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 		f->cancelling = 0;
 	}
 	*out = firings;
-	return (int) SPI_processed;
+	n = (int) SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	return n;
 }
 
 /* The ids left for a later run, as an int8[] for the claim. */
@@ -474,8 +489,6 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 	request.cd_users = palloc(sizeof(char *) * Max(n, 1));
 	request.cd_from = palloc(sizeof(TimestampTz) * Max(n, 1));
 	request.cd_to = palloc(sizeof(TimestampTz) * Max(n, 1));
-	request.key_triggers = palloc(sizeof(char *) * Max(n, 1));
-	request.key_events = palloc(sizeof(int64) * Max(n, 1));
 	request.want_key = true;
 	for (int i = 0; i < n; i++)
 	{
@@ -487,8 +500,6 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 			continue;
 		request.event_ids[request.n_event_ids++] = f->source_event_id;
 		request.user_ids[request.n_user_ids++] = f->user_id;
-		request.key_triggers[request.n_keys] = f->trigger_name;
-		request.key_events[request.n_keys++] = f->source_event_id;
 		if ((rule = mt_rulecache_lookup(f->trigger_name)) == NULL)
 			continue;
 		if (mt_policy_cooldown_window(f->event_at, rule->trigger->cooldown, &request.cd_from[c],

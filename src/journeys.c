@@ -521,6 +521,10 @@ static void
 journey_batch_work(void *arg)
 {
 	JourneyBatchWork *work = arg;
+	MemoryContext batch = CurrentMemoryContext;
+	/* what one journey builds lives until the next one (its writes are kept in work->cxt) */
+	MemoryContext scratch = AllocSetContextCreate(work->cxt, "microtrigger journey step",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	mt_write_begin(work->cxt);
 	mt_render_batch_begin(work->cxt);
@@ -529,7 +533,10 @@ journey_batch_work(void *arg)
 		if (work->journeys[i].deferred)
 			continue;
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(scratch);
 		(void) advance_journey(&work->journeys[i], work->as_of, work->data);
+		MemoryContextSwitchTo(batch);
+		MemoryContextReset(scratch);
 	}
 	mt_write_flush();
 }
@@ -581,8 +588,7 @@ want_template(MtActRequest *request, int *cap, const char *name)
 
 /*
  * The load stage for a claimed batch of journeys (those not left for later): their starting
- * events, users, the templates of their sequences' send steps and the outbox keys their steps
- * have (act_load.c); then the exit window of each, looked up for the batch at once.
+ * events, users and the templates of their sequences' send steps (act_load.c); then the exit window of each, looked up for the batch at once.
  */
 static MtActData *
 load_journeys(Journey *journeys, int n, TimestampTz as_of)
@@ -598,7 +604,6 @@ load_journeys(Journey *journeys, int n, TimestampTz as_of)
 
 	request.event_ids = palloc(sizeof(int64) * Max(n, 1));
 	request.user_ids = palloc(sizeof(char *) * Max(n, 1));
-	request.journey_ids = palloc(sizeof(int64) * Max(n, 1));
 	request.template_names = palloc(sizeof(char *) * template_cap);
 	request.want_key = true;
 	for (int i = 0; i < n; i++)
@@ -612,7 +617,6 @@ load_journeys(Journey *journeys, int n, TimestampTz as_of)
 		if (j->source_event_id != 0)
 			request.event_ids[request.n_event_ids++] = j->source_event_id;
 		request.user_ids[request.n_user_ids++] = j->user_id;
-		request.journey_ids[request.n_journey_ids++] = j->id;
 		if ((sequence = lookup_sequence(j->sequence_name)) == NULL)
 			continue;
 		for (int k = 0; k < n_seen && !known; k++)
