@@ -3,7 +3,11 @@
  * step program (sequence_def.c): its position is `step` and it next acts at `next_at`. Sends are
  * keyed by (journey, step) in the outbox, so no step is sent twice; an exit event ends the
  * journey and cancels its queued emails, decided both at ingest (at once) and from the events
- * table when the journey advances (so late events count).
+ * table when the journey advances (so late events count). Due journeys are advanced in batches
+ * through the stages of acting (claim, the users' locks, load with act_load.c and the exit
+ * windows with event_window.c, decide here, render with the C render context, write with
+ * act_write.c), one subtransaction per batch, replayed one journey per subtransaction when it
+ * fails.
  */
 #include "postgres.h"
 
