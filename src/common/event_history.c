@@ -21,6 +21,7 @@
 static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */
 static SPIPlanPtr history_rows_plan[2][2];
 static SPIPlanPtr window_rows_plan;
+static SPIPlanPtr windows_rows_plan[2];	/* [has types] */
 
 /*
  * Whether this statement replans its queries over events and firings at every call: when
@@ -255,4 +256,120 @@ mt_same_param(Jsonb *a, Jsonb *b, const char *key)
 	ja = JsonbValueToJsonb(va);
 	jb = JsonbValueToJsonb(vb);
 	return compareJsonbContainers(&ja->root, &jb->root) == 0;
+}
+
+/* Orders window queries by clause, then as given. */
+static int
+window_clause_cmp(const void *a, const void *b)
+{
+	const MtWindowQuery *qa = *(const MtWindowQuery *const *) a;
+	const MtWindowQuery *qb = *(const MtWindowQuery *const *) b;
+
+	if (qa->clause != qb->clause)
+		return qa->clause < qb->clause ? -1 : 1;
+	return qa < qb ? -1 : qa > qb ? 1 : 0;
+}
+
+/*
+ * Answers the windows of one clause with one query: every event of their users inside them (of
+ * the clause's types, when it names any: the whole (user_id, event_type, occurred_at) index key),
+ * in window order and then by occurred_at, id; the first the clause accepts answers each window.
+ */
+static void
+first_matching_for_clause(MtWindowQuery **queries, int n)
+{
+	static const Oid argtypes[5] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	INT8ARRAYOID, TEXTARRAYOID};
+	const MtClause *clause = queries[0]->clause;
+	int			typed = clause->n_event_types > 0 ? 1 : 0;
+	Datum	   *users = palloc(sizeof(Datum) * n);
+	Datum	   *los = palloc(sizeof(Datum) * n);
+	Datum	   *his = palloc(sizeof(Datum) * n);
+	Datum	   *excls = palloc(sizeof(Datum) * n);
+	Datum		values[5];
+
+	for (int i = 0; i < n; i++)
+	{
+		users[i] = CStringGetTextDatum(queries[i]->user_id);
+		los[i] = TimestampTzGetDatum(queries[i]->from);
+		his[i] = TimestampTzGetDatum(queries[i]->to);
+		excls[i] = Int64GetDatum(queries[i]->exclude_event_id);
+	}
+	values[0] = PointerGetDatum(construct_array(users, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(los, n, TIMESTAMPTZOID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(his, n, TIMESTAMPTZOID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(excls, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = typed ? event_types_array(clause) : (Datum) 0;
+	mt_execute_plan(mt_kept_plan(&windows_rows_plan[typed], typed
+								 ? "SELECT w.ord, e.id, e.event_type, e.occurred_at, e.session_id, e.params "
+								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								 "pg_catalog.unnest($4)) WITH ORDINALITY AS w(user_id, lo, hi, excl, ord) "
+								 "JOIN microtrigger.events e ON e.user_id = w.user_id AND e.event_type = ANY ($5) "
+								 "AND e.occurred_at >= w.lo AND e.occurred_at <= w.hi AND e.id <> w.excl "
+								 "ORDER BY w.ord, e.occurred_at, e.id"
+								 : "SELECT w.ord, e.id, e.event_type, e.occurred_at, e.session_id, e.params "
+								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								 "pg_catalog.unnest($4)) WITH ORDINALITY AS w(user_id, lo, hi, excl, ord) "
+								 "JOIN microtrigger.events e ON e.user_id = w.user_id "
+								 "AND e.occurred_at >= w.lo AND e.occurred_at <= w.hi AND e.id <> w.excl "
+								 "ORDER BY w.ord, e.occurred_at, e.id",
+								 typed ? 5 : 4, argtypes),
+					values, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		MtWindowQuery *q = queries[DatumGetInt64(mt_spi_datum(row, 1, &isnull)) - 1];
+		char	   *type;
+		char	   *session;
+		Jsonb	   *params;
+		bool		same = true;
+
+		if (q->match != 0)
+			continue;
+		type = mt_spi_text(row, 3);
+		if (!mt_clause_accepts_type(clause, type, strlen(type)))
+			continue;
+		params = DatumGetJsonbP(mt_spi_datum(row, 6, &isnull));
+		for (int i = 0; same && i < clause->n_same; i++)
+			same = q->source_params != NULL && mt_same_param(q->source_params, params, clause->same[i]);
+		if (!same)
+			continue;
+		if (clause->condition != NULL)
+		{
+			MtDocument	doc;
+
+			session = mt_spi_text(row, 5);
+			mt_document_init_event(&doc, params, q->user_id, strlen(q->user_id), type, strlen(type),
+								   session, session ? strlen(session) : 0,
+								   DatumGetTimestampTz(mt_spi_datum(row, 4, &isnull)));
+			if (!mt_condition_eval(clause->condition, &doc))
+				continue;
+		}
+		q->match = DatumGetInt64(mt_spi_datum(row, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Answers a batch of windows, one query per distinct clause (see event_window.h). */
+void
+mt_first_matching_events(MtWindowQuery *queries, int n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MtWindowQuery **order = palloc(sizeof(MtWindowQuery *) * Max(n, 1));
+	int			start = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		queries[i].match = 0;
+		order[i] = &queries[i];
+	}
+	qsort(order, n, sizeof(MtWindowQuery *), window_clause_cmp);
+	for (int i = 1; i <= n; i++)
+		if (i == n || order[i]->clause != order[start]->clause)
+		{
+			first_matching_for_clause(&order[start], i - start);
+			MemoryContextSwitchTo(cxt); /* SPI leaves its own current */
+			start = i;
+		}
+	pfree(order);
 }

@@ -45,4 +45,22 @@ extern int64 mt_first_matching_event(const MtClause *clause, const char *user_id
 /* Are two top-level param values present and equal? (the `same` of absence windows and exits) */
 extern bool mt_same_param(Jsonb *a, Jsonb *b, const char *key);
 
+/* One window of a batch: the first event of user_id in [from, to] the clause accepts. */
+typedef struct MtWindowQuery
+{
+	const MtClause *clause;
+	const char *user_id;
+	TimestampTz from;
+	TimestampTz to;
+	int64		exclude_event_id;
+	Jsonb	   *source_params;	/* what `same` compares with (NULL: nothing is the same) */
+	int64		match;			/* out: that event's id, 0 when none */
+} MtWindowQuery;
+
+/*
+ * Answers every window of a batch as mt_first_matching_event would, with one query per distinct
+ * clause instead of one per window (SPI connected).
+ */
+extern void mt_first_matching_events(MtWindowQuery *queries, int n);
+
 #endif

@@ -24,6 +24,7 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 
+#include "subxact.h"
 #include "user_lock.h"
 
 /* User locks one transaction takes before it locks whole buckets instead. */
@@ -106,4 +107,95 @@ mt_user_lock(const char *user_id, uint32 hash)
 	}
 	else
 		acquire_in_order(&bucket_tag, ExclusiveLock, lock_order(bucket, false, 0), user_id);
+}
+
+/* An item of a batch, where its lock comes in the order, and where it came in the batch. */
+typedef struct LockSlot
+{
+	MtUserLockItem *item;
+	uint64		order;
+	int			index;
+} LockSlot;
+
+/* Orders a batch's locks by lock order, then as claimed. */
+static int
+lock_slot_cmp(const void *a, const void *b)
+{
+	const LockSlot *x = a;
+	const LockSlot *y = b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->index - y->index;
+}
+
+/* The batch's slots in lock order, for one subtransaction. */
+typedef struct LockAllWork
+{
+	LockSlot   *slots;
+	int			n;
+} LockAllWork;
+
+/* Takes every user lock of the batch, in lock order. */
+static void
+lock_all_work(void *arg)
+{
+	LockAllWork *all = arg;
+
+	for (int i = 0; i < all->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (i == 0 || all->slots[i].item->hash != all->slots[i - 1].item->hash)
+			mt_user_lock(all->slots[i].item->user_id, all->slots[i].item->hash);
+	}
+}
+
+/* Takes one item's user lock. */
+static void
+lock_one_work(void *arg)
+{
+	MtUserLockItem *item = arg;
+
+	mt_user_lock(item->user_id, item->hash);
+}
+
+/* Takes the user locks of a claimed batch (see user_lock.h). */
+void
+mt_user_lock_batch(MtUserLockItem *items, int n, const char *what)
+{
+	LockSlot   *slots = palloc(sizeof(LockSlot) * Max(n, 1));
+	LockAllWork all = {slots, n};
+
+	for (int i = 0; i < n; i++)
+	{
+		slots[i].item = &items[i];
+		slots[i].order = mt_user_lock_order(items[i].hash);
+		slots[i].index = i;
+	}
+	qsort(slots, n, sizeof(LockSlot), lock_slot_cmp);
+	if (n > 0 && mt_run_in_subtransaction(lock_all_work, &all, true) == NULL)
+	{
+		pfree(slots);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		ErrorData  *edata;
+
+		if (i > 0 && slots[i].item->hash == slots[i - 1].item->hash)
+		{
+			slots[i].item->deferred = slots[i - 1].item->deferred;
+			continue;
+		}
+		CHECK_FOR_INTERRUPTS();
+		edata = mt_run_in_subtransaction(lock_one_work, slots[i].item, true);
+		if (edata == NULL)
+			continue;
+		slots[i].item->deferred = true;
+		if (!mt_error_is_transient(edata))
+			ereport(WARNING, (errcode(edata->sqlerrcode),
+							  errmsg("%s of user \"%s\" are left for a later run: %s",
+									 what, slots[i].item->user_id, edata->message)));
+	}
+	pfree(slots);
 }

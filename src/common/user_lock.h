@@ -29,4 +29,21 @@ extern uint64 mt_user_lock_order(uint32 hash);
  */
 extern void mt_user_lock(const char *user_id, uint32 hash);
 
+/* One user lock a claimed batch needs. */
+typedef struct MtUserLockItem
+{
+	const char *user_id;
+	uint32		hash;			/* mt_user_lock_hash(user_id) */
+	bool		deferred;		/* out: its lock could not be taken now */
+} MtUserLockItem;
+
+/*
+ * Takes the user locks of a claimed batch (firings or journeys: `what`, for the warning), held to
+ * commit, in lock order (so two sessions cannot deadlock each other), while the batch is still
+ * acted on in its own order. All in one subtransaction; only if that fails, each in a
+ * subtransaction of its own: a lock that cannot be taken now (55P03, or a deadlock with someone
+ * else) marks its items deferred, to be left for a later run.
+ */
+extern void mt_user_lock_batch(MtUserLockItem *items, int n, const char *what);
+
 #endif

@@ -22,7 +22,6 @@ static SPIPlanPtr segments_plan;
 static SPIPlanPtr last_page_plan;
 static SPIPlanPtr templates_plan;
 static SPIPlanPtr cooldown_plan;
-static SPIPlanPtr outbox_keys_plan;
 
 /* A text[] of C strings. */
 static Datum
@@ -236,7 +235,11 @@ load_templates(MtActData *data, char **names, int n, MemoryContext cxt)
 	qsort(data->templates, data->n_templates, sizeof(MtLoadedTemplate), template_cmp);
 }
 
-/* The queued firings inside the cooldown windows of the batch's firings. */
+/*
+ * The queued firings inside the cooldown windows of the batch's firings: one probe of the
+ * firings_cooldown index per window (OFFSET 0 keeps it one: statistics taken before the run
+ * show no queued firing, and a join planned from them scans every firing for every window).
+ */
 static void
 load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 {
@@ -255,8 +258,9 @@ load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 					 "SELECT DISTINCT f.trigger_name, f.user_id, f.id, f.event_at "
 					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 					 "pg_catalog.unnest($4)) AS w(trigger_name, user_id, lo, hi) "
-					 "JOIN microtrigger.firings f ON f.trigger_name = w.trigger_name AND f.user_id = w.user_id "
-					 "AND f.event_at > w.lo AND f.event_at < w.hi AND f.outcome = 'queued'",
+					 "CROSS JOIN LATERAL (SELECT f.trigger_name, f.user_id, f.id, f.event_at "
+					 "  FROM microtrigger.firings f WHERE f.trigger_name = w.trigger_name AND f.user_id = w.user_id "
+					 "  AND f.event_at > w.lo AND f.event_at < w.hi AND f.outcome = 'queued' OFFSET 0) f",
 					 4, argtypes), values, cxt);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -267,48 +271,6 @@ load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 						   DatumGetTimestampTz(mt_spi_datum(row, 4, &isnull)));
 	}
 	SPI_freetuptable(SPI_tuptable);
-}
-
-/* The outbox keys the batch's (trigger, event) pairs have already. */
-static void
-load_outbox_keys(MtActData *data, const MtActRequest *request, MemoryContext cxt)
-{
-	static const Oid argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
-	Datum		values[2];
-
-	if (request->n_keys == 0)
-		return;
-	values[0] = text_array(request->key_triggers, request->n_keys);
-	values[1] = int8_array(request->key_events, request->n_keys, INT8OID);
-	run(mt_kept_plan(&outbox_keys_plan,
-					 "SELECT o.trigger_name, o.source_event_id, o.action_index "
-					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(trigger_name, event_id) "
-					 "JOIN microtrigger.outbox o ON o.trigger_name = k.trigger_name AND o.source_event_id = k.event_id "
-					 "AND o.journey_id IS NULL", 2, argtypes), values, cxt);
-	data->n_outbox = (int) SPI_processed;
-	data->outbox_triggers = palloc(sizeof(char *) * Max(SPI_processed, 1));
-	data->outbox_events = palloc(sizeof(int64) * Max(SPI_processed, 1));
-	data->outbox_actions = palloc(sizeof(int) * Max(SPI_processed, 1));
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-
-		data->outbox_triggers[row] = text_col(row, 1);
-		data->outbox_events[row] = DatumGetInt64(mt_spi_datum(row, 2, &isnull));
-		data->outbox_actions[row] = DatumGetInt32(mt_spi_datum(row, 3, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* Has the trigger's email for the event an outbox row already (see act_load.h)? */
-bool
-mt_act_outbox_taken(const MtActData *data, const char *trigger_name, int64 event_id, int action_index)
-{
-	for (int i = 0; i < data->n_outbox; i++)
-		if (data->outbox_events[i] == event_id && data->outbox_actions[i] == action_index &&
-			strcmp(data->outbox_triggers[i], trigger_name) == 0)
-			return true;
-	return false;
 }
 
 /* Reads (or makes) the unsubscribe key into the batch's data. */
@@ -344,7 +306,6 @@ mt_act_load(const MtActRequest *request, TimestampTz as_of)
 		load_users(data, users, n_users, as_of, cxt);
 	load_templates(data, names, n_names, cxt);
 	load_cooldowns(data, request, cxt);
-	load_outbox_keys(data, request, cxt);
 	if (!request->want_key || n_users == 0)
 		return data;			/* (an empty batch must not wait on another session's new key) */
 	/* the key, made on first use: kept only if that commits (else each firing asks, and fails, itself) */

@@ -1,8 +1,8 @@
 /*
  * act_load.h: the load stage of acting (claim -> load -> policy -> enrich -> render -> write):
  * what a batch of firings needs, read in a few set-based statements (= ANY arrays) instead of a
- * handful of queries per firing — events, contacts with consent and suppression, segment
- * memberships, last_page, templates, and the cooldown state.
+ * handful of queries per firing (or journey step) — events, contacts with consent and
+ * suppression, segment memberships, last_page, templates and the cooldown state.
  */
 #ifndef MT_ACT_LOAD_H
 #define MT_ACT_LOAD_H
@@ -71,11 +71,6 @@ typedef struct MtActData
 	int			n_queued;
 	int			queued_cap;
 	char	   *unsubscribe_key;
-	/* the exactly-once keys of trigger emails the batch's events have already */
-	char	  **outbox_triggers;
-	int64	   *outbox_events;
-	int		   *outbox_actions;
-	int			n_outbox;
 } MtActData;
 
 /* What to load: the batch's events, users, templates and cooldown windows. */
@@ -94,10 +89,6 @@ typedef struct MtActRequest
 	TimestampTz *cd_to;
 	int			n_cooldowns;
 	bool		want_key;		/* read the unsubscribe key once for the batch */
-	/* exactly-once keys: one (trigger, event) per firing */
-	char	  **key_triggers;
-	int64	   *key_events;
-	int			n_keys;
 } MtActRequest;
 
 /* Loads what the request names, as of as_of (the caller is in SPI). */
@@ -107,10 +98,6 @@ extern MtActData *mt_act_load(const MtActRequest *request, TimestampTz as_of);
 extern MtLoadedEvent *mt_act_event(const MtActData *data, int64 id);
 extern MtLoadedUser *mt_act_user(const MtActData *data, const char *user_id);
 extern MtLoadedTemplate *mt_act_template(const MtActData *data, const char *name);
-
-/* Has the trigger's email (action) for the event an outbox row already? */
-extern bool mt_act_outbox_taken(const MtActData *data, const char *trigger_name, int64 event_id,
-								int action_index);
 
 /* Remembers that a firing queued an email (later firings of the batch see it in the cooldown). */
 extern void mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_id,

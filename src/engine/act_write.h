@@ -1,8 +1,8 @@
 /*
- * act_write.h: the write stage of acting. While a batch of firings is acted on in one
+ * act_write.h: the write stage of acting. While a batch of firings or journeys is acted on in one
  * subtransaction, its decisions, outbox rows and firing states are kept here and written at the
  * batch's end with one statement each (in the order they were made, so ids keep that order).
- * Outside a batch (a replayed firing, journeys, ingest) everything is written at once, as before.
+ * Outside a batch (a replayed firing or journey step, ingest) everything is written at once.
  */
 #ifndef MT_ACT_WRITE_H
 #define MT_ACT_WRITE_H
@@ -25,18 +25,41 @@ extern void mt_write_decision(const MtDecisionKey *key, TimestampTz as_of, const
 							  Jsonb *detail);
 
 /*
- * Keeps a trigger email's outbox row and its decision: "queued" (with the outbox id, known when
- * written) unless `duplicate` says its exactly-once key has a row already (then "duplicate"). The
- * flush checks that the insert found what was expected, and fails the batch when it did not.
+ * Keeps an email's outbox row (a trigger's or a journey step's) and its "queued" decision, whose
+ * detail gets the outbox id when written. Its exactly-once key is expected free: when it is
+ * taken the flush fails (unique_violation) and the batch is replayed one by one, where the
+ * duplicate is decided as outside a batch.
  */
 extern void mt_write_email(const MtEmailJob *job, const char *subject, const char *preheader,
 						   const char *html, const char *text, const char *variant,
-						   const char *template_name, bool duplicate, TimestampTz as_of);
+						   const char *template_name, TimestampTz as_of);
 
 /* Keeps a firing's final state. */
 extern void mt_write_firing(int64 firing_id, const char *outcome);
 
-/* Writes what the batch kept (outbox, decisions, firings: one statement each) and stops keeping. */
+/* How a journey row changes when it is advanced or ended. */
+typedef enum MtJourneyChange
+{
+	MT_JOURNEY_WAIT,			/* at step, until next_at */
+	MT_JOURNEY_COMPLETE,		/* completed at step, at `at` */
+	MT_JOURNEY_EXIT,			/* exited for `reason` at `at`; its queued emails cancelled */
+	MT_JOURNEY_UNSCHEDULABLE	/* exited as unschedulable at `at`; what it queued stays queued */
+} MtJourneyChange;
+
+/*
+ * Writes a journey's change, or keeps it while a batch does (one UPDATE of the batch's journeys,
+ * one of their cancelled emails). An exit records its journey_exited decision (key, as_of) with
+ * the number of emails it cancelled; outside a batch an exit of a journey that is no longer
+ * active does nothing. step and next_at are used by WAIT and COMPLETE only.
+ */
+extern void mt_write_journey(int64 journey_id, MtJourneyChange change, int step, TimestampTz next_at,
+							 TimestampTz at, const char *reason, const MtDecisionKey *key,
+							 TimestampTz as_of);
+
+/*
+ * Writes what the batch kept (outbox, journeys, their cancelled emails, decisions, firings: one
+ * statement each) and stops keeping.
+ */
 extern void mt_write_flush(void);
 
 /* Stops keeping, dropping what was kept (the batch failed and is rolled back). */

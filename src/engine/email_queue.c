@@ -354,14 +354,14 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 		mt_record_decision(&job->key, as_of, "render_error", mt_detail_object(2, keys, vals));
 		return false;
 	}
-	if (mt_write_buffering() && job->loaded != NULL && job->journey_id == 0)
+	if (mt_write_buffering() && job->loaded != NULL)
 	{
-		/* a batch: written with the batch's other emails; whether its key is taken is known */
-		bool		duplicate = mt_act_outbox_taken(job->loaded, job->key.trigger_name,
-													job->key.source_event_id, job->action_index);
-
-		mt_write_email(job, subject, preheader, html, text, variant, parts.template_name, duplicate, as_of);
-		return !duplicate;
+		/*
+		 * a batch: written with the batch's other emails, expecting its key free (a key taken
+		 * fails the batch, which is then replayed by this function's other path, one by one)
+		 */
+		mt_write_email(job, subject, preheader, html, text, variant, parts.template_name, as_of);
+		return true;
 	}
 	outbox_id = insert_outbox(job, subject, preheader, html, text, variant, as_of);
 	{

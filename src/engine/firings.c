@@ -52,10 +52,10 @@ typedef struct Firing
 	TimestampTz due_at;
 	bool		is_absence;
 	uint32		lock_hash;		/* names the user's lock (user_lock.h) */
-	uint64		lock_order;		/* where that lock comes in the order locks are taken */
-	int			claim_index;	/* position in the claimed batch (due_at, id) */
 	bool		deferred;		/* its user's lock could not be taken now: left for a later run */
 	bool		recheck;		/* ingest could not decide the condition or history */
+	bool		window_known;	/* an absence window whose cancelling event was looked up */
+	int64		cancelling;		/* then: the first event that cancels it, 0 when none */
 } Firing;
 
 static SPIPlanPtr claim_plan;
@@ -191,9 +191,9 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 
 		if (!mt_time_add(firing->event_at, rule->trigger->unless.within, &window_end))
 			return unschedulable(&key, as_of, "$.unless.within");
-		cancelling = mt_first_matching_event(&rule->trigger->unless, firing->user_id,
-											 firing->event_at, window_end,
-											 firing->source_event_id, source_params);
+		cancelling = firing->window_known ? firing->cancelling
+			: mt_first_matching_event(&rule->trigger->unless, firing->user_id, firing->event_at,
+									  window_end, firing->source_event_id, source_params);
 
 		if (cancelling != 0)
 		{
@@ -316,6 +316,11 @@ static void
 batch_work(void *arg)
 {
 	BatchWork  *work = arg;
+	MemoryContext batch = CurrentMemoryContext;
+	/* what one firing builds (its render context, its rendered parts) lives until the next one:
+	 * kept for the whole batch it was tens of MB, given back and faulted in again every batch */
+	MemoryContext scratch = AllocSetContextCreate(work->cxt, "microtrigger firing",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	mt_write_begin(work->cxt);
 	mt_render_batch_begin(work->cxt);
@@ -327,11 +332,15 @@ batch_work(void *arg)
 		if (firing->deferred)
 			continue;
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(scratch);
 		outcome = process_firing(firing, work->as_of, work->data);
+		MemoryContextSwitchTo(batch);
+		/* (an outcome is a literal: it outlives the scratch context) */
 		mt_write_firing(firing->id, outcome);
 		if (strcmp(outcome, "queued") == 0)
 			mt_act_note_queued(work->data, firing->trigger_name, firing->user_id, firing->id,
 							   firing->event_at);
+		MemoryContextReset(scratch);
 	}
 	mt_write_flush();
 }
@@ -369,91 +378,27 @@ run_batch(const Firing *firings, int n, TimestampTz as_of, MtActData *data, Memo
 	return false;
 }
 
-/* Orders firings by user lock, then as claimed. */
-static int
-firing_lock_cmp(const void *a, const void *b)
-{
-	const Firing *fa = *(const Firing *const *) a;
-	const Firing *fb = *(const Firing *const *) b;
-
-	if (fa->lock_order != fb->lock_order)
-		return fa->lock_order < fb->lock_order ? -1 : 1;
-	return fa->claim_index - fb->claim_index;
-}
-
-/* Takes one firing's user lock. */
-static void
-lock_work(void *arg)
-{
-	const Firing *firing = arg;
-
-	mt_user_lock(firing->user_id, firing->lock_hash);
-}
-
-/* The batch's firings in lock order, for one subtransaction. */
-typedef struct LockAllWork
-{
-	Firing	  **order;
-	int			n;
-} LockAllWork;
-
-/* Takes every user lock of the batch, in lock order. */
-static void
-lock_all_work(void *arg)
-{
-	LockAllWork *all = arg;
-
-	for (int i = 0; i < all->n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (i == 0 || all->order[i]->lock_hash != all->order[i - 1]->lock_hash)
-			mt_user_lock(all->order[i]->user_id, all->order[i]->lock_hash);
-	}
-}
-
 /*
- * Takes the user locks of a claimed batch before acting on any of it, held to commit: a
- * concurrent run_pending acting on the same user waits, then sees this one's outcome, so the
- * cooldown holds and one journey starts. They are taken in lock order (user_lock.h), so two
- * sessions cannot deadlock each other, while the batch is still acted on in due order. All in one
- * subtransaction; only if that fails, each in a subtransaction of its own: a lock that cannot be
- * taken now (55P03, or a deadlock with someone else) leaves its user's firings waiting for a
+ * Takes the user locks of a claimed batch before acting on any of it (user_lock.h): a concurrent
+ * run_pending acting on the same user waits, then sees this one's outcome, so the cooldown holds
+ * and one journey starts. A lock that cannot be taken now leaves its user's firings waiting for a
  * later run.
  */
 static void
 lock_batch(Firing *firings, int n)
 {
-	Firing	  **order = palloc(sizeof(Firing *) * Max(n, 1));
-	LockAllWork all = {order, n};
+	MtUserLockItem *items = palloc(sizeof(MtUserLockItem) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
-		order[i] = &firings[i];
-	qsort(order, n, sizeof(Firing *), firing_lock_cmp);
-	if (n > 0 && mt_run_in_subtransaction(lock_all_work, &all, true) == NULL)
 	{
-		pfree(order);
-		return;
+		items[i].user_id = firings[i].user_id;
+		items[i].hash = firings[i].lock_hash;
+		items[i].deferred = false;
 	}
+	mt_user_lock_batch(items, n, "firings");
 	for (int i = 0; i < n; i++)
-	{
-		ErrorData  *edata;
-
-		if (i > 0 && order[i]->lock_hash == order[i - 1]->lock_hash)
-		{
-			order[i]->deferred = order[i - 1]->deferred;
-			continue;
-		}
-		CHECK_FOR_INTERRUPTS();
-		edata = mt_run_in_subtransaction(lock_work, order[i], true);
-		if (edata == NULL)
-			continue;
-		order[i]->deferred = true;
-		if (!mt_error_is_transient(edata))
-			ereport(WARNING, (errcode(edata->sqlerrcode),
-							  errmsg("firings of user \"%s\" are left for a later run: %s",
-									 order[i]->user_id, edata->message)));
-	}
-	pfree(order);
+		firings[i].deferred = items[i].deferred;
+	pfree(items);
 }
 
 /*
@@ -465,7 +410,9 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 {
 	static const Oid argtypes[3] = {TIMESTAMPTZOID, INT4OID, INT8ARRAYOID};
 	Datum		values[3] = {TimestampTzGetDatum(as_of), Int32GetDatum(limit), skip};
+	MemoryContext cxt = CurrentMemoryContext;
 	Firing	   *firings;
+	int			n;
 
 	mt_execute_plan(mt_kept_plan(&claim_plan,
 								 "SELECT id, trigger_name, source_event_id, user_id, event_at, due_at, is_absence, recheck "
@@ -473,6 +420,8 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 								 "AND id <> ALL ($3) "
 								 "ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 3, argtypes),
 					values, NULL, false, 0, SPI_OK_SELECT);
+	/* back to the batch's context: SPI leaves its own current, which lives until SPI_finish */
+	MemoryContextSwitchTo(cxt);
 	firings = palloc(sizeof(Firing) * Max(SPI_processed, 1));
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -487,13 +436,15 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 		f->due_at = DatumGetTimestampTz(mt_spi_datum(row, 6, &isnull));
 		f->is_absence = DatumGetBool(mt_spi_datum(row, 7, &isnull));
 		f->lock_hash = mt_user_lock_hash(f->user_id);
-		f->lock_order = mt_user_lock_order(f->lock_hash);
-		f->claim_index = (int) row;
 		f->deferred = false;
 		f->recheck = DatumGetBool(mt_spi_datum(row, 8, &isnull));
+		f->window_known = false;
+		f->cancelling = 0;
 	}
 	*out = firings;
-	return (int) SPI_processed;
+	n = (int) SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	return n;
 }
 
 /* The ids left for a later run, as an int8[] for the claim. */
@@ -538,8 +489,6 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 	request.cd_users = palloc(sizeof(char *) * Max(n, 1));
 	request.cd_from = palloc(sizeof(TimestampTz) * Max(n, 1));
 	request.cd_to = palloc(sizeof(TimestampTz) * Max(n, 1));
-	request.key_triggers = palloc(sizeof(char *) * Max(n, 1));
-	request.key_events = palloc(sizeof(int64) * Max(n, 1));
 	request.want_key = true;
 	for (int i = 0; i < n; i++)
 	{
@@ -551,8 +500,6 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 			continue;
 		request.event_ids[request.n_event_ids++] = f->source_event_id;
 		request.user_ids[request.n_user_ids++] = f->user_id;
-		request.key_triggers[request.n_keys] = f->trigger_name;
-		request.key_events[request.n_keys++] = f->source_event_id;
 		if ((rule = mt_rulecache_lookup(f->trigger_name)) == NULL)
 			continue;
 		if (mt_policy_cooldown_window(f->event_at, rule->trigger->cooldown, &request.cd_from[c],
@@ -572,6 +519,45 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 		}
 	}
 	return mt_act_load(&request, as_of);
+}
+
+/*
+ * The load stage's last part: the cancelling event of every absence window the batch closes,
+ * looked up for the whole batch at once (one query per distinct clause, event_history.c).
+ */
+static void
+check_windows(Firing *firings, int n, const MtActData *data)
+{
+	MtWindowQuery *queries = palloc(sizeof(MtWindowQuery) * Max(n, 1));
+	Firing	  **of = palloc(sizeof(Firing *) * Max(n, 1));
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		Firing	   *f = &firings[i];
+		MtRule	   *rule;
+		MtLoadedEvent *event;
+		TimestampTz window_end;
+
+		if (f->deferred || !f->is_absence || !mt_time_is_finite(f->event_at) ||
+			(rule = mt_rulecache_lookup(f->trigger_name)) == NULL ||
+			(event = mt_act_event(data, f->source_event_id)) == NULL ||
+			!mt_time_add(f->event_at, rule->trigger->unless.within, &window_end))
+			continue;
+		queries[m].clause = &rule->trigger->unless;
+		queries[m].user_id = f->user_id;
+		queries[m].from = f->event_at;
+		queries[m].to = window_end;
+		queries[m].exclude_event_id = f->source_event_id;
+		queries[m].source_params = event->params;
+		of[m++] = f;
+	}
+	mt_first_matching_events(queries, m);
+	for (int i = 0; i < m; i++)
+	{
+		of[i]->window_known = true;
+		of[i]->cancelling = queries[i].match;
+	}
 }
 
 /*
@@ -602,6 +588,7 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
 		lock_batch(firings, n);
 		data = load_batch(firings, n, as_of);
+		check_windows(firings, n, data);
 		/* the batch at once; only if that fails, each firing in a subtransaction of its own */
 		batched = n > 0 && run_batch(firings, n, as_of, data, batch_context);
 		for (int i = 0; i < n; i++)

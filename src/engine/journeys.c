@@ -3,7 +3,11 @@
  * step program (sequence_def.c): its position is `step` and it next acts at `next_at`. Sends are
  * keyed by (journey, step) in the outbox, so no step is sent twice; an exit event ends the
  * journey and cancels its queued emails, decided both at ingest (at once) and from the events
- * table when the journey advances (so late events count).
+ * table when the journey advances (so late events count). Due journeys are advanced in batches
+ * through the stages of acting (claim, the users' locks, load with act_load.c and the exit
+ * windows with event_history.c, decide here, render with the C render context, write with
+ * act_write.c), one subtransaction per batch, replayed one journey per subtransaction when it
+ * fails.
  */
 #include "postgres.h"
 
@@ -22,12 +26,17 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
+#include "act_load.h"
+#include "act_write.h"
 #include "event_history.h"
 #include "journeys.h"
 #include "jsonc_bridge.h"
 #include "sequence_cache.h"
 #include "sequence_def.h"
+#include "render.h"
+#include "render_context.h"
 #include "subxact.h"
+#include "user_lock.h"
 #include "wakeup.h"
 
 /* A journey claimed for advancing. */
@@ -41,19 +50,15 @@ typedef struct Journey
 	TimestampTz started_at;
 	int64		source_event_id;
 	char	   *trigger_name;
+	bool		deferred;		/* its user's lock could not be taken now: left for a later run */
+	bool		exit_known;		/* its exit window was looked up for the batch */
+	int64		exit_event;		/* then: the first exit event in it, 0 when none */
 } Journey;
 
 static SPIPlanPtr claim_plan;
 static SPIPlanPtr reentry_plan;
 static SPIPlanPtr start_plan;
-static SPIPlanPtr exit_plan;
-static SPIPlanPtr cancel_plan;
-static SPIPlanPtr wait_plan;
-static SPIPlanPtr complete_plan;
-static SPIPlanPtr segment_plan;
-static SPIPlanPtr profile_plan;
 static SPIPlanPtr active_plan;
-static SPIPlanPtr unschedulable_plan;
 
 /* Loads and compiles every sequence when the cache is missing or stale (sequence_cache.c). */
 void
@@ -128,9 +133,12 @@ mt_journey_start(const char *sequence_name, const MtDecisionKey *trigger_key, Ti
 		values[0] = CStringGetTextDatum(key.user_id);
 		values[1] = CStringGetTextDatum(sequence_name);
 		values[2] = TimestampTzGetDatum(mt_time_add_saturated(start_at, -sequence->reentry));
-		mt_execute_plan(mt_kept_plan(&reentry_plan,
-									 "SELECT 1 FROM microtrigger.journeys WHERE user_id = $1 AND sequence_name = $2 "
-									 "AND started_at > $3 LIMIT 1", 3, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
+		/* planned at every call: journeys grows during the run (a plan kept from its empty look
+		 * would scan it for every start instead of using journeys_reentry) */
+		mt_execute_plan(mt_kept_plan_opts(&reentry_plan,
+										  "SELECT 1 FROM microtrigger.journeys WHERE user_id = $1 AND sequence_name = $2 "
+										  "AND started_at > $3 LIMIT 1", 3, argtypes, CURSOR_OPT_CUSTOM_PLAN),
+						values, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
 			mt_record_decision(&key, as_of, "reentry_blocked", NULL);
@@ -164,35 +172,12 @@ mt_journey_start(const char *sequence_name, const MtDecisionKey *trigger_key, Ti
 	return true;
 }
 
-/* Ends a journey early and cancels its queued emails; records the decision. */
+/* Ends a journey early and cancels its queued emails; records the decision (act_write.c). */
 static void
 exit_journey(int64 journey_id, const MtDecisionKey *key, const char *reason, TimestampTz at,
 			 TimestampTz as_of)
 {
-	static const Oid exit_types[3] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
-	static const Oid cancel_types[2] = {INT8OID, TEXTOID};
-	Datum		values[3];
-	uint64		cancelled;
-	const char *keys[2] = {"reason", "cancelled_emails"};
-	const char *texts[2];
-
-	values[0] = Int64GetDatum(journey_id);
-	values[1] = CStringGetTextDatum(reason);
-	values[2] = TimestampTzGetDatum(at);
-	mt_execute_plan(mt_kept_plan(&exit_plan,
-								 "UPDATE microtrigger.journeys SET status = 'exited', exit_reason = $2, ended_at = $3, "
-								 "next_at = NULL WHERE id = $1 AND status = 'active'", 3, exit_types),
-					values, NULL, false, 0, SPI_OK_UPDATE);
-	if (SPI_processed == 0)
-		return;
-	mt_execute_plan(mt_kept_plan(&cancel_plan,
-								 "UPDATE microtrigger.outbox SET status = 'cancelled', last_error = $2 "
-								 "WHERE journey_id = $1 AND status = 'queued'", 2, cancel_types),
-					values, NULL, false, 0, SPI_OK_UPDATE);
-	cancelled = SPI_processed;
-	texts[0] = reason;
-	texts[1] = psprintf(UINT64_FORMAT, cancelled);
-	mt_record_decision(key, as_of, "journey_exited", mt_detail_object(2, keys, texts));
+	mt_write_journey(journey_id, MT_JOURNEY_EXIT, 0, 0, at, reason, key, as_of);
 }
 
 /*
@@ -203,15 +188,10 @@ static void
 end_unschedulable(int64 journey_id, const MtDecisionKey *key, const char *field, TimestampTz at,
 				  TimestampTz as_of)
 {
-	static const Oid argtypes[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2] = {Int64GetDatum(journey_id), TimestampTzGetDatum(at)};
 	const char *keys[3] = {"field", "error", "stage"};
 	const char *texts[3] = {field, mt_unschedulable_reason(field), "run_pending"};
 
-	mt_execute_plan(mt_kept_plan(&unschedulable_plan,
-								 "UPDATE microtrigger.journeys SET status = 'exited', exit_reason = 'unschedulable', "
-								 "ended_at = $2, next_at = NULL WHERE id = $1", 2, argtypes),
-					values, NULL, false, 0, SPI_OK_UPDATE);
+	mt_write_journey(journey_id, MT_JOURNEY_UNSCHEDULABLE, 0, 0, at, NULL, key, as_of);
 	mt_record_decision(key, as_of, "unschedulable", mt_detail_object(3, keys, texts));
 }
 
@@ -227,69 +207,102 @@ exit_matches(const MtSequence *sequence, MtDocument *doc, Jsonb *params, Jsonb *
 	return true;
 }
 
-/* Is the user in the segment now? */
+/* Is the user in the segment (as the batch loaded the user's memberships)? */
 static bool
-in_segment(const char *segment, const char *user_id)
+in_segment(const char *segment, const MtLoadedUser *user)
 {
-	static const Oid argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {CStringGetTextDatum(segment), CStringGetTextDatum(user_id)};
-
-	mt_execute_plan(mt_kept_plan(&segment_plan,
-								 "SELECT 1 FROM microtrigger.segment_members WHERE segment = $1 AND user_id = $2",
-								 2, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
-	return SPI_processed > 0;
+	for (int i = 0; user != NULL && i < user->n_segments; i++)
+		if (strcmp(user->segments[i], segment) == 0)
+			return true;
+	return false;
 }
 
-/* Does the contact (user_id, email, timezone and attributes) match the condition? */
+/*
+ * Does the contact match the condition? It sees the contact's attributes with user_id, email
+ * and timezone over them (as `attributes || jsonb_build_object(...)`), as loaded for the batch.
+ */
 static bool
-profile_matches(const MtCondition *condition, const char *user_id)
+profile_matches(const MtCondition *condition, const MtLoadedUser *user)
 {
-	static const Oid argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(user_id)};
-	bool		isnull;
+	JsonbParseState *state = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	const MtContact *contact = user ? &user->contact : NULL;
+	const char *keys[3] = {"user_id", "email", "timezone"};
+	const char *texts[3];
 	MtDocument	doc;
 
-	mt_execute_plan(mt_kept_plan(&profile_plan,
-								 "SELECT c.attributes || pg_catalog.jsonb_build_object('user_id', c.user_id, 'email', c.email, "
-								 "'timezone', c.timezone) FROM microtrigger.contacts c WHERE c.user_id = $1",
-								 1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (contact == NULL || !contact->found)
 		return false;
-	mt_document_init_jsonb(&doc, DatumGetJsonbPCopy(mt_spi_datum(0, 1, &isnull)));
+	texts[0] = user->user_id;
+	texts[1] = contact->email;
+	texts[2] = contact->timezone;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (contact->attributes != NULL && JB_ROOT_IS_OBJECT(contact->attributes))
+	{
+		it = JsonbIteratorInit(&contact->attributes->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_KEY || tok == WJB_VALUE)
+				pushJsonbValue(&state, tok, &v);
+	}
+	for (int i = 0; i < 3; i++)
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) keys[i];
+		v.val.string.len = strlen(keys[i]);
+		pushJsonbValue(&state, WJB_KEY, &v);
+		if (texts[i] == NULL)
+			v.type = jbvNull;
+		else
+		{
+			v.type = jbvString;
+			v.val.string.val = (char *) texts[i];
+			v.val.string.len = strlen(texts[i]);
+		}
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	mt_document_init_jsonb(&doc, JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
 	return mt_condition_eval(condition, &doc);
 }
 
 /* Does a branch arm's test hold at time t? */
 static bool
-arm_holds(const MtBranchArm *arm, const Journey *journey, MtDocument *source_doc, TimestampTz t)
+arm_holds(const MtBranchArm *arm, const Journey *journey, const MtLoadedUser *user,
+		  MtDocument *source_doc, TimestampTz t)
 {
 	switch (arm->kind)
 	{
 		case MT_TEST_IN_SEGMENT:
-			return in_segment(arm->segment, journey->user_id);
+			return in_segment(arm->segment, user);
 		case MT_TEST_HISTORY:
 			return mt_count_passes(&arm->history,
 								   mt_history_count(&arm->history, cstring_to_text(journey->user_id), t));
 		case MT_TEST_PROFILE:
-			return profile_matches(arm->condition, journey->user_id);
+			return profile_matches(arm->condition, user);
 		case MT_TEST_EVENT:
 			return source_doc != NULL && mt_condition_eval(arm->condition, source_doc);
 	}
 	return false;
 }
 
-/* Runs a journey from its step until a wait or the end; returns the number of emails queued. */
+/*
+ * Runs a journey from its step until a wait or the end, on what the load stage read for its
+ * batch (data); returns the number of emails queued. Its writes are kept while the batch keeps
+ * them (act_write.c), else written at once.
+ */
 static int
-advance_journey(const Journey *journey, TimestampTz as_of)
+advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 {
 	MtSequence *sequence = lookup_sequence(journey->sequence_name);
 	MtDecisionKey key = {journey->user_id, journey->trigger_name, journey->sequence_name,
 	journey->source_event_id};
 	TimestampTz t = journey->next_at;
 	MtDocument	source_doc;
-	Jsonb	   *source_params = NULL;
-	bool		have_source;
-	MtContact	contact;
+	MtLoadedEvent *event = NULL;
+	MtLoadedUser *user;
+	MtContact	no_contact = {0};
+	const MtContact *contact;
 	Jsonb	   *context = NULL;
 	int			queued = 0;
 	int			pc = journey->step;
@@ -299,13 +312,16 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 		exit_journey(journey->id, &key, "the sequence was deleted", t, as_of);
 		return 0;
 	}
-	have_source = mt_load_event(journey->source_event_id, journey->user_id, &source_doc, &source_params);
+	if (journey->source_event_id != 0 && (event = mt_act_event(data, journey->source_event_id)) != NULL)
+		mt_document_init_event(&source_doc, event->params, journey->user_id, strlen(journey->user_id),
+							   event->event_type, strlen(event->event_type), event->session_id,
+							   event->session_id ? strlen(event->session_id) : 0, event->occurred_at);
 	if (sequence->has_exit)
 	{
 		/* an exit event that occurred during the journey, however late it arrived */
-		int64		exit_event = mt_first_matching_event(&sequence->exit, journey->user_id,
-														 journey->started_at, t,
-														 journey->source_event_id, source_params);
+		int64		exit_event = journey->exit_known ? journey->exit_event
+			: mt_first_matching_event(&sequence->exit, journey->user_id, journey->started_at, t,
+									  journey->source_event_id, event ? event->params : NULL);
 
 		if (exit_event != 0)
 		{
@@ -313,7 +329,8 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 			return 0;
 		}
 	}
-	contact = mt_load_contact(journey->user_id);
+	user = mt_act_user(data, journey->user_id);
+	contact = user ? &user->contact : &no_contact;
 	for (int guard = 0; guard <= sequence->n_steps && pc >= 0 && pc < sequence->n_steps; guard++)
 	{
 		const MtStep *step = &sequence->steps[pc];
@@ -322,7 +339,7 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 		{
 			case MT_STEP_SEND:
 				{
-					const char *refusal = mt_contact_refusal(&contact, &key, as_of);
+					const char *refusal = mt_contact_refusal(contact, &key, as_of);
 					MtEmailJob	job = {0};
 
 					if (refusal != NULL && strcmp(refusal, "unsubscribed") == 0)
@@ -330,41 +347,37 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 						exit_journey(journey->id, &key, "unsubscribed", t, as_of);
 						return queued;
 					}
-					if (refusal == NULL && have_source)
+					if (refusal == NULL && event != NULL)
 					{
+						/* the context is the event's user's (a journey's user is its starting event's) */
 						if (context == NULL)
-							context = mt_build_render_context(journey->source_event_id, journey->user_id,
-															  journey->trigger_name, NULL, as_of);
+							context = mt_render_context_make(event, mt_act_user(data, event->user_id),
+															 journey->trigger_name, NULL,
+															 data->unsubscribe_key);
 						job.key = key;
 						job.journey_id = journey->id;
 						job.step = pc;
-						job.to_address = contact.email;
+						job.to_address = contact->email;
 						job.send_after = t;
 						job.reader = lookup_sequence_owner(journey->sequence_name);
+						job.loaded = data;
 						queued += mt_queue_email(&step->send, &job, context, as_of) ? 1 : 0;
 					}
-					else if (!have_source)
+					else if (event == NULL)
 						mt_record_decision(&key, as_of, "event_missing", NULL);
 					pc++;
 					break;
 				}
 			case MT_STEP_WAIT:
 				{
-					static const Oid argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
 					TimestampTz next_at;
-					Datum		values[3];
 
 					if (!mt_time_add(t, step->wait, &next_at))
 					{
 						end_unschedulable(journey->id, &key, psprintf("%s.wait", step->path), t, as_of);
 						return queued;
 					}
-					values[0] = Int64GetDatum(journey->id);
-					values[1] = Int32GetDatum(pc + 1);
-					values[2] = TimestampTzGetDatum(next_at);
-					mt_execute_plan(mt_kept_plan(&wait_plan,
-												 "UPDATE microtrigger.journeys SET step = $2, next_at = $3 WHERE id = $1",
-												 3, argtypes), values, NULL, false, 0, SPI_OK_UPDATE);
+					mt_write_journey(journey->id, MT_JOURNEY_WAIT, pc + 1, next_at, 0, NULL, &key, as_of);
 					return queued;
 				}
 			case MT_STEP_BRANCH:
@@ -372,7 +385,7 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 					int			next = step->else_target;
 
 					for (int a = 0; a < step->n_arms; a++)
-						if (arm_holds(&step->arms[a], journey, have_source ? &source_doc : NULL, t))
+						if (arm_holds(&step->arms[a], journey, user, event ? &source_doc : NULL, t))
 						{
 							next = step->arms[a].target;
 							break;
@@ -384,17 +397,9 @@ advance_journey(const Journey *journey, TimestampTz as_of)
 				pc = step->target;
 				break;
 			case MT_STEP_END:
-				{
-					static const Oid argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
-					Datum		values[3] = {Int64GetDatum(journey->id), Int32GetDatum(pc), TimestampTzGetDatum(t)};
-
-					mt_execute_plan(mt_kept_plan(&complete_plan,
-												 "UPDATE microtrigger.journeys SET status = 'completed', step = $2, "
-												 "ended_at = $3, next_at = NULL WHERE id = $1", 3, argtypes),
-									values, NULL, false, 0, SPI_OK_UPDATE);
-					mt_record_decision(&key, as_of, "journey_completed", NULL);
-					return queued;
-				}
+				mt_write_journey(journey->id, MT_JOURNEY_COMPLETE, pc, 0, t, NULL, &key, as_of);
+				mt_record_decision(&key, as_of, "journey_completed", NULL);
+				return queued;
 		}
 	}
 	ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
@@ -408,6 +413,7 @@ typedef struct JourneyWork
 {
 	const Journey *journey;
 	TimestampTz as_of;
+	MtActData  *data;
 } JourneyWork;
 
 /* Advances the journey. */
@@ -416,7 +422,7 @@ journey_work(void *arg)
 {
 	JourneyWork *work = arg;
 
-	(void) advance_journey(work->journey, work->as_of);
+	(void) advance_journey(work->journey, work->as_of, work->data);
 }
 
 /*
@@ -425,9 +431,9 @@ journey_work(void *arg)
  * step for a later run instead; returns true then.
  */
 static bool
-advance_journey_safely(const Journey *journey, TimestampTz as_of)
+advance_journey_safely(const Journey *journey, TimestampTz as_of, MtActData *data)
 {
-	JourneyWork work = {journey, as_of};
+	JourneyWork work = {journey, as_of, data};
 	ErrorData  *edata = mt_run_in_subtransaction(journey_work, &work, true);
 
 	if (edata != NULL && mt_error_is_transient(edata))
@@ -445,9 +451,186 @@ advance_journey_safely(const Journey *journey, TimestampTz as_of)
 	return false;
 }
 
+/* A claimed batch of journeys and what it loaded, for its subtransaction. */
+typedef struct JourneyBatchWork
+{
+	const Journey *journeys;
+	int			n;
+	TimestampTz as_of;
+	MtActData  *data;
+	MemoryContext cxt;
+} JourneyBatchWork;
+
+/* Advances every journey of the batch (not left for later), then writes them all. */
+static void
+journey_batch_work(void *arg)
+{
+	JourneyBatchWork *work = arg;
+	MemoryContext batch = CurrentMemoryContext;
+	/* what one journey builds lives until the next one (its writes are kept in work->cxt) */
+	MemoryContext scratch = AllocSetContextCreate(work->cxt, "microtrigger journey step",
+												  ALLOCSET_DEFAULT_SIZES);
+
+	mt_write_begin(work->cxt);
+	mt_render_batch_begin(work->cxt);
+	for (int i = 0; i < work->n; i++)
+	{
+		if (work->journeys[i].deferred)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(scratch);
+		(void) advance_journey(&work->journeys[i], work->as_of, work->data);
+		MemoryContextSwitchTo(batch);
+		MemoryContextReset(scratch);
+	}
+	mt_write_flush();
+}
+
 /*
- * Advances due journeys in batches; returns how many were advanced. A journey left for a later
- * run (a transient error) is not counted and not claimed again in this run.
+ * Advances a claimed batch in one subtransaction, its writes one statement each; false when it
+ * failed and was rolled back (then each journey is replayed in a subtransaction of its own, so
+ * one poison journey ends with its own error).
+ */
+static bool
+run_journey_batch(const Journey *journeys, int n, TimestampTz as_of, MtActData *data, MemoryContext cxt)
+{
+	JourneyBatchWork work = {journeys, n, as_of, data, cxt};
+	ErrorData  *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		edata = mt_run_in_subtransaction(journey_batch_work, &work, true);
+	}
+	PG_CATCH();
+	{
+		/* a cancel goes on up: the next run must not find this batch's writes kept */
+		mt_write_abandon();
+		mt_render_batch_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	mt_write_abandon();
+	mt_render_batch_end();
+	if (edata == NULL)
+		return true;
+	ereport(DEBUG1, (errmsg("a batch of %d journeys is replayed one by one: %s", n, edata->message)));
+	return false;
+}
+
+/* Adds a template name to the request (growing its array). */
+static void
+want_template(MtActRequest *request, int *cap, const char *name)
+{
+	if (name == NULL)
+		return;
+	if (request->n_template_names == *cap)
+	{
+		*cap *= 2;
+		request->template_names = repalloc(request->template_names, sizeof(char *) * *cap);
+	}
+	request->template_names[request->n_template_names++] = (char *) name;
+}
+
+/*
+ * The load stage for a claimed batch of journeys (those not left for later): their starting
+ * events, users and the templates of their sequences' send steps (act_load.c); then the exit window of each, looked up for the batch at once.
+ */
+static MtActData *
+load_journeys(Journey *journeys, int n, TimestampTz as_of)
+{
+	MtActRequest request = {0};
+	int			template_cap = 16;
+	MtActData  *data;
+	MtWindowQuery *windows = palloc(sizeof(MtWindowQuery) * Max(n, 1));
+	Journey   **of = palloc(sizeof(Journey *) * Max(n, 1));
+	const char **seen = palloc(sizeof(char *) * Max(n, 1));
+	int			n_seen = 0;
+	int			m = 0;
+
+	request.event_ids = palloc(sizeof(int64) * Max(n, 1));
+	request.user_ids = palloc(sizeof(char *) * Max(n, 1));
+	request.template_names = palloc(sizeof(char *) * template_cap);
+	request.want_key = true;
+	for (int i = 0; i < n; i++)
+	{
+		const Journey *j = &journeys[i];
+		MtSequence *sequence;
+		bool		known = false;
+
+		if (j->deferred)
+			continue;
+		if (j->source_event_id != 0)
+			request.event_ids[request.n_event_ids++] = j->source_event_id;
+		request.user_ids[request.n_user_ids++] = j->user_id;
+		if ((sequence = lookup_sequence(j->sequence_name)) == NULL)
+			continue;
+		for (int k = 0; k < n_seen && !known; k++)
+			known = strcmp(seen[k], sequence->name) == 0;
+		if (known)
+			continue;
+		seen[n_seen++] = sequence->name;
+		for (int s = 0; s < sequence->n_steps; s++)
+		{
+			const MtAction *send = &sequence->steps[s].send;
+
+			if (sequence->steps[s].kind != MT_STEP_SEND)
+				continue;
+			want_template(&request, &template_cap, send->template_name);
+			for (int v = 0; v < send->n_variants; v++)
+				want_template(&request, &template_cap, send->variants[v].template_name);
+		}
+	}
+	data = mt_act_load(&request, as_of);
+	for (int i = 0; i < n; i++)
+	{
+		Journey    *j = &journeys[i];
+		MtSequence *sequence;
+		MtLoadedEvent *event;
+
+		if (j->deferred || (sequence = lookup_sequence(j->sequence_name)) == NULL || !sequence->has_exit)
+			continue;
+		event = j->source_event_id != 0 ? mt_act_event(data, j->source_event_id) : NULL;
+		windows[m].clause = &sequence->exit;
+		windows[m].user_id = j->user_id;
+		windows[m].from = j->started_at;
+		windows[m].to = j->next_at;
+		windows[m].exclude_event_id = j->source_event_id;
+		windows[m].source_params = event ? event->params : NULL;
+		of[m++] = j;
+	}
+	mt_first_matching_events(windows, m);
+	for (int i = 0; i < m; i++)
+	{
+		of[i]->exit_known = true;
+		of[i]->exit_event = windows[i].match;
+	}
+	return data;
+}
+
+/* Takes the user locks of a claimed batch of journeys (user_lock.h); marks those left for later. */
+static void
+lock_journeys(Journey *journeys, int n)
+{
+	MtUserLockItem *items = palloc(sizeof(MtUserLockItem) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		items[i].user_id = journeys[i].user_id;
+		items[i].hash = mt_user_lock_hash(journeys[i].user_id);
+		items[i].deferred = false;
+	}
+	mt_user_lock_batch(items, n, "journeys");
+	for (int i = 0; i < n; i++)
+		journeys[i].deferred = items[i].deferred;
+	pfree(items);
+}
+
+/*
+ * Advances due journeys in batches through the stages of acting: claim (FOR UPDATE SKIP LOCKED),
+ * the users' locks, load, then decide, render and write the batch in one subtransaction (a
+ * failed batch is replayed one journey per subtransaction); returns how many were advanced. A
+ * journey left for a later run (its lock, a transient error) is not counted and not claimed
+ * again in this run.
  */
 int
 mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
@@ -465,6 +648,8 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 		Datum		values[3];
 		Datum	   *skip;
 		Journey    *journeys;
+		MtActData  *data;
+		bool		batched;
 		int			n;
 		MemoryContext old;
 
@@ -485,8 +670,9 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 									 "AND id <> ALL ($3) "
 									 "ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", 3, argtypes),
 						values, NULL, false, 0, SPI_OK_SELECT);
+		MemoryContextSwitchTo(batch_context);
 		n = (int) SPI_processed;
-		journeys = palloc(sizeof(Journey) * Max(n, 1));
+		journeys = palloc0(sizeof(Journey) * Max(n, 1));
 		for (int i = 0; i < n; i++)
 		{
 			bool		isnull;
@@ -502,10 +688,16 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 			journeys[i].source_event_id = isnull ? 0 : DatumGetInt64(source);
 			journeys[i].trigger_name = mt_spi_text(i, 8);
 		}
+		SPI_freetuptable(SPI_tuptable);
+		lock_journeys(journeys, n);
+		data = load_journeys(journeys, n, as_of);
+		MemoryContextSwitchTo(batch_context);
+		/* the batch at once; only if that fails, each journey in a subtransaction of its own */
+		batched = n > 0 && run_journey_batch(journeys, n, as_of, data, batch_context);
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (advance_journey_safely(&journeys[i], as_of))
+			if (journeys[i].deferred || (!batched && advance_journey_safely(&journeys[i], as_of, data)))
 			{
 				if (n_deferred == deferred_cap)
 				{

@@ -101,6 +101,8 @@ CREATE TABLE microtrigger.journeys (
 CREATE UNIQUE INDEX journeys_one_active ON microtrigger.journeys (user_id, sequence_name)
     WHERE status = 'active';
 CREATE INDEX journeys_due ON microtrigger.journeys (next_at) WHERE status = 'active';
+-- The re-entry check of starting a journey: the user's latest start of the sequence, any status.
+CREATE INDEX journeys_reentry ON microtrigger.journeys (user_id, sequence_name, started_at);
 
 -- Rendered emails waiting for or done with delivery.
 CREATE TABLE microtrigger.outbox (
