@@ -1,7 +1,7 @@
 /*
  * email_queue.c: queuing one email — choosing its variant, loading its template, checking required
  * names, rendering every part, inserting the outbox row under its exactly-once key, and recording
- * the decision. Also the contact and event helpers the engine's files share.
+ * the decision.
  */
 #include "postgres.h"
 
@@ -19,93 +19,7 @@
 #include "engine_internal.h"
 #include "render.h"
 
-static SPIPlanPtr event_plan;
-static SPIPlanPtr contact_plan;
 static SPIPlanPtr outbox_plan;
-
-/* The contact, its consent and suppression. */
-MtContact
-mt_load_contact(const char *user_id)
-{
-	static const Oid argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(user_id)};
-	MtContact	contact = {0};
-
-	mt_execute_plan(mt_kept_plan(&contact_plan,
-						   "SELECT c.email, c.unsubscribed_at IS NOT NULL, "
-						   "  (SELECT s.reason FROM microtrigger.suppressions s WHERE s.address = pg_catalog.lower(c.email)), "
-						   "  c.timezone, c.attributes "
-						   "FROM microtrigger.contacts c WHERE c.user_id = $1", 1, argtypes),
-				 values, NULL, false, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return contact;
-	contact.found = true;
-	contact.email = mt_spi_text(0, 1);
-	contact.unsubscribed = strcmp(mt_spi_text(0, 2), "t") == 0;
-	contact.suppressed_reason = mt_spi_text(0, 3);
-	contact.timezone = mt_spi_text(0, 4);
-	{
-		bool		isnull;
-
-		contact.attributes = DatumGetJsonbPCopy(mt_spi_datum(0, 5, &isnull));
-	}
-	return contact;
-}
-
-
-/* Records why a contact may not be mailed and returns the outcome; NULL when it may be. */
-const char *
-mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key, TimestampTz as_of)
-{
-	if (!contact->found)
-	{
-		mt_record_decision(key, as_of, "no_contact", mt_detail1("reason", "no row in microtrigger.contacts"));
-		return "no_contact";
-	}
-	if (contact->unsubscribed)
-	{
-		mt_record_decision(key, as_of, "unsubscribed", NULL);
-		return "unsubscribed";
-	}
-	if (contact->email == NULL || contact->email[0] == '\0')
-	{
-		mt_record_decision(key, as_of, "no_email", NULL);
-		return "no_email";
-	}
-	if (contact->suppressed_reason != NULL)
-	{
-		mt_record_decision(key, as_of, "suppressed", mt_detail1("reason", contact->suppressed_reason));
-		return "suppressed";
-	}
-	return NULL;
-}
-
-/* Loads an event into an event document; false when the event is gone. */
-bool
-mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **params_out)
-{
-	static const Oid argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(event_id)};
-	bool		isnull;
-	char	   *event_type;
-	char	   *session_id;
-	TimestampTz occurred_at;
-	Jsonb	   *params;
-
-	mt_execute_plan(mt_kept_plan(&event_plan,
-								 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events WHERE id = $1",
-								 1, argtypes), values, NULL, false, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return false;
-	event_type = mt_spi_text(0, 1);
-	occurred_at = DatumGetTimestampTz(mt_spi_datum(0, 2, &isnull));
-	session_id = mt_spi_text(0, 3);
-	params = DatumGetJsonbPCopy(mt_spi_datum(0, 4, &isnull));
-	mt_document_init_event(doc, params, user_id, strlen(user_id), event_type, strlen(event_type),
-						   session_id, session_id ? strlen(session_id) : 0, occurred_at);
-	*params_out = params;
-	return true;
-}
 
 /* One email's parts, as a template row or an inline action gives them. */
 typedef struct EmailParts

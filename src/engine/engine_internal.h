@@ -41,22 +41,6 @@ typedef struct MtContact
 	Jsonb	   *attributes;		/* an object */
 } MtContact;
 
-extern MtContact mt_load_contact(const char *user_id);
-
-/* Records the decision and returns its outcome when the contact may not be mailed; else NULL. */
-extern const char *mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key,
-									  TimestampTz as_of);
-
-/* Loads an event as a document (and its params); false when it is gone. */
-extern bool mt_load_event(int64 event_id, const char *user_id, MtDocument *doc, Jsonb **params);
-
-/*
- * The render context of one journey step (or firing), built in C (render_context.c) from its
- * event and its user, loaded together by one act_load.c call (which does it for a whole batch of
- * firings); NULL when the event is gone.
- */
-extern Jsonb *mt_build_render_context(int64 event_id, const char *user_id, const char *trigger_name,
-									  Jsonb *profile, TimestampTz as_of);
 
 /* Chooses, checks, renders and queues one send_email action; true when an email was queued. */
 extern bool mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context,

@@ -31,6 +31,7 @@
 #include "event_history.h"
 #include "journeys.h"
 #include "jsonc_bridge.h"
+#include "policy.h"
 #include "sequence_cache.h"
 #include "sequence_def.h"
 #include "render.h"

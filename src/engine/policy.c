@@ -4,6 +4,7 @@
  */
 #include "postgres.h"
 
+#include "decisions.h"
 #include "definition.h"
 #include "policy.h"
 
@@ -37,4 +38,31 @@ mt_policy_in_cooldown(const MtActData *data, const MtTrigger *trigger, const cha
 			return true;
 	}
 	return false;
+}
+
+/* Consent: records why a contact may not be mailed and returns the outcome; NULL when it may be. */
+const char *
+mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key, TimestampTz as_of)
+{
+	if (!contact->found)
+	{
+		mt_record_decision(key, as_of, "no_contact", mt_detail1("reason", "no row in microtrigger.contacts"));
+		return "no_contact";
+	}
+	if (contact->unsubscribed)
+	{
+		mt_record_decision(key, as_of, "unsubscribed", NULL);
+		return "unsubscribed";
+	}
+	if (contact->email == NULL || contact->email[0] == '\0')
+	{
+		mt_record_decision(key, as_of, "no_email", NULL);
+		return "no_email";
+	}
+	if (contact->suppressed_reason != NULL)
+	{
+		mt_record_decision(key, as_of, "suppressed", mt_detail1("reason", contact->suppressed_reason));
+		return "suppressed";
+	}
+	return NULL;
 }

@@ -27,4 +27,11 @@ extern bool mt_policy_cooldown_window(TimestampTz event_at, MtDuration cooldown,
 extern bool mt_policy_in_cooldown(const MtActData *data, const MtTrigger *trigger, const char *user_id,
 								  int64 firing_id, TimestampTz event_at);
 
+/*
+ * Consent: records the decision (no_contact, unsubscribed, no_email, suppressed) and returns its
+ * outcome when the contact may not be mailed; NULL when it may be.
+ */
+extern const char *mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key,
+									  TimestampTz as_of);
+
 #endif

@@ -317,28 +317,3 @@ mt_render_context_make(const MtLoadedEvent *event, const MtLoadedUser *user, con
 	push_merged(&state, sources, 4);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
-
-/*
- * The render context of one event and its user, loaded in one go (see engine_internal.h); the
- * unsubscribe key is read in the caller's subtransaction, as the SQL function did.
- */
-Jsonb *
-mt_build_render_context(int64 event_id, const char *user_id, const char *trigger_name, Jsonb *profile,
-						TimestampTz as_of)
-{
-	MtActRequest request = {0};
-	MtActData  *data;
-	MtLoadedEvent *event;
-
-	request.event_ids = &event_id;
-	request.n_event_ids = 1;
-	request.user_ids = (char **) &user_id;
-	request.n_user_ids = 1;
-	data = mt_act_load(&request, as_of);
-	event = mt_act_event(data, event_id);
-	if (event == NULL)
-		return NULL;
-	/* the context is the event's user's (a journey's user is its starting event's) */
-	return mt_render_context_make(event, mt_act_user(data, event->user_id), trigger_name, profile,
-								  data->unsubscribe_key);
-}
