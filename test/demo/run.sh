@@ -7,6 +7,9 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/test/lib.sh"
 DEMO_USERS=${DEMO_USERS:-10000}
 export MT_WORKER_DB=analytics MT_CRON_DB=analytics
+# pg_cron runs its jobs in background workers: this socket-only cluster has no TCP for it to use
+export MT_EXTRA_CONF="cron.use_background_workers = on
+max_worker_processes = 32"
 mt_install_packages || exit 1
 mt_setup "$SRC" || exit 1
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -70,4 +73,6 @@ UNION ALL
 \x off
 \echo '-- why one user got what they got: explain()'
 SELECT trigger_name, sequence_name, outcome, detail FROM microtrigger.explain((SELECT user_id FROM microtrigger.decisions WHERE outcome = 'cancelled_by_event' ORDER BY user_id LIMIT 1)) LIMIT 6;
+\echo '-- what the setup checks say (smtp is not ok: the demo sends nothing)'
+SELECT * FROM microtrigger.status;
 SQL
