@@ -7,12 +7,15 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -22,6 +25,7 @@
 #include "subxact.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
+#include "segment_state.h"
 #include "segment_timeline.h"
 
 bool		mt_segment_recording_events = false;
@@ -63,6 +67,8 @@ static SPIPlanPtr unschedule_plan;
 static SPIPlanPtr record_plan;
 static SPIPlanPtr error_plan;
 static SPIPlanPtr postpone_plan;
+static SPIPlanPtr state_read_plan;
+static SPIPlanPtr state_write_plan;
 
 /* Runs a plan and checks its result code. */
 static void
@@ -96,15 +102,40 @@ mt_user_work_new(const char *user_id, int n_segments)
 	work->at = palloc(sizeof(TimestampTz) * Max(n_segments, 1));
 	for (int i = 0; i < n_segments; i++)
 		work->at[i] = DT_NOBEGIN;
+	work->fresh = NULL;
+	work->n_fresh = 0;
+	work->fresh_capacity = 0;
+	work->contact_changed = false;
 	return work;
 }
 
+/* Files a new event's time under a clause slot (see segment_maintain.h). */
+void
+mt_user_work_add_fresh(MtUserWork *work, int segment, int slot, TimestampTz at)
+{
+	if (work->n_fresh == work->fresh_capacity)
+	{
+		MemoryContext context = GetMemoryChunkContext(work->at);
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		work->fresh_capacity = work->fresh_capacity ? work->fresh_capacity * 2 : 4;
+		work->fresh = work->fresh ? repalloc(work->fresh, sizeof(MtFreshTime) * work->fresh_capacity)
+			: palloc(sizeof(MtFreshTime) * work->fresh_capacity);
+		MemoryContextSwitchTo(old);
+	}
+	work->fresh[work->n_fresh].segment = segment;
+	work->fresh[work->n_fresh].slot = slot;
+	work->fresh[work->n_fresh].at = at;
+	work->n_fresh++;
+}
+
 /*
- * Reads the stored membership and schedule of every (segment, user) pair of the pass in one
- * query; states[u][k] is user u's state for cache segment k (only affected ones are filled).
+ * Reads the stored membership and schedule of the (segment, user) pairs of the pass that have
+ * no kept part (read_pair[u][k]) in one query; states[u][k] is user u's state for cache segment
+ * k (only those pairs are filled).
  */
 static StoredState **
-load_stored_states(MtUserWork **users, int n_users)
+load_stored_states(MtUserWork **users, int n_users, bool **read_pair)
 {
 	int			n_segments = mt_segment_cache_count();
 	StoredState **states = palloc(sizeof(StoredState *) * Max(n_users, 1));
@@ -122,7 +153,7 @@ load_stored_states(MtUserWork **users, int n_users)
 
 		states[u] = palloc0(sizeof(StoredState) * Max(n_segments, 1));
 		for (int k = 0; k < n_segments; k++)
-			if (users[u]->at[k] != DT_NOBEGIN)
+			if (read_pair[u][k])
 			{
 				segment_names[n_pairs] = CStringGetTextDatum(mt_segment_cache_entry(k)->segment->name);
 				user_ids[n_pairs] = user_id;
@@ -130,6 +161,8 @@ load_stored_states(MtUserWork **users, int n_users)
 				pair_segment[n_pairs++] = k;
 			}
 	}
+	if (n_pairs == 0)
+		return states;
 	values[0] = PointerGetDatum(construct_array(segment_names, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(user_ids, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	run_plan(mt_kept_plan(&stored_plan,
@@ -332,11 +365,14 @@ add_write(WriteList *list, MemoryContext context, const char *segment, const cha
  */
 static void
 plan_writes(PassWrites *writes, MemoryContext context, const char *segment, const char *user_id,
-			const StoredState *stored, const MtSweep *sweep, TimestampTz at)
+			const StoredState *stored, const MtSweep *sweep, TimestampTz at, StoredState *result)
 {
 	bool		keep_check = stored->scheduled && stored->changes_at > at &&
 		(!sweep->has_next || stored->changes_at <= sweep->next_change);
 
+	result->member = sweep->member;
+	result->scheduled = keep_check ? true : sweep->has_next;
+	result->changes_at = keep_check ? stored->changes_at : sweep->next_change;
 	if (sweep->member && sweep->n_changes > 0)
 		add_write(&writes->enter, context, segment, user_id, sweep->changes[sweep->n_changes - 1].at);
 	else if (!sweep->member && stored->member)
@@ -413,62 +449,324 @@ add_change(ChangeList *list, MemoryContext context, const char *user_id, const c
 	MemoryContextSwitchTo(old);
 }
 
+/* A user's kept state (segment_state.h) as read at the start of a pass. */
+typedef struct KeptState
+{
+	int64		version;		/* of the row; 0: no row */
+	bytea	   *state;			/* NULL: none */
+	bool		ours;			/* the row was written by this transaction */
+	bool		row_empty;		/* the row holds no state */
+	MtStatePart **parts;		/* decoded, by cache index */
+} KeptState;
+
 /*
- * Re-evaluates one user for every segment of its work from the stored states, files the writes
- * and appends the membership changes. Returns the number of segments evaluated.
+ * Within one transaction a user's row is written at most twice: a second write of a row this
+ * transaction already wrote stores it empty and keeps the state here instead (every further
+ * statement of the transaction reads it from here), so a long transaction of small statements
+ * does not pile up row versions that no one can prune until it ends. An entry is used only
+ * while the row still has the version it was kept at (anything that empties states moves it);
+ * all entries are dropped when a subtransaction rolls back, and with the transaction.
+ */
+typedef struct TxState
+{
+	char	   *user_id;		/* key */
+	int64		version;
+	bytea	   *state;
+} TxState;
+
+#define TX_STATES_MAX 200000	/* beyond that many users, a transaction reads their events */
+
+static HTAB *tx_states = NULL;
+static bool tx_callbacks_registered = false;
+
+/* Forgets the transaction's kept states (end of transaction, or a subtransaction rolled back). */
+static void
+tx_states_forget(void)
+{
+	tx_states = NULL;			/* its memory goes with TopTransactionContext */
+}
+
+/* Transaction callback: the kept states end with the transaction. */
+static void
+tx_states_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		tx_states_forget();
+}
+
+/* Subtransaction callback: a rollback may undo writes the kept states build on. */
+static void
+tx_states_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && tx_states != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		TxState    *entry;
+
+		/* the table lives in TopTransactionContext: drop the entries (not the memory) */
+		hash_seq_init(&status, tx_states);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			entry->version = -1;
+	}
+}
+
+/* Hash of a key that is a pointer to a C string. */
+static uint32
+tx_key_hash(const void *key, Size keysize)
+{
+	const char *str = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) str, (int) strlen(str));
+}
+
+/* Equality of two keys that are pointers to C strings (0 when equal). */
+static int
+tx_key_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The transaction's kept state of a user, or NULL. */
+static TxState *
+tx_state_find(const char *user_id)
+{
+	if (tx_states == NULL)
+		return NULL;
+	return hash_search(tx_states, &user_id, HASH_FIND, NULL);
+}
+
+/* Keeps a user's state for the rest of the transaction (at most TX_STATES_MAX users). */
+static void
+tx_state_keep(const char *user_id, int64 version, bytea *state)
+{
+	MemoryContext old;
+	TxState    *entry;
+	bool		found;
+
+	if (!tx_callbacks_registered)
+	{
+		RegisterXactCallback(tx_states_xact_callback, NULL);
+		RegisterSubXactCallback(tx_states_subxact_callback, NULL);
+		tx_callbacks_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (tx_states == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(TxState);
+		ctl.hash = tx_key_hash;
+		ctl.match = tx_key_match;
+		ctl.hcxt = TopTransactionContext;
+		tx_states = hash_create("microtrigger segment states", 1024, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	entry = hash_search(tx_states, &user_id, HASH_FIND, NULL);
+	if (entry == NULL && hash_get_num_entries(tx_states) < TX_STATES_MAX)
+	{
+		char	   *key = pstrdup(user_id);
+
+		entry = hash_search(tx_states, &key, HASH_ENTER, &found);
+		entry->user_id = key;
+		entry->state = NULL;
+	}
+	if (entry != NULL)
+	{
+		if (entry->state != NULL)
+			pfree(entry->state);
+		entry->version = version;
+		entry->state = (bytea *) pg_detoast_datum_copy((struct varlena *) state);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* The kept states a pass writes, in one statement at its end. */
+typedef struct StateWrites
+{
+	Datum	   *users;
+	Datum	   *versions;
+	Datum	   *states;
+	char	   *nulls;			/* 'n': store the row empty */
+	int			n;
+} StateWrites;
+
+/* Where a sweep of a segment from its stored state to `at` starts: the stored check when it has passed. */
+static TimestampTz
+sweep_start(const StoredState *stored, TimestampTz at)
+{
+	return stored->scheduled && stored->changes_at < at ? stored->changes_at : at;
+}
+
+/* The stored state a kept part holds. */
+static StoredState
+part_stored(const MtStatePart *part)
+{
+	StoredState stored;
+
+	stored.member = part->member;
+	stored.scheduled = part->scheduled;
+	stored.changes_at = part->changes_at;
+	return stored;
+}
+
+/*
+ * Re-evaluates one user for every segment of its work, files the writes, appends the membership
+ * changes and the user's new kept state. A segment with a kept part that answers for the sweep
+ * takes its stored state and clause times from it, plus the statement's new events; the others
+ * are read (stored state from segment_members/segment_schedule, events from microtrigger.events).
+ * Returns the number of segments evaluated.
  */
 static int
-maintain_user(const MtUserWork *work, const StoredState *stored_by_segment, PassWrites *writes,
-			  ChangeList *changes, MemoryContext pass_context)
+maintain_user(const MtUserWork *work, const KeptState *kept, const bool *read_pair,
+			  const StoredState *stored_by_segment, PassWrites *writes, ChangeList *changes,
+			  StateWrites *state_writes, MemoryContext pass_context)
 {
 	int			n_segments = mt_segment_cache_count();
 	int		   *affected = palloc(sizeof(int) * Max(n_segments, 1));
+	int		   *read = palloc(sizeof(int) * Max(n_segments, 1));
+	int		   *position = palloc(sizeof(int) * Max(n_segments, 1));
 	int			n_affected = 0;
+	int			n_read = 0;
 	TimestampTz *from;
+	TimestampTz *complete;
+	StoredState *stored;
+	StoredState *result;
 	TimestampTz since = DT_NOEND;
 	MtSegmentTimes **times;
+	MtSegmentTimes **read_times;
+	bool	   *profile_known;
 	Jsonb	   *contact = NULL;
 	bool		contact_loaded = false;
+	StringInfoData state;
+	MemoryContext old;
 
 	for (int k = 0; k < n_segments; k++)
+	{
+		position[k] = -1;
 		if (work->at[k] != DT_NOBEGIN)
+		{
+			position[k] = n_affected;
 			affected[n_affected++] = k;
+		}
+	}
 	if (n_affected == 0)
 		return 0;
 	from = palloc(sizeof(TimestampTz) * n_affected);
+	complete = palloc(sizeof(TimestampTz) * n_affected);
+	stored = palloc(sizeof(StoredState) * n_affected);
+	result = palloc(sizeof(StoredState) * n_affected);
 	times = palloc(sizeof(MtSegmentTimes *) * n_affected);
+	read_times = palloc(sizeof(MtSegmentTimes *) * n_affected);
+	profile_known = palloc0(sizeof(bool) * n_affected);
 
 	/* sweep from the stored state's end (when it has passed) and read back as far as windows reach */
 	for (int a = 0; a < n_affected; a++)
 	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
-		const StoredState *stored = &stored_by_segment[affected[a]];
-		TimestampTz at = work->at[affected[a]];
+		int			k = affected[a];
+		const MtSegment *segment = mt_segment_cache_entry(k)->segment;
+		const MtStatePart *part = kept->parts[k];
+		TimestampTz at = work->at[k];
 
-		from[a] = stored->scheduled && stored->changes_at < at ? stored->changes_at : at;
+		times[a] = mt_segment_times_new(segment);
+		if (!read_pair[k])
+		{
+			stored[a] = part_stored(part);
+			from[a] = sweep_start(&stored[a], at);
+			complete[a] = part->horizon;
+			mt_segment_state_times(part, segment, times[a]);
+			if (segment->profile != NULL && part->profile_known && !work->contact_changed)
+			{
+				profile_known[a] = true;
+				times[a]->profile_ok = part->profile_ok;
+			}
+			continue;
+		}
+		stored[a] = stored_by_segment[k];
+		from[a] = sweep_start(&stored[a], at);
+		complete[a] = segment->all_history ? DT_NOBEGIN : from[a];
 		if (segment->all_history)
 			since = DT_NOBEGIN;
 		else if (since != DT_NOBEGIN)
 			since = Min(since, mt_time_add_saturated(from[a], -segment->longest_within));
-		times[a] = mt_segment_times_new(segment);
+		read[n_read] = k;
+		read_times[n_read++] = times[a];
 	}
-	load_clause_times(work->user_id, affected, n_affected, since, times);
+	/* the statement's new events: already in the table for the segments read from it */
+	for (int f = 0; f < work->n_fresh; f++)
+	{
+		const MtFreshTime *fresh = &work->fresh[f];
+		int			a = position[fresh->segment];
+		const MtSegment *segment = mt_segment_cache_entry(fresh->segment)->segment;
 
+		if (a < 0 || read_pair[fresh->segment])
+			continue;
+		mt_clause_times_add(fresh->slot < segment->n_include ? &times[a]->include[fresh->slot]
+							: &times[a]->exclude[fresh->slot - segment->n_include], fresh->at);
+	}
+	if (n_read > 0)
+		load_clause_times(work->user_id, read, n_read, since, read_times);
+
+	mt_segment_state_begin(&state);
 	for (int a = 0; a < n_affected; a++)
 	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
+		int			k = affected[a];
+		const MtSegmentEntry *entry = mt_segment_cache_entry(k);
+		const MtSegment *segment = entry->segment;
 		MtSweep		sweep;
 
 		mt_segment_times_sort(segment, times[a]);
-		times[a]->profile_ok = profile_matches(segment, work->user_id, &contact, &contact_loaded);
-		mt_segment_sweep(segment, times[a], stored_by_segment[affected[a]].member, from[a],
-						 work->at[affected[a]], &sweep);
-		plan_writes(writes, pass_context, segment->name, work->user_id, &stored_by_segment[affected[a]],
-					&sweep, work->at[affected[a]]);
+		if (!profile_known[a])
+			times[a]->profile_ok = profile_matches(segment, work->user_id, &contact, &contact_loaded);
+		mt_segment_sweep(segment, times[a], stored[a].member, from[a], work->at[k], &sweep);
+		plan_writes(writes, pass_context, segment->name, work->user_id, &stored[a],
+					&sweep, work->at[k], &result[a]);
 		for (int c = 0; c < sweep.n_changes; c++)
 			add_change(changes, pass_context, work->user_id, segment->name,
 					   sweep.changes[c].at, sweep.changes[c].entered);
 	}
+	/* the new kept state: fresh parts for the segments evaluated, the others carried over */
+	for (int k = 0; k < n_segments; k++)
+	{
+		int			a = position[k];
+
+		if (a < 0)
+		{
+			if (kept->parts[k] != NULL)
+				mt_segment_state_carry(&state, kept->parts[k]);
+			continue;
+		}
+		{
+			const MtSegmentEntry *entry = mt_segment_cache_entry(k);
+			TimestampTz horizon = Max(complete[a], mt_time_add_saturated(work->at[k], -MT_STATE_MARGIN));
+
+			if (entry->clock != DT_NOBEGIN)
+				horizon = Max(horizon, Min(entry->clock, work->at[k]));
+			mt_segment_state_add(&state, entry->segment, result[a].member, result[a].scheduled,
+								 result[a].changes_at, entry->segment->profile != NULL,
+								 times[a]->profile_ok, horizon, times[a]);
+		}
+	}
+	SET_VARSIZE(state.data, state.len);
+	if (kept->ours && kept->row_empty)
+	{
+		/* emptied by an earlier write of this transaction: the state lives in memory only */
+		tx_state_keep(work->user_id, kept->version, (bytea *) state.data);
+		return n_affected;
+	}
+	old = MemoryContextSwitchTo(pass_context);
+	state_writes->users[state_writes->n] = CStringGetTextDatum(work->user_id);
+	state_writes->versions[state_writes->n] = Int64GetDatum(kept->version);
+	state_writes->nulls[state_writes->n] = kept->ours ? 'n' : ' ';
+	state_writes->states[state_writes->n] = kept->ours ? (Datum) 0 :
+		PointerGetDatum(pg_detoast_datum_copy((struct varlena *) state.data));
+	state_writes->n++;
+	MemoryContextSwitchTo(old);
+	if (kept->ours)				/* the second write of the row in this transaction: empty it */
+		tx_state_keep(work->user_id, kept->version + 1, (bytea *) state.data);
 	return n_affected;
 }
 
@@ -631,10 +929,176 @@ typedef struct MaintainPass
 	ChangeList	changes;
 } MaintainPass;
 
+/* qsort comparator: user positions by the users' ids (qsort_arg). */
+static int
+compare_positions(const void *a, const void *b, void *arg)
+{
+	MtUserWork **users = arg;
+
+	return strcmp(users[*(const int *) a]->user_id, users[*(const int *) b]->user_id);
+}
+
 /*
- * Maintains every user of the pass: one read of the stored states, per user one read of events
- * (and of the contact when a profile matters), then all writes and all changes at once.
- * Returns the pairs evaluated.
+ * Reads the kept states of the pass's users in one query (in the current memory context) and
+ * decodes them.
+ */
+static KeptState *
+load_kept_states(MtUserWork **users, int n_users)
+{
+	KeptState  *kept = palloc0(sizeof(KeptState) * n_users);
+	Datum	   *ids = palloc(sizeof(Datum) * n_users);
+	int		   *order = palloc(sizeof(int) * n_users);
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int			n_segments = mt_segment_cache_count();
+
+	for (int u = 0; u < n_users; u++)
+	{
+		ids[u] = CStringGetTextDatum(users[u]->user_id);
+		order[u] = u;
+	}
+	qsort_arg(order, n_users, sizeof(int), compare_positions, users);
+	values[0] = PointerGetDatum(construct_array(ids, n_users, TEXTOID, -1, false, TYPALIGN_INT));
+	run_plan(mt_kept_plan(&state_read_plan,
+					   "SELECT user_id, version, state, xmin FROM microtrigger.segment_state WHERE user_id = ANY ($1)",
+					   1, argtypes), values, NULL, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+		int			lo = 0,
+					hi = n_users;
+
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+			int			c = strcmp(users[order[mid]]->user_id, id);
+
+			if (c == 0)
+			{
+				Datum		state;
+
+				KeptState  *k = &kept[order[mid]];
+				TxState    *mine;
+
+				k->version = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+				state = SPI_getbinval(tuple, desc, 3, &isnull);
+				k->row_empty = isnull;
+				if (!isnull)
+					k->state = DatumGetByteaPCopy(state);
+				k->ours = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(tuple, desc, 4, &isnull)));
+				if (k->ours && (mine = tx_state_find(id)) != NULL && mine->version == k->version)
+					k->state = mine->state;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int u = 0; u < n_users; u++)
+	{
+		kept[u].parts = palloc(sizeof(MtStatePart *) * Max(n_segments, 1));
+		mt_segment_state_decode(kept[u].state, kept[u].parts);
+	}
+	return kept;
+}
+
+/*
+ * Which (segment, user) pairs of the pass are read from the tables: those with no kept part, or
+ * whose sweep would start before the part's horizon.
+ */
+static bool **
+pairs_to_read(MtUserWork **users, int n_users, KeptState *kept)
+{
+	int			n_segments = mt_segment_cache_count();
+	bool	  **read_pair = palloc(sizeof(bool *) * n_users);
+
+	for (int u = 0; u < n_users; u++)
+	{
+		read_pair[u] = palloc0(sizeof(bool) * Max(n_segments, 1));
+		for (int k = 0; k < n_segments; k++)
+		{
+			const MtStatePart *part = kept[u].parts[k];
+			StoredState stored;
+
+			if (users[u]->at[k] == DT_NOBEGIN)
+				continue;
+			if (part != NULL)
+			{
+				stored = part_stored(part);
+				if (sweep_start(&stored, users[u]->at[k]) >= part->horizon)
+					continue;
+			}
+			read_pair[u][k] = true;
+		}
+	}
+	return read_pair;
+}
+
+/*
+ * Writes the pass's kept states in one statement. A row another transaction changed since it
+ * was read (its version moved) is stored empty instead: that writer's events are not in this
+ * state, so the next pass reads the user's events again.
+ */
+static void
+flush_states(StateWrites *writes)
+{
+	Oid			argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, BYTEAARRAYOID};
+	Datum		values[3];
+
+	if (writes->n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(writes->users, writes->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(writes->versions, writes->n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	{
+		bool	   *nulls = palloc(sizeof(bool) * writes->n);
+		int			dims[1] = {writes->n};
+		int			lbs[1] = {1};
+
+		for (int i = 0; i < writes->n; i++)
+			nulls[i] = writes->nulls[i] == 'n';
+		values[2] = PointerGetDatum(construct_md_array(writes->states, nulls, 1, dims, lbs, BYTEAOID, -1, false, TYPALIGN_INT));
+	}
+	run_plan(mt_kept_plan(&state_write_plan,
+					   "INSERT INTO microtrigger.segment_state AS s (user_id, version, state) "
+					   "SELECT x.u, x.v + 1, x.st FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::int8[]), "
+					   "pg_catalog.unnest($3::bytea[])) AS x(u, v, st) "
+					   "ON CONFLICT (user_id) DO UPDATE SET version = s.version + 1, "
+					   "state = CASE WHEN s.version = EXCLUDED.version - 1 THEN EXCLUDED.state END",
+					   3, argtypes), values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * Makes the pass's queries index lookups by key, whatever the sizes (until AtEOXact_GUC with
+ * the returned level, or the subtransaction's end): they look up a few hundred keys given as
+ * arrays, and a custom plan that sees 500 keys against a small table hashes the whole table —
+ * segment_members and segment_schedule grow into the tens of thousands of rows.
+ */
+static int
+plan_by_key(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * Maintains every user of the pass: one read of the kept states, one of the stored states of
+ * the pairs without a kept part, per such user one read of events (and of the contact when a
+ * profile verdict is not kept), then all writes and all changes at once. Returns the pairs
+ * evaluated.
  */
 static int
 maintain_pass(void *arg)
@@ -643,22 +1107,36 @@ maintain_pass(void *arg)
 	int			evaluated = 0;
 	int			first = pass->changes.n;
 	PassWrites	writes = {0};
+	StateWrites state_writes = {0};
 	StoredState **stored;
+	KeptState  *kept;
+	bool	  **read_pair;
 	MemoryContext old = MemoryContextSwitchTo(pass->changes_context);
+	int			guc_level = plan_by_key();
 
-	stored = load_stored_states(pass->users, pass->n_users);
+	kept = load_kept_states(pass->users, pass->n_users);
+	read_pair = pairs_to_read(pass->users, pass->n_users, kept);
+	stored = load_stored_states(pass->users, pass->n_users, read_pair);
+	state_writes.users = palloc(sizeof(Datum) * pass->n_users);
+	state_writes.versions = palloc(sizeof(Datum) * pass->n_users);
+	state_writes.states = palloc(sizeof(Datum) * pass->n_users);
+	state_writes.nulls = palloc(sizeof(char) * pass->n_users);
 	MemoryContextSwitchTo(old);
 	for (int u = 0; u < pass->n_users; u++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(pass->user_context);
 		old = MemoryContextSwitchTo(pass->user_context);
-		evaluated += maintain_user(pass->users[u], stored[u], &writes, &pass->changes, pass->changes_context);
+		evaluated += maintain_user(pass->users[u], &kept[u], read_pair[u], stored[u], &writes,
+								   &pass->changes, &state_writes, pass->changes_context);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextReset(pass->user_context);
 	old = MemoryContextSwitchTo(pass->user_context);
 	flush_writes(&writes);
+	flush_states(&state_writes);
+	AtEOXact_GUC(true, guc_level);
+	/* the segment events go through the ingest trigger, which plans as the user configured */
 	record_changes(&pass->changes, first);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(pass->user_context);
