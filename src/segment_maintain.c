@@ -403,7 +403,9 @@ run_write(SPIPlanPtr *slot, const char *sql, WriteList *list, int expected)
 
 /*
  * Writes a pass's results: per-row upserts and deletes by key (each (segment, user) appears once
- * in a pass), in four statements instead of one per row.
+ * in a pass), in four statements instead of one per row. A delete finds its rows with one index
+ * lookup per key (the LATERAL subquery cannot be flattened into a join the planner could turn
+ * around into a scan of the whole table per key) and deletes them by ctid.
  */
 static void
 flush_writes(PassWrites *writes)
@@ -414,8 +416,10 @@ flush_writes(PassWrites *writes)
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET entered_at = EXCLUDED.entered_at",
 			  &writes->enter, SPI_OK_INSERT);
 	run_write(&exit_plan,
-			  "DELETE FROM microtrigger.segment_members m USING ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id) "
-			  "WHERE m.segment = x.segment AND m.user_id = x.user_id AND $3 IS NOT NULL",
+			  "DELETE FROM microtrigger.segment_members m WHERE m.ctid = ANY (ARRAY("
+			  "SELECT l.ctid FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id), "
+			  "LATERAL (SELECT i.ctid FROM microtrigger.segment_members i WHERE i.segment = x.segment AND i.user_id = x.user_id OFFSET 0) l)) "
+			  "AND $3 IS NOT NULL",
 			  &writes->exit, SPI_OK_DELETE);
 	run_write(&schedule_plan,
 			  "INSERT INTO microtrigger.segment_schedule (segment, user_id, changes_at) "
@@ -423,8 +427,10 @@ flush_writes(PassWrites *writes)
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET changes_at = EXCLUDED.changes_at",
 			  &writes->schedule, SPI_OK_INSERT);
 	run_write(&unschedule_plan,
-			  "DELETE FROM microtrigger.segment_schedule s USING ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id) "
-			  "WHERE s.segment = x.segment AND s.user_id = x.user_id AND $3 IS NOT NULL",
+			  "DELETE FROM microtrigger.segment_schedule s WHERE s.ctid = ANY (ARRAY("
+			  "SELECT l.ctid FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id), "
+			  "LATERAL (SELECT i.ctid FROM microtrigger.segment_schedule i WHERE i.segment = x.segment AND i.user_id = x.user_id OFFSET 0) l)) "
+			  "AND $3 IS NOT NULL",
 			  &writes->unschedule, SPI_OK_DELETE);
 }
 

@@ -14,7 +14,6 @@ CREATE TABLE microtrigger.segment_schedule (
     PRIMARY KEY (segment, user_id)
 );
 CREATE INDEX segment_schedule_due ON microtrigger.segment_schedule (changes_at);
-CREATE INDEX segment_schedule_user ON microtrigger.segment_schedule (user_id);
 
 -- The time each segment's membership is current to: the latest run_pending as_of (or refresh).
 -- A late event (occurred_at before it) is judged at this time, as a fresh computation would be.
