@@ -227,75 +227,55 @@ profile_matches(const MtSegment *segment, const char *user_id, Jsonb **contact, 
 	}
 }
 
+/* A user's rows in a chunk's read of events (prefetch_events). */
+typedef struct UserRows
+{
+	uint64		first;
+	uint64		n;
+} UserRows;
+
+/* Adds the event types of a segment to a distinct list (sets *any_type instead when it takes all). */
+static void
+add_types(const MtSegment *segment, char **types, int *n_types, bool *any_type)
+{
+	*any_type |= segment->any_type;
+	for (int t = 0; t < segment->n_event_types && !*any_type; t++)
+	{
+		bool		seen = false;
+
+		for (int k = 0; k < *n_types && !seen; k++)
+			seen = strcmp(types[k], segment->event_types[t]) == 0;
+		if (!seen)
+			types[(*n_types)++] = segment->event_types[t];
+	}
+}
+
 /*
- * Reads the user's events that the affected segments may count, from `since` on (all of them
- * when since is DT_NOBEGIN), and files each one's time under every clause that counts it.
+ * Files the user's rows of a chunk's read (from `since` on) under every clause of the affected
+ * segments that counts them.
  */
 static void
-load_clause_times(const char *user_id, int *affected, int n_affected, TimestampTz since,
-				  MtSegmentTimes **times)
+file_clause_times(const char *user_id, int *affected, int n_affected, TimestampTz since,
+				  MtSegmentTimes **times, SPITupleTable *table, const UserRows *rows)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	bool		any_type = false;
-	char	  **types;
-	int			n_types = 0;
-	int			capacity = 0;
-	SPIPlanPtr	plan;
-
-	for (int a = 0; a < n_affected; a++)
+	for (uint64 row = rows->first; row < rows->first + rows->n; row++)
 	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
-
-		any_type |= segment->any_type;
-		capacity += segment->n_event_types;
-	}
-	types = palloc(sizeof(char *) * Max(capacity, 1));
-	for (int a = 0; a < n_affected && !any_type; a++)
-	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
-
-		for (int t = 0; t < segment->n_event_types; t++)
-		{
-			bool		seen = false;
-
-			for (int k = 0; k < n_types && !seen; k++)
-				seen = strcmp(types[k], segment->event_types[t]) == 0;
-			if (!seen)
-				types[n_types++] = segment->event_types[t];
-		}
-	}
-	values[0] = CStringGetTextDatum(user_id);
-	values[1] = text_array(types, n_types);
-	values[2] = TimestampTzGetDatum(since);
-	if (any_type)
-		plan = mt_kept_plan(&events_any_plan,
-						 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
-						 "WHERE user_id = $1 AND occurred_at >= $3 "
-						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL",
-						 3, argtypes);
-	else
-		plan = mt_kept_plan(&events_typed_plan,
-						 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
-						 "WHERE user_id = $1 AND event_type = ANY ($2) AND occurred_at >= $3",
-						 3, argtypes);
-	run_plan(plan, values, NULL, SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tuple = table->vals[row];
+		TupleDesc	desc = table->tupdesc;
 		bool		isnull,
 					session_null;
-		text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
-		TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
-		Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
+		text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 2, &isnull));
+		TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3, &isnull));
+		Datum		session = SPI_getbinval(tuple, desc, 4, &session_null);
 		text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
 		Jsonb	   *params;
 		MtDocument	doc;
 
 		if (!mt_time_is_finite(occurred))
 			continue;			/* an event at ±infinity is on no timeline: it counts in no window */
-		params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+		if (occurred < since)
+			continue;			/* read for another user of the chunk */
+		params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
 		mt_document_init_event(&doc, params, user_id, (int) strlen(user_id),
 							   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
 							   session_text ? VARDATA_ANY(session_text) : NULL,
@@ -312,7 +292,6 @@ load_clause_times(const char *user_id, int *affected, int n_affected, TimestampT
 					mt_clause_times_add(&times[a]->exclude[c], occurred);
 		}
 	}
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Rows to write at the end of a pass: (segment, user[, time]) per kind of write. */
@@ -628,8 +607,9 @@ part_stored(const MtStatePart *part)
  */
 static int
 maintain_user(const MtUserWork *work, const KeptState *kept, const bool *read_pair,
-			  const StoredState *stored_by_segment, PassWrites *writes, ChangeList *changes,
-			  StateWrites *state_writes, MemoryContext pass_context)
+			  const StoredState *stored_by_segment, SPITupleTable *rows_table, const UserRows *rows,
+			  PassWrites *writes, ChangeList *changes, StateWrites *state_writes,
+			  MemoryContext pass_context)
 {
 	int			n_segments = mt_segment_cache_count();
 	int		   *affected = palloc(sizeof(int) * Max(n_segments, 1));
@@ -714,7 +694,7 @@ maintain_user(const MtUserWork *work, const KeptState *kept, const bool *read_pa
 							: &times[a]->exclude[fresh->slot - segment->n_include], fresh->at);
 	}
 	if (n_read > 0)
-		load_clause_times(work->user_id, read, n_read, since, read_times);
+		file_clause_times(work->user_id, read, n_read, since, read_times, rows_table, rows);
 
 	mt_segment_state_begin(&state);
 	for (int a = 0; a < n_affected; a++)
@@ -1080,6 +1060,124 @@ flush_states(StateWrites *writes)
 					   3, argtypes), values, NULL, SPI_OK_INSERT);
 }
 
+#define READ_CHUNK 500			/* users whose events one query reads */
+
+/*
+ * Reads, in one query, the events that users[from, to) need read for their pairs without a kept
+ * part (the union of their types, from the earliest time any of them needs); rows[u - from] is
+ * each user's range of the returned table (NULL when no user needs a read).
+ */
+static SPITupleTable *
+prefetch_events(MtUserWork **users, int from, int to, bool **read_pair, StoredState **stored,
+				UserRows *rows)
+{
+	int			n_segments = mt_segment_cache_count();
+	char	  **types = palloc(sizeof(char *) * Max(n_segments * 8, 1));
+	int			n_types = 0;
+	int			type_capacity = Max(n_segments * 8, 1);
+	bool		any_type = false;
+	TimestampTz since = DT_NOEND;
+	Datum	   *ids = palloc(sizeof(Datum) * (to - from));
+	int		   *order = palloc(sizeof(int) * (to - from));
+	int			n_ids = 0;
+	Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	SPIPlanPtr	plan;
+	SPITupleTable *table;
+	uint64		n_rows;
+
+	for (int u = from; u < to; u++)
+	{
+		bool		reads = false;
+
+		rows[u - from].first = 0;
+		rows[u - from].n = 0;
+		for (int k = 0; k < n_segments; k++)
+		{
+			const MtSegment *segment = mt_segment_cache_entry(k)->segment;
+
+			if (!read_pair[u][k])
+				continue;
+			reads = true;
+			if (n_types + segment->n_event_types > type_capacity)
+			{
+				type_capacity = (n_types + segment->n_event_types) * 2;
+				types = repalloc(types, sizeof(char *) * type_capacity);
+			}
+			add_types(segment, types, &n_types, &any_type);
+			if (segment->all_history)
+				since = DT_NOBEGIN;
+			else if (since != DT_NOBEGIN)
+				since = Min(since, mt_time_add_saturated(sweep_start(&stored[u][k], users[u]->at[k]),
+														 -segment->longest_within));
+		}
+		if (reads)
+		{
+			order[n_ids] = u;
+			ids[n_ids++] = CStringGetTextDatum(users[u]->user_id);
+		}
+	}
+	if (n_ids == 0)
+		return NULL;
+	qsort_arg(order, n_ids, sizeof(int), compare_positions, users);
+	values[0] = PointerGetDatum(construct_array(ids, n_ids, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = text_array(types, n_types);
+	values[2] = TimestampTzGetDatum(since);
+	if (any_type)
+		plan = mt_kept_plan(&events_any_plan,
+						 "SELECT user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+						 "WHERE user_id = ANY ($1) AND occurred_at >= $3 "
+						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL ORDER BY user_id",
+						 3, argtypes);
+	else
+		plan = mt_kept_plan(&events_typed_plan,
+						 "SELECT user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+						 "WHERE user_id = ANY ($1) AND event_type = ANY ($2) AND occurred_at >= $3 ORDER BY user_id",
+						 3, argtypes);
+	run_plan(plan, values, NULL, SPI_OK_SELECT);
+	table = SPI_tuptable;
+	n_rows = SPI_processed;
+	/* the rows come grouped by user: find each group's user */
+	for (uint64 row = 0; row < n_rows;)
+	{
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(table->vals[row], table->tupdesc, 1, &isnull));
+		uint64		end = row + 1;
+		int			lo = 0,
+					hi = n_ids;
+
+		while (end < n_rows)
+		{
+			char	   *next = TextDatumGetCString(SPI_getbinval(table->vals[end], table->tupdesc, 1, &isnull));
+			bool		same = strcmp(next, id) == 0;
+
+			pfree(next);
+			if (!same)
+				break;
+			end++;
+		}
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+			int			c = strcmp(users[order[mid]]->user_id, id);
+
+			if (c == 0)
+			{
+				rows[order[mid] - from].first = row;
+				rows[order[mid] - from].n = end - row;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		pfree(id);
+		row = end;
+	}
+	return table;
+}
+
 /*
  * Makes the pass's queries index lookups by key, whatever the sizes (until AtEOXact_GUC with
  * the returned level, or the subtransaction's end): they look up a few hundred keys given as
@@ -1128,14 +1226,28 @@ maintain_pass(void *arg)
 	state_writes.states = palloc(sizeof(Datum) * pass->n_users);
 	state_writes.nulls = palloc(sizeof(char) * pass->n_users);
 	MemoryContextSwitchTo(old);
-	for (int u = 0; u < pass->n_users; u++)
+	for (int from = 0; from < pass->n_users; from += READ_CHUNK)
 	{
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(pass->user_context);
-		old = MemoryContextSwitchTo(pass->user_context);
-		evaluated += maintain_user(pass->users[u], &kept[u], read_pair[u], stored[u], &writes,
-								   &pass->changes, &state_writes, pass->changes_context);
+		int			to = Min(pass->n_users, from + READ_CHUNK);
+		UserRows   *rows;
+		SPITupleTable *table;
+
+		old = MemoryContextSwitchTo(pass->changes_context);
+		rows = palloc(sizeof(UserRows) * (to - from));
+		table = prefetch_events(pass->users, from, to, read_pair, stored, rows);
 		MemoryContextSwitchTo(old);
+		for (int u = from; u < to; u++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(pass->user_context);
+			old = MemoryContextSwitchTo(pass->user_context);
+			evaluated += maintain_user(pass->users[u], &kept[u], read_pair[u], stored[u], table,
+									   &rows[u - from], &writes, &pass->changes, &state_writes,
+									   pass->changes_context);
+			MemoryContextSwitchTo(old);
+		}
+		if (table != NULL)
+			SPI_freetuptable(table);
 	}
 	MemoryContextReset(pass->user_context);
 	old = MemoryContextSwitchTo(pass->user_context);

@@ -75,16 +75,27 @@ CREATE TRIGGER backfill AFTER INSERT OR UPDATE ON microtrigger.segments
 CREATE TRIGGER invalidate_segment_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.segments
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();
 
--- The schedule of a segment that was deleted or renamed goes with it.
+-- The schedule of a segment that is renamed follows it, and that of one deleted or truncated
+-- goes with it (what ON UPDATE / ON DELETE CASCADE did).
 CREATE FUNCTION microtrigger.segments_drop_schedule() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    DELETE FROM microtrigger.segment_schedule s
-    WHERE NOT EXISTS (SELECT 1 FROM microtrigger.segments g WHERE g.name = s.segment);
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM microtrigger.segment_schedule;
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM microtrigger.segment_schedule WHERE segment = OLD.name;
+    ELSIF OLD.name IS DISTINCT FROM NEW.name AND OLD.definition IS DISTINCT FROM NEW.definition THEN
+        -- the backfill trigger (before this one) scheduled the new definition under the new name
+        DELETE FROM microtrigger.segment_schedule WHERE segment = OLD.name;
+    ELSIF OLD.name IS DISTINCT FROM NEW.name THEN
+        UPDATE microtrigger.segment_schedule SET segment = NEW.name WHERE segment = OLD.name;
+    END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER drop_schedule AFTER UPDATE OF name OR DELETE OR TRUNCATE ON microtrigger.segments
+CREATE TRIGGER drop_schedule AFTER UPDATE OF name OR DELETE ON microtrigger.segments
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.segments_drop_schedule();
+CREATE TRIGGER drop_schedule_truncate AFTER TRUNCATE ON microtrigger.segments
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_drop_schedule();
 
 -- New events: the ingest trigger on events (40_engine.sql) hands each row to the segments too.
