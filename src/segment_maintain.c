@@ -230,9 +230,11 @@ profile_matches(const MtSegment *segment, const char *user_id, Jsonb **contact, 
 /* A user's rows in a chunk's read of events (prefetch_events). */
 typedef struct UserRows
 {
-	uint64		first;
-	uint64		n;
+	uint64		first;			/* NO_ROW: none */
+	const uint64 *next;			/* the next row of the same user, by row */
 } UserRows;
+
+#define NO_ROW PG_UINT64_MAX
 
 /* Adds the event types of a segment to a distinct list (sets *any_type instead when it takes all). */
 static void
@@ -258,7 +260,7 @@ static void
 file_clause_times(const char *user_id, int *affected, int n_affected, TimestampTz since,
 				  MtSegmentTimes **times, SPITupleTable *table, const UserRows *rows)
 {
-	for (uint64 row = rows->first; row < rows->first + rows->n; row++)
+	for (uint64 row = rows->first; row != NO_ROW; row = rows->next[row])
 	{
 		HeapTuple	tuple = table->vals[row];
 		TupleDesc	desc = table->tupdesc;
@@ -1064,8 +1066,9 @@ flush_states(StateWrites *writes)
 
 /*
  * Reads, in one query, the events that users[from, to) need read for their pairs without a kept
- * part (the union of their types, from the earliest time any of them needs); rows[u - from] is
- * each user's range of the returned table (NULL when no user needs a read).
+ * part (the union of their types, from the earliest time any of them needs); rows[u - from] lists
+ * each user's rows of the returned table (NULL when no user needs a read). Rows are assigned to
+ * users in C: an ORDER BY would sort a chunk's rows, params and all, beyond work_mem.
  */
 static SPITupleTable *
 prefetch_events(MtUserWork **users, int from, int to, bool **read_pair, StoredState **stored,
@@ -1090,8 +1093,8 @@ prefetch_events(MtUserWork **users, int from, int to, bool **read_pair, StoredSt
 	{
 		bool		reads = false;
 
-		rows[u - from].first = 0;
-		rows[u - from].n = 0;
+		rows[u - from].first = NO_ROW;
+		rows[u - from].next = NULL;
 		for (int k = 0; k < n_segments; k++)
 		{
 			const MtSegment *segment = mt_segment_cache_entry(k)->segment;
@@ -1127,53 +1130,50 @@ prefetch_events(MtUserWork **users, int from, int to, bool **read_pair, StoredSt
 		plan = mt_kept_plan(&events_any_plan,
 						 "SELECT user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
 						 "WHERE user_id = ANY ($1) AND occurred_at >= $3 "
-						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL ORDER BY user_id",
+						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL",
 						 3, argtypes);
 	else
 		plan = mt_kept_plan(&events_typed_plan,
 						 "SELECT user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
-						 "WHERE user_id = ANY ($1) AND event_type = ANY ($2) AND occurred_at >= $3 ORDER BY user_id",
+						 "WHERE user_id = ANY ($1) AND event_type = ANY ($2) AND occurred_at >= $3",
 						 3, argtypes);
 	run_plan(plan, values, NULL, SPI_OK_SELECT);
 	table = SPI_tuptable;
 	n_rows = SPI_processed;
-	/* the rows come grouped by user: find each group's user */
-	for (uint64 row = 0; row < n_rows;)
+	/* each row to its user: a list per user, threaded through next (no ORDER BY: no sort) */
 	{
-		bool		isnull;
-		char	   *id = TextDatumGetCString(SPI_getbinval(table->vals[row], table->tupdesc, 1, &isnull));
-		uint64		end = row + 1;
-		int			lo = 0,
-					hi = n_ids;
+		uint64	   *next = palloc(sizeof(uint64) * Max(n_rows, 1));
 
-		while (end < n_rows)
+		for (int i = 0; i < n_ids; i++)
+			rows[order[i] - from].next = next;
+		for (uint64 row = 0; row < n_rows; row++)
 		{
-			char	   *next = TextDatumGetCString(SPI_getbinval(table->vals[end], table->tupdesc, 1, &isnull));
-			bool		same = strcmp(next, id) == 0;
+			bool		isnull;
+			char	   *id = TextDatumGetCString(SPI_getbinval(table->vals[row], table->tupdesc, 1, &isnull));
+			int			lo = 0,
+						hi = n_ids;
 
-			pfree(next);
-			if (!same)
-				break;
-			end++;
-		}
-		while (lo < hi)
-		{
-			int			mid = (lo + hi) / 2;
-			int			c = strcmp(users[order[mid]]->user_id, id);
-
-			if (c == 0)
+			next[row] = NO_ROW;
+			while (lo < hi)
 			{
-				rows[order[mid] - from].first = row;
-				rows[order[mid] - from].n = end - row;
-				break;
+				int			mid = (lo + hi) / 2;
+				int			c = strcmp(users[order[mid]]->user_id, id);
+
+				if (c == 0)
+				{
+					UserRows   *mine = &rows[order[mid] - from];
+
+					next[row] = mine->first;
+					mine->first = row;
+					break;
+				}
+				if (c < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
 			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
+			pfree(id);
 		}
-		pfree(id);
-		row = end;
 	}
 	return table;
 }
