@@ -89,8 +89,9 @@ count_below(const MtClauseTimes *times, int64_t t)
 }
 
 /*
- * The clause's count at t: its events in [t - within, t] (or up to t without a window). A
- * window reaching back past the first timestamp starts at -infinity.
+ * The clause's count at t: its events in [t - within, t] (or up to t without a window, with the
+ * base count of earlier events). A window reaching back past the first timestamp starts at
+ * -infinity.
  */
 static int64_t
 clause_count_at(const MtClause *clause, const MtClauseTimes *times, int64_t t)
@@ -98,7 +99,7 @@ clause_count_at(const MtClause *clause, const MtClauseTimes *times, int64_t t)
 	int			upto = t == INT64_MAX ? times->n : count_below(times, t + 1);
 
 	if (!clause->has_within)
-		return upto;
+		return times->base + upto;
 	return upto - count_below(times, mt_time_add_saturated(t, -clause->within));
 }
 

@@ -21,6 +21,7 @@ typedef struct MtClauseTimes
 	int64_t    *times;			/* sorted by mt_segment_times_sort */
 	int			n;
 	int			capacity;
+	int64_t		base;			/* events counted before times[0] (a clause without a window) */
 } MtClauseTimes;
 
 /* Everything membership depends on for one user: clause times and the profile. */

@@ -150,7 +150,8 @@ mt_segment_deltas_reset(MtSegmentDeltas *deltas)
 
 /*
  * Files one event under every segment one of whose clauses counts it, to be re-evaluated at
- * max(segment clock, occurred_at). An event at ±infinity is on no timeline: it counts in none.
+ * max(segment clock, occurred_at), and its time under each clause that counts it (added to the
+ * user's kept state). An event at ±infinity is on no timeline: it counts in none.
  */
 void
 mt_segment_deltas_add(MtSegmentDeltas *deltas, const char *user_id, int user_id_len,
@@ -167,17 +168,25 @@ mt_segment_deltas_add(MtSegmentDeltas *deltas, const char *user_id, int user_id_
 	for (int i = 0; i < n_candidates; i++)
 	{
 		MtSegmentEntry *entry = mt_segment_cache_entry(candidates[i]);
+		const MtSegment *segment = entry->segment;
 		TimestampTz at = Max(entry->clock, occurred_at);
 
-		if (!mt_segment_counts_event(entry->segment, doc))
-			continue;
-		if (work == NULL)
+		for (int slot = 0; slot < segment->n_include + segment->n_exclude; slot++)
 		{
-			char	   *id = pnstrdup(user_id, user_id_len);
+			const MtClause *clause = slot < segment->n_include ? &segment->include[slot]
+				: &segment->exclude[slot - segment->n_include];
 
-			work = affected_user(deltas->users, id, deltas->context);
+			if (!mt_segment_clause_counts(clause, doc))
+				continue;
+			if (work == NULL)
+			{
+				char	   *id = pnstrdup(user_id, user_id_len);
+
+				work = affected_user(deltas->users, id, deltas->context);
+			}
+			work->at[entry->index] = Max(work->at[entry->index], at);
+			mt_user_work_add_fresh(work, entry->index, slot, occurred_at);
 		}
-		work->at[entry->index] = Max(work->at[entry->index], at);
 	}
 }
 
@@ -209,7 +218,10 @@ profile_work(Datum user_id)
 		if (entry->segment->profile == NULL)
 			continue;
 		if (work == NULL)
+		{
 			work = mt_user_work_new(id, mt_segment_cache_count());
+			work->contact_changed = true;
+		}
 		/* a segment has a clock from its creation; the transaction's time is only a fallback */
 		work->at[k] = entry->clock != DT_NOBEGIN ? entry->clock : GetCurrentTransactionStartTimestamp();
 	}

@@ -7,12 +7,15 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -21,6 +24,7 @@
 #include "subxact.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
+#include "segment_state.h"
 #include "spi_util.h"
 #include "segment_timeline.h"
 
@@ -63,6 +67,8 @@ static SPIPlanPtr unschedule_plan;
 static SPIPlanPtr record_plan;
 static SPIPlanPtr error_plan;
 static SPIPlanPtr postpone_plan;
+static SPIPlanPtr state_read_plan;
+static SPIPlanPtr state_write_plan;
 
 /* Runs a plan and checks its result code. */
 static void
@@ -92,15 +98,40 @@ mt_user_work_new(const char *user_id, int n_segments)
 	work->at = palloc(sizeof(TimestampTz) * Max(n_segments, 1));
 	for (int i = 0; i < n_segments; i++)
 		work->at[i] = DT_NOBEGIN;
+	work->fresh = NULL;
+	work->n_fresh = 0;
+	work->fresh_capacity = 0;
+	work->contact_changed = false;
 	return work;
 }
 
+/* Files a new event's time under a clause slot (see segment_maintain.h). */
+void
+mt_user_work_add_fresh(MtUserWork *work, int segment, int slot, TimestampTz at)
+{
+	if (work->n_fresh == work->fresh_capacity)
+	{
+		MemoryContext context = GetMemoryChunkContext(work->at);
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		work->fresh_capacity = work->fresh_capacity ? work->fresh_capacity * 2 : 4;
+		work->fresh = work->fresh ? repalloc(work->fresh, sizeof(MtFreshTime) * work->fresh_capacity)
+			: palloc(sizeof(MtFreshTime) * work->fresh_capacity);
+		MemoryContextSwitchTo(old);
+	}
+	work->fresh[work->n_fresh].segment = segment;
+	work->fresh[work->n_fresh].slot = slot;
+	work->fresh[work->n_fresh].at = at;
+	work->n_fresh++;
+}
+
 /*
- * Reads the stored membership and schedule of every (segment, user) pair of the pass in one
- * query; states[u][k] is user u's state for cache segment k (only affected ones are filled).
+ * Reads the stored membership and schedule of the (segment, user) pairs of the pass that have
+ * no kept part (read_pair[u][k]) in one query; states[u][k] is user u's state for cache segment
+ * k (only those pairs are filled).
  */
 static StoredState **
-load_stored_states(MtUserWork **users, int n_users)
+load_stored_states(MtUserWork **users, int n_users, bool **read_pair)
 {
 	int			n_segments = mt_segment_cache_count();
 	StoredState **states = palloc(sizeof(StoredState *) * Max(n_users, 1));
@@ -118,7 +149,7 @@ load_stored_states(MtUserWork **users, int n_users)
 
 		states[u] = palloc0(sizeof(StoredState) * Max(n_segments, 1));
 		for (int k = 0; k < n_segments; k++)
-			if (users[u]->at[k] != DT_NOBEGIN)
+			if (read_pair[u][k])
 			{
 				segment_names[n_pairs] = CStringGetTextDatum(mt_segment_cache_entry(k)->segment->name);
 				user_ids[n_pairs] = user_id;
@@ -126,6 +157,8 @@ load_stored_states(MtUserWork **users, int n_users)
 				pair_segment[n_pairs++] = k;
 			}
 	}
+	if (n_pairs == 0)
+		return states;
 	values[0] = PointerGetDatum(construct_array(segment_names, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(user_ids, n_pairs, TEXTOID, -1, false, TYPALIGN_INT));
 	run_plan(mt_kept_plan(&stored_plan,
@@ -190,75 +223,57 @@ profile_matches(const MtSegment *segment, const char *user_id, Jsonb **contact, 
 	}
 }
 
+/* A user's rows in a chunk's read of events (prefetch_events). */
+typedef struct UserRows
+{
+	uint64		first;			/* NO_ROW: none */
+	const uint64 *next;			/* the next row of the same user, by row */
+} UserRows;
+
+#define NO_ROW PG_UINT64_MAX
+
+/* Adds the event types of a segment to a distinct list (sets *any_type instead when it takes all). */
+static void
+add_types(const MtSegment *segment, char **types, int *n_types, bool *any_type)
+{
+	*any_type |= segment->any_type;
+	for (int t = 0; t < segment->n_event_types && !*any_type; t++)
+	{
+		bool		seen = false;
+
+		for (int k = 0; k < *n_types && !seen; k++)
+			seen = strcmp(types[k], segment->event_types[t]) == 0;
+		if (!seen)
+			types[(*n_types)++] = segment->event_types[t];
+	}
+}
+
 /*
- * Reads the user's events that the affected segments may count, from `since` on (all of them
- * when since is DT_NOBEGIN), and files each one's time under every clause that counts it.
+ * Files the user's rows of a chunk's read (from `since` on) under every clause of the affected
+ * segments that counts them.
  */
 static void
-load_clause_times(const char *user_id, int *affected, int n_affected, TimestampTz since,
-				  MtSegmentTimes **times)
+file_clause_times(const char *user_id, int *affected, int n_affected, TimestampTz since,
+				  MtSegmentTimes **times, SPITupleTable *table, const UserRows *rows)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	bool		any_type = false;
-	char	  **types;
-	int			n_types = 0;
-	int			capacity = 0;
-	SPIPlanPtr	plan;
-
-	for (int a = 0; a < n_affected; a++)
+	for (uint64 row = rows->first; row != NO_ROW; row = rows->next[row])
 	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
-
-		any_type |= segment->any_type;
-		capacity += segment->n_event_types;
-	}
-	types = palloc(sizeof(char *) * Max(capacity, 1));
-	for (int a = 0; a < n_affected && !any_type; a++)
-	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
-
-		for (int t = 0; t < segment->n_event_types; t++)
-		{
-			bool		seen = false;
-
-			for (int k = 0; k < n_types && !seen; k++)
-				seen = strcmp(types[k], segment->event_types[t]) == 0;
-			if (!seen)
-				types[n_types++] = segment->event_types[t];
-		}
-	}
-	values[0] = CStringGetTextDatum(user_id);
-	values[1] = text_array(types, n_types);
-	values[2] = TimestampTzGetDatum(since);
-	if (any_type)
-		plan = mt_kept_plan(&events_any_plan,
-						 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
-						 "WHERE user_id = $1 AND occurred_at >= $3 "
-						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL",
-						 3, argtypes);
-	else
-		plan = mt_kept_plan(&events_typed_plan,
-						 "SELECT event_type, occurred_at, session_id, params FROM microtrigger.events "
-						 "WHERE user_id = $1 AND event_type = ANY ($2) AND occurred_at >= $3",
-						 3, argtypes);
-	run_plan(plan, values, NULL, SPI_OK_SELECT);
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tuple = table->vals[row];
+		TupleDesc	desc = table->tupdesc;
 		bool		isnull,
 					session_null;
-		text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
-		TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
-		Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
+		text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 2, &isnull));
+		TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3, &isnull));
+		Datum		session = SPI_getbinval(tuple, desc, 4, &session_null);
 		text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
 		Jsonb	   *params;
 		MtDocument	doc;
 
 		if (!mt_time_is_finite(occurred))
 			continue;			/* an event at ±infinity is on no timeline: it counts in no window */
-		params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
+		if (occurred < since)
+			continue;			/* read for another user of the chunk */
+		params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
 		mt_document_init_event(&doc, params, user_id, (int) strlen(user_id),
 							   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
 							   session_text ? VARDATA_ANY(session_text) : NULL,
@@ -275,7 +290,6 @@ load_clause_times(const char *user_id, int *affected, int n_affected, TimestampT
 					mt_clause_times_add(&times[a]->exclude[c], occurred);
 		}
 	}
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Rows to write at the end of a pass: (segment, user[, time]) per kind of write. */
@@ -328,11 +342,14 @@ add_write(WriteList *list, MemoryContext context, const char *segment, const cha
  */
 static void
 plan_writes(PassWrites *writes, MemoryContext context, const char *segment, const char *user_id,
-			const StoredState *stored, const MtSweep *sweep, TimestampTz at)
+			const StoredState *stored, const MtSweep *sweep, TimestampTz at, StoredState *result)
 {
 	bool		keep_check = stored->scheduled && stored->changes_at > at &&
 		(!sweep->has_next || stored->changes_at <= sweep->next_change);
 
+	result->member = sweep->member;
+	result->scheduled = keep_check ? true : sweep->has_next;
+	result->changes_at = keep_check ? stored->changes_at : sweep->next_change;
 	if (sweep->member && sweep->n_changes > 0)
 		add_write(&writes->enter, context, segment, user_id, sweep->changes[sweep->n_changes - 1].at);
 	else if (!sweep->member && stored->member)
@@ -363,7 +380,9 @@ run_write(SPIPlanPtr *slot, const char *sql, WriteList *list, int expected)
 
 /*
  * Writes a pass's results: per-row upserts and deletes by key (each (segment, user) appears once
- * in a pass), in four statements instead of one per row.
+ * in a pass), in four statements instead of one per row. A delete finds its rows with one index
+ * lookup per key (the LATERAL subquery cannot be flattened into a join the planner could turn
+ * around into a scan of the whole table per key) and deletes them by ctid.
  */
 static void
 flush_writes(PassWrites *writes)
@@ -374,8 +393,10 @@ flush_writes(PassWrites *writes)
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET entered_at = EXCLUDED.entered_at",
 			  &writes->enter, SPI_OK_INSERT);
 	run_write(&exit_plan,
-			  "DELETE FROM microtrigger.segment_members m USING ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id) "
-			  "WHERE m.segment = x.segment AND m.user_id = x.user_id AND $3 IS NOT NULL",
+			  "DELETE FROM microtrigger.segment_members m WHERE m.ctid = ANY (ARRAY("
+			  "SELECT l.ctid FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id), "
+			  "LATERAL (SELECT i.ctid FROM microtrigger.segment_members i WHERE i.segment = x.segment AND i.user_id = x.user_id OFFSET 0) l)) "
+			  "AND $3 IS NOT NULL",
 			  &writes->exit, SPI_OK_DELETE);
 	run_write(&schedule_plan,
 			  "INSERT INTO microtrigger.segment_schedule (segment, user_id, changes_at) "
@@ -383,8 +404,10 @@ flush_writes(PassWrites *writes)
 			  "ON CONFLICT (segment, user_id) DO UPDATE SET changes_at = EXCLUDED.changes_at",
 			  &writes->schedule, SPI_OK_INSERT);
 	run_write(&unschedule_plan,
-			  "DELETE FROM microtrigger.segment_schedule s USING ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id) "
-			  "WHERE s.segment = x.segment AND s.user_id = x.user_id AND $3 IS NOT NULL",
+			  "DELETE FROM microtrigger.segment_schedule s WHERE s.ctid = ANY (ARRAY("
+			  "SELECT l.ctid FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS x(segment, user_id), "
+			  "LATERAL (SELECT i.ctid FROM microtrigger.segment_schedule i WHERE i.segment = x.segment AND i.user_id = x.user_id OFFSET 0) l)) "
+			  "AND $3 IS NOT NULL",
 			  &writes->unschedule, SPI_OK_DELETE);
 }
 
@@ -409,62 +432,325 @@ add_change(ChangeList *list, MemoryContext context, const char *user_id, const c
 	MemoryContextSwitchTo(old);
 }
 
+/* A user's kept state (segment_state.h) as read at the start of a pass. */
+typedef struct KeptState
+{
+	int64		version;		/* of the row; 0: no row */
+	bytea	   *state;			/* NULL: none */
+	bool		ours;			/* the row was written by this transaction */
+	bool		row_empty;		/* the row holds no state */
+	MtStatePart **parts;		/* decoded, by cache index */
+} KeptState;
+
 /*
- * Re-evaluates one user for every segment of its work from the stored states, files the writes
- * and appends the membership changes. Returns the number of segments evaluated.
+ * Within one transaction a user's row is written at most twice: a second write of a row this
+ * transaction already wrote stores it empty and keeps the state here instead (every further
+ * statement of the transaction reads it from here), so a long transaction of small statements
+ * does not pile up row versions that no one can prune until it ends. An entry is used only
+ * while the row still has the version it was kept at (anything that empties states moves it);
+ * all entries are dropped when a subtransaction rolls back, and with the transaction.
+ */
+typedef struct TxState
+{
+	char	   *user_id;		/* key */
+	int64		version;
+	bytea	   *state;
+} TxState;
+
+#define TX_STATES_MAX 200000	/* beyond that many users, a transaction reads their events */
+
+static HTAB *tx_states = NULL;
+static bool tx_callbacks_registered = false;
+
+/* Forgets the transaction's kept states (end of transaction, or a subtransaction rolled back). */
+static void
+tx_states_forget(void)
+{
+	tx_states = NULL;			/* its memory goes with TopTransactionContext */
+}
+
+/* Transaction callback: the kept states end with the transaction. */
+static void
+tx_states_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		tx_states_forget();
+}
+
+/* Subtransaction callback: a rollback may undo writes the kept states build on. */
+static void
+tx_states_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && tx_states != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		TxState    *entry;
+
+		/* the table lives in TopTransactionContext: drop the entries (not the memory) */
+		hash_seq_init(&status, tx_states);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			entry->version = -1;
+	}
+}
+
+/* Hash of a key that is a pointer to a C string. */
+static uint32
+tx_key_hash(const void *key, Size keysize)
+{
+	const char *str = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) str, (int) strlen(str));
+}
+
+/* Equality of two keys that are pointers to C strings (0 when equal). */
+static int
+tx_key_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The transaction's kept state of a user, or NULL. */
+static TxState *
+tx_state_find(const char *user_id)
+{
+	if (tx_states == NULL)
+		return NULL;
+	return hash_search(tx_states, &user_id, HASH_FIND, NULL);
+}
+
+/* Keeps a user's state for the rest of the transaction (at most TX_STATES_MAX users). */
+static void
+tx_state_keep(const char *user_id, int64 version, bytea *state)
+{
+	MemoryContext old;
+	TxState    *entry;
+	bool		found;
+
+	if (!tx_callbacks_registered)
+	{
+		RegisterXactCallback(tx_states_xact_callback, NULL);
+		RegisterSubXactCallback(tx_states_subxact_callback, NULL);
+		tx_callbacks_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (tx_states == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(TxState);
+		ctl.hash = tx_key_hash;
+		ctl.match = tx_key_match;
+		ctl.hcxt = TopTransactionContext;
+		tx_states = hash_create("microtrigger segment states", 1024, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	entry = hash_search(tx_states, &user_id, HASH_FIND, NULL);
+	if (entry == NULL && hash_get_num_entries(tx_states) < TX_STATES_MAX)
+	{
+		char	   *key = pstrdup(user_id);
+
+		entry = hash_search(tx_states, &key, HASH_ENTER, &found);
+		entry->user_id = key;
+		entry->state = NULL;
+	}
+	if (entry != NULL)
+	{
+		if (entry->state != NULL)
+			pfree(entry->state);
+		entry->version = version;
+		entry->state = (bytea *) pg_detoast_datum_copy((struct varlena *) state);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* The kept states a pass writes, in one statement at its end. */
+typedef struct StateWrites
+{
+	Datum	   *users;
+	Datum	   *versions;
+	Datum	   *states;
+	char	   *nulls;			/* 'n': store the row empty */
+	int			n;
+} StateWrites;
+
+/* Where a sweep of a segment from its stored state to `at` starts: the stored check when it has passed. */
+static TimestampTz
+sweep_start(const StoredState *stored, TimestampTz at)
+{
+	return stored->scheduled && stored->changes_at < at ? stored->changes_at : at;
+}
+
+/* The stored state a kept part holds. */
+static StoredState
+part_stored(const MtStatePart *part)
+{
+	StoredState stored;
+
+	stored.member = part->member;
+	stored.scheduled = part->scheduled;
+	stored.changes_at = part->changes_at;
+	return stored;
+}
+
+/*
+ * Re-evaluates one user for every segment of its work, files the writes, appends the membership
+ * changes and the user's new kept state. A segment with a kept part that answers for the sweep
+ * takes its stored state and clause times from it, plus the statement's new events; the others
+ * are read (stored state from segment_members/segment_schedule, events from microtrigger.events).
+ * Returns the number of segments evaluated.
  */
 static int
-maintain_user(const MtUserWork *work, const StoredState *stored_by_segment, PassWrites *writes,
-			  ChangeList *changes, MemoryContext pass_context)
+maintain_user(const MtUserWork *work, const KeptState *kept, const bool *read_pair,
+			  const StoredState *stored_by_segment, SPITupleTable *rows_table, const UserRows *rows,
+			  PassWrites *writes, ChangeList *changes, StateWrites *state_writes,
+			  MemoryContext pass_context)
 {
 	int			n_segments = mt_segment_cache_count();
 	int		   *affected = palloc(sizeof(int) * Max(n_segments, 1));
+	int		   *read = palloc(sizeof(int) * Max(n_segments, 1));
+	int		   *position = palloc(sizeof(int) * Max(n_segments, 1));
 	int			n_affected = 0;
+	int			n_read = 0;
 	TimestampTz *from;
+	TimestampTz *complete;
+	StoredState *stored;
+	StoredState *result;
 	TimestampTz since = DT_NOEND;
 	MtSegmentTimes **times;
+	MtSegmentTimes **read_times;
+	bool	   *profile_known;
 	Jsonb	   *contact = NULL;
 	bool		contact_loaded = false;
+	StringInfoData state;
+	MemoryContext old;
 
 	for (int k = 0; k < n_segments; k++)
+	{
+		position[k] = -1;
 		if (work->at[k] != DT_NOBEGIN)
+		{
+			position[k] = n_affected;
 			affected[n_affected++] = k;
+		}
+	}
 	if (n_affected == 0)
 		return 0;
 	from = palloc(sizeof(TimestampTz) * n_affected);
+	complete = palloc(sizeof(TimestampTz) * n_affected);
+	stored = palloc(sizeof(StoredState) * n_affected);
+	result = palloc(sizeof(StoredState) * n_affected);
 	times = palloc(sizeof(MtSegmentTimes *) * n_affected);
+	read_times = palloc(sizeof(MtSegmentTimes *) * n_affected);
+	profile_known = palloc0(sizeof(bool) * n_affected);
 
 	/* sweep from the stored state's end (when it has passed) and read back as far as windows reach */
 	for (int a = 0; a < n_affected; a++)
 	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
-		const StoredState *stored = &stored_by_segment[affected[a]];
-		TimestampTz at = work->at[affected[a]];
+		int			k = affected[a];
+		const MtSegment *segment = mt_segment_cache_entry(k)->segment;
+		const MtStatePart *part = kept->parts[k];
+		TimestampTz at = work->at[k];
 
-		from[a] = stored->scheduled && stored->changes_at < at ? stored->changes_at : at;
+		times[a] = mt_segment_times_new(segment);
+		if (!read_pair[k])
+		{
+			stored[a] = part_stored(part);
+			from[a] = sweep_start(&stored[a], at);
+			complete[a] = part->horizon;
+			mt_segment_state_times(part, segment, times[a]);
+			if (segment->profile != NULL && part->profile_known && !work->contact_changed)
+			{
+				profile_known[a] = true;
+				times[a]->profile_ok = part->profile_ok;
+			}
+			continue;
+		}
+		stored[a] = stored_by_segment[k];
+		from[a] = sweep_start(&stored[a], at);
+		complete[a] = segment->all_history ? DT_NOBEGIN : from[a];
 		if (segment->all_history)
 			since = DT_NOBEGIN;
 		else if (since != DT_NOBEGIN)
 			since = Min(since, mt_time_add_saturated(from[a], -segment->longest_within));
-		times[a] = mt_segment_times_new(segment);
+		read[n_read] = k;
+		read_times[n_read++] = times[a];
 	}
-	load_clause_times(work->user_id, affected, n_affected, since, times);
+	/* the statement's new events: already in the table for the segments read from it */
+	for (int f = 0; f < work->n_fresh; f++)
+	{
+		const MtFreshTime *fresh = &work->fresh[f];
+		int			a = position[fresh->segment];
+		const MtSegment *segment = mt_segment_cache_entry(fresh->segment)->segment;
 
+		if (a < 0 || read_pair[fresh->segment])
+			continue;
+		mt_clause_times_add(fresh->slot < segment->n_include ? &times[a]->include[fresh->slot]
+							: &times[a]->exclude[fresh->slot - segment->n_include], fresh->at);
+	}
+	if (n_read > 0)
+		file_clause_times(work->user_id, read, n_read, since, read_times, rows_table, rows);
+
+	mt_segment_state_begin(&state);
 	for (int a = 0; a < n_affected; a++)
 	{
-		const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
+		int			k = affected[a];
+		const MtSegmentEntry *entry = mt_segment_cache_entry(k);
+		const MtSegment *segment = entry->segment;
 		MtSweep		sweep;
 
 		mt_segment_times_sort(segment, times[a]);
-		times[a]->profile_ok = profile_matches(segment, work->user_id, &contact, &contact_loaded);
-		mt_segment_sweep(segment, times[a], stored_by_segment[affected[a]].member, from[a],
-						 work->at[affected[a]], &sweep);
-		plan_writes(writes, pass_context, segment->name, work->user_id, &stored_by_segment[affected[a]],
-					&sweep, work->at[affected[a]]);
+		if (!profile_known[a])
+			times[a]->profile_ok = profile_matches(segment, work->user_id, &contact, &contact_loaded);
+		mt_segment_sweep(segment, times[a], stored[a].member, from[a], work->at[k], &sweep);
+		plan_writes(writes, pass_context, segment->name, work->user_id, &stored[a],
+					&sweep, work->at[k], &result[a]);
 		for (int c = 0; c < sweep.n_changes; c++)
 			add_change(changes, pass_context, work->user_id, segment->name,
 					   sweep.changes[c].at, sweep.changes[c].entered);
 	}
+	/* the new kept state: fresh parts for the segments evaluated, the others carried over */
+	for (int k = 0; k < n_segments; k++)
+	{
+		int			a = position[k];
+
+		if (a < 0)
+		{
+			if (kept->parts[k] != NULL)
+				mt_segment_state_carry(&state, kept->parts[k]);
+			continue;
+		}
+		{
+			const MtSegmentEntry *entry = mt_segment_cache_entry(k);
+			TimestampTz horizon = Max(complete[a], mt_time_add_saturated(work->at[k], -MT_STATE_MARGIN));
+
+			if (entry->clock != DT_NOBEGIN)
+				horizon = Max(horizon, Min(entry->clock, work->at[k]));
+			mt_segment_state_add(&state, entry->segment, result[a].member, result[a].scheduled,
+								 result[a].changes_at, entry->segment->profile != NULL,
+								 times[a]->profile_ok, horizon, times[a]);
+		}
+	}
+	SET_VARSIZE(state.data, state.len);
+	if (kept->ours && kept->row_empty)
+	{
+		/* emptied by an earlier write of this transaction: the state lives in memory only */
+		tx_state_keep(work->user_id, kept->version, (bytea *) state.data);
+		return n_affected;
+	}
+	old = MemoryContextSwitchTo(pass_context);
+	state_writes->users[state_writes->n] = CStringGetTextDatum(work->user_id);
+	state_writes->versions[state_writes->n] = Int64GetDatum(kept->version);
+	state_writes->nulls[state_writes->n] = kept->ours ? 'n' : ' ';
+	state_writes->states[state_writes->n] = kept->ours ? (Datum) 0 :
+		PointerGetDatum(pg_detoast_datum_copy((struct varlena *) state.data));
+	state_writes->n++;
+	MemoryContextSwitchTo(old);
+	if (kept->ours)				/* the second write of the row in this transaction: empty it */
+		tx_state_keep(work->user_id, kept->version + 1, (bytea *) state.data);
 	return n_affected;
 }
 
@@ -627,10 +913,292 @@ typedef struct MaintainPass
 	ChangeList	changes;
 } MaintainPass;
 
+/* qsort comparator: user positions by the users' ids (qsort_arg). */
+static int
+compare_positions(const void *a, const void *b, void *arg)
+{
+	MtUserWork **users = arg;
+
+	return strcmp(users[*(const int *) a]->user_id, users[*(const int *) b]->user_id);
+}
+
 /*
- * Maintains every user of the pass: one read of the stored states, per user one read of events
- * (and of the contact when a profile matters), then all writes and all changes at once.
- * Returns the pairs evaluated.
+ * Reads the kept states of the pass's users in one query (in the current memory context) and
+ * decodes them.
+ */
+static KeptState *
+load_kept_states(MtUserWork **users, int n_users)
+{
+	KeptState  *kept = palloc0(sizeof(KeptState) * n_users);
+	Datum	   *ids = palloc(sizeof(Datum) * n_users);
+	int		   *order = palloc(sizeof(int) * n_users);
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int			n_segments = mt_segment_cache_count();
+
+	for (int u = 0; u < n_users; u++)
+	{
+		ids[u] = CStringGetTextDatum(users[u]->user_id);
+		order[u] = u;
+	}
+	qsort_arg(order, n_users, sizeof(int), compare_positions, users);
+	values[0] = PointerGetDatum(construct_array(ids, n_users, TEXTOID, -1, false, TYPALIGN_INT));
+	run_plan(mt_kept_plan(&state_read_plan,
+					   "SELECT user_id, version, state, xmin FROM microtrigger.segment_state WHERE user_id = ANY ($1)",
+					   1, argtypes), values, NULL, SPI_OK_SELECT);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *id = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+		int			lo = 0,
+					hi = n_users;
+
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+			int			c = strcmp(users[order[mid]]->user_id, id);
+
+			if (c == 0)
+			{
+				Datum		state;
+
+				KeptState  *k = &kept[order[mid]];
+				TxState    *mine;
+
+				k->version = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+				state = SPI_getbinval(tuple, desc, 3, &isnull);
+				k->row_empty = isnull;
+				if (!isnull)
+					k->state = DatumGetByteaPCopy(state);
+				k->ours = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(tuple, desc, 4, &isnull)));
+				if (k->ours && (mine = tx_state_find(id)) != NULL && mine->version == k->version)
+					k->state = mine->state;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int u = 0; u < n_users; u++)
+	{
+		kept[u].parts = palloc(sizeof(MtStatePart *) * Max(n_segments, 1));
+		mt_segment_state_decode(kept[u].state, kept[u].parts);
+	}
+	return kept;
+}
+
+/*
+ * Which (segment, user) pairs of the pass are read from the tables: those with no kept part, or
+ * whose sweep would start before the part's horizon.
+ */
+static bool **
+pairs_to_read(MtUserWork **users, int n_users, KeptState *kept)
+{
+	int			n_segments = mt_segment_cache_count();
+	bool	  **read_pair = palloc(sizeof(bool *) * n_users);
+
+	for (int u = 0; u < n_users; u++)
+	{
+		read_pair[u] = palloc0(sizeof(bool) * Max(n_segments, 1));
+		for (int k = 0; k < n_segments; k++)
+		{
+			const MtStatePart *part = kept[u].parts[k];
+			StoredState stored;
+
+			if (users[u]->at[k] == DT_NOBEGIN)
+				continue;
+			if (part != NULL)
+			{
+				stored = part_stored(part);
+				if (sweep_start(&stored, users[u]->at[k]) >= part->horizon)
+					continue;
+			}
+			read_pair[u][k] = true;
+		}
+	}
+	return read_pair;
+}
+
+/*
+ * Writes the pass's kept states in one statement. A row another transaction changed since it
+ * was read (its version moved) is stored empty instead: that writer's events are not in this
+ * state, so the next pass reads the user's events again.
+ */
+static void
+flush_states(StateWrites *writes)
+{
+	Oid			argtypes[3] = {TEXTARRAYOID, INT8ARRAYOID, BYTEAARRAYOID};
+	Datum		values[3];
+
+	if (writes->n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(writes->users, writes->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(writes->versions, writes->n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	{
+		bool	   *nulls = palloc(sizeof(bool) * writes->n);
+		int			dims[1] = {writes->n};
+		int			lbs[1] = {1};
+
+		for (int i = 0; i < writes->n; i++)
+			nulls[i] = writes->nulls[i] == 'n';
+		values[2] = PointerGetDatum(construct_md_array(writes->states, nulls, 1, dims, lbs, BYTEAOID, -1, false, TYPALIGN_INT));
+	}
+	run_plan(mt_kept_plan(&state_write_plan,
+					   "INSERT INTO microtrigger.segment_state AS s (user_id, version, state) "
+					   "SELECT x.u, x.v + 1, x.st FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::int8[]), "
+					   "pg_catalog.unnest($3::bytea[])) AS x(u, v, st) "
+					   "ON CONFLICT (user_id) DO UPDATE SET version = s.version + 1, "
+					   "state = CASE WHEN s.version = EXCLUDED.version - 1 THEN EXCLUDED.state END",
+					   3, argtypes), values, NULL, SPI_OK_INSERT);
+}
+
+#define READ_CHUNK 500			/* users whose events one query reads */
+
+/*
+ * Reads, in one query, the events that users[from, to) need read for their pairs without a kept
+ * part (the union of their types, from the earliest time any of them needs); rows[u - from] lists
+ * each user's rows of the returned table (NULL when no user needs a read). Rows are assigned to
+ * users in C: an ORDER BY would sort a chunk's rows, params and all, beyond work_mem.
+ */
+static SPITupleTable *
+prefetch_events(MtUserWork **users, int from, int to, bool **read_pair, StoredState **stored,
+				UserRows *rows)
+{
+	int			n_segments = mt_segment_cache_count();
+	char	  **types = palloc(sizeof(char *) * Max(n_segments * 8, 1));
+	int			n_types = 0;
+	int			type_capacity = Max(n_segments * 8, 1);
+	bool		any_type = false;
+	TimestampTz since = DT_NOEND;
+	Datum	   *ids = palloc(sizeof(Datum) * (to - from));
+	int		   *order = palloc(sizeof(int) * (to - from));
+	int			n_ids = 0;
+	Oid			argtypes[3] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	SPIPlanPtr	plan;
+	SPITupleTable *table;
+	uint64		n_rows;
+
+	for (int u = from; u < to; u++)
+	{
+		bool		reads = false;
+
+		rows[u - from].first = NO_ROW;
+		rows[u - from].next = NULL;
+		for (int k = 0; k < n_segments; k++)
+		{
+			const MtSegment *segment = mt_segment_cache_entry(k)->segment;
+
+			if (!read_pair[u][k])
+				continue;
+			reads = true;
+			if (n_types + segment->n_event_types > type_capacity)
+			{
+				type_capacity = (n_types + segment->n_event_types) * 2;
+				types = repalloc(types, sizeof(char *) * type_capacity);
+			}
+			add_types(segment, types, &n_types, &any_type);
+			if (segment->all_history)
+				since = DT_NOBEGIN;
+			else if (since != DT_NOBEGIN)
+				since = Min(since, mt_time_add_saturated(sweep_start(&stored[u][k], users[u]->at[k]),
+														 -segment->longest_within));
+		}
+		if (reads)
+		{
+			order[n_ids] = u;
+			ids[n_ids++] = CStringGetTextDatum(users[u]->user_id);
+		}
+	}
+	if (n_ids == 0)
+		return NULL;
+	qsort_arg(order, n_ids, sizeof(int), compare_positions, users);
+	values[0] = PointerGetDatum(construct_array(ids, n_ids, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = text_array(types, n_types);
+	values[2] = TimestampTzGetDatum(since);
+	if (any_type)
+		plan = mt_kept_plan(&events_any_plan,
+						 "SELECT user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+						 "WHERE user_id = ANY ($1) AND occurred_at >= $3 "
+						 "AND event_type NOT IN ('segment_enter', 'segment_exit') AND $2 IS NOT NULL",
+						 3, argtypes);
+	else
+		plan = mt_kept_plan(&events_typed_plan,
+						 "SELECT user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+						 "WHERE user_id = ANY ($1) AND event_type = ANY ($2) AND occurred_at >= $3",
+						 3, argtypes);
+	run_plan(plan, values, NULL, SPI_OK_SELECT);
+	table = SPI_tuptable;
+	n_rows = SPI_processed;
+	/* each row to its user: a list per user, threaded through next (no ORDER BY: no sort) */
+	{
+		uint64	   *next = palloc(sizeof(uint64) * Max(n_rows, 1));
+
+		for (int i = 0; i < n_ids; i++)
+			rows[order[i] - from].next = next;
+		for (uint64 row = 0; row < n_rows; row++)
+		{
+			bool		isnull;
+			char	   *id = TextDatumGetCString(SPI_getbinval(table->vals[row], table->tupdesc, 1, &isnull));
+			int			lo = 0,
+						hi = n_ids;
+
+			next[row] = NO_ROW;
+			while (lo < hi)
+			{
+				int			mid = (lo + hi) / 2;
+				int			c = strcmp(users[order[mid]]->user_id, id);
+
+				if (c == 0)
+				{
+					UserRows   *mine = &rows[order[mid] - from];
+
+					next[row] = mine->first;
+					mine->first = row;
+					break;
+				}
+				if (c < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			pfree(id);
+		}
+	}
+	return table;
+}
+
+/*
+ * Makes the pass's queries index lookups by key, whatever the sizes (until AtEOXact_GUC with
+ * the returned level, or the subtransaction's end): they look up a few hundred keys given as
+ * arrays, and a custom plan that sees 500 keys against a small table hashes the whole table —
+ * segment_members and segment_schedule grow into the tens of thousands of rows.
+ */
+static int
+plan_by_key(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * Maintains every user of the pass: one read of the kept states, one of the stored states of
+ * the pairs without a kept part, per such user one read of events (and of the contact when a
+ * profile verdict is not kept), then all writes and all changes at once. Returns the pairs
+ * evaluated.
  */
 static int
 maintain_pass(void *arg)
@@ -639,22 +1207,50 @@ maintain_pass(void *arg)
 	int			evaluated = 0;
 	int			first = pass->changes.n;
 	PassWrites	writes = {0};
+	StateWrites state_writes = {0};
 	StoredState **stored;
+	KeptState  *kept;
+	bool	  **read_pair;
 	MemoryContext old = MemoryContextSwitchTo(pass->changes_context);
+	int			guc_level = plan_by_key();
 
-	stored = load_stored_states(pass->users, pass->n_users);
+	kept = load_kept_states(pass->users, pass->n_users);
+	read_pair = pairs_to_read(pass->users, pass->n_users, kept);
+	stored = load_stored_states(pass->users, pass->n_users, read_pair);
+	state_writes.users = palloc(sizeof(Datum) * pass->n_users);
+	state_writes.versions = palloc(sizeof(Datum) * pass->n_users);
+	state_writes.states = palloc(sizeof(Datum) * pass->n_users);
+	state_writes.nulls = palloc(sizeof(char) * pass->n_users);
 	MemoryContextSwitchTo(old);
-	for (int u = 0; u < pass->n_users; u++)
+	for (int from = 0; from < pass->n_users; from += READ_CHUNK)
 	{
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(pass->user_context);
-		old = MemoryContextSwitchTo(pass->user_context);
-		evaluated += maintain_user(pass->users[u], stored[u], &writes, &pass->changes, pass->changes_context);
+		int			to = Min(pass->n_users, from + READ_CHUNK);
+		UserRows   *rows;
+		SPITupleTable *table;
+
+		old = MemoryContextSwitchTo(pass->changes_context);
+		rows = palloc(sizeof(UserRows) * (to - from));
+		table = prefetch_events(pass->users, from, to, read_pair, stored, rows);
 		MemoryContextSwitchTo(old);
+		for (int u = from; u < to; u++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(pass->user_context);
+			old = MemoryContextSwitchTo(pass->user_context);
+			evaluated += maintain_user(pass->users[u], &kept[u], read_pair[u], stored[u], table,
+									   &rows[u - from], &writes, &pass->changes, &state_writes,
+									   pass->changes_context);
+			MemoryContextSwitchTo(old);
+		}
+		if (table != NULL)
+			SPI_freetuptable(table);
 	}
 	MemoryContextReset(pass->user_context);
 	old = MemoryContextSwitchTo(pass->user_context);
 	flush_writes(&writes);
+	flush_states(&state_writes);
+	AtEOXact_GUC(true, guc_level);
+	/* the segment events go through the ingest trigger, which plans as the user configured */
 	record_changes(&pass->changes, first);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(pass->user_context);

@@ -15,15 +15,34 @@
 
 #include "utils/timestamp.h"
 
-/* One user's work: for each cached segment (by index), the time to evaluate at. */
+/* A new event's time, counted by one clause slot (includes, then excludes) of a segment. */
+typedef struct MtFreshTime
+{
+	int			segment;		/* cache index */
+	int			slot;
+	TimestampTz at;
+} MtFreshTime;
+
+/*
+ * One user's work: for each cached segment (by index), the time to evaluate at; the times of
+ * the statement's new events per clause (added to a kept state, segment_state.h); whether the
+ * contact changed (a kept profile verdict is not used).
+ */
 typedef struct MtUserWork
 {
 	char	   *user_id;
 	TimestampTz *at;			/* DT_NOBEGIN: this segment is not re-evaluated */
+	MtFreshTime *fresh;
+	int			n_fresh;
+	int			fresh_capacity;
+	bool		contact_changed;
 } MtUserWork;
 
 /* A new MtUserWork (in the current memory context) with no segment to evaluate. */
 extern MtUserWork *mt_user_work_new(const char *user_id, int n_segments);
+
+/* Files a new event's time under a clause slot of a segment (in the work's memory context). */
+extern void mt_user_work_add_fresh(MtUserWork *work, int segment, int slot, TimestampTz at);
 
 /*
  * Re-evaluates the users (SPI connected, segment cache loaded with clocks) and writes the

@@ -325,6 +325,10 @@ mt_segment_refresh(const char *name, TimestampTz as_of, bool record_events)
 							  "ON CONFLICT (segment) DO UPDATE SET as_of = EXCLUDED.as_of",
 							  2, clock_types, clock_values, NULL, false, 0) != SPI_OK_INSERT)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not set the clock of segment \"%s\"", name)));
+	/* the kept per-user states (segment_state.h) held the old membership: rebuilt from the events */
+	if (SPI_execute("UPDATE microtrigger.segment_state SET state = NULL, version = version + 1 "
+					"WHERE state IS NOT NULL", false, 0) != SPI_OK_UPDATE)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not forget the kept segment states")));
 	return members;
 }
 

@@ -4,15 +4,16 @@
 -- When each user's membership of a segment next changes with no new event (a counted event
 -- leaves its window, or a future-dated one enters). Members and non-members alike: a non-member
 -- enters when the purchase that excluded them leaves its window. run_pending re-evaluates rows
--- whose time has come: an index range scan, never a sweep of all members.
+-- whose time has come: an index range scan, never a sweep of all members. No foreign key: it is
+-- written for every change of a check, and a check per row costs more than the write; rows of a
+-- deleted or renamed segment are dropped by the trigger below (and a due one by run_pending).
 CREATE TABLE microtrigger.segment_schedule (
-    segment     text NOT NULL REFERENCES microtrigger.segments (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    segment     text NOT NULL,
     user_id     text NOT NULL,
     changes_at  timestamptz NOT NULL,
     PRIMARY KEY (segment, user_id)
 );
 CREATE INDEX segment_schedule_due ON microtrigger.segment_schedule (changes_at);
-CREATE INDEX segment_schedule_user ON microtrigger.segment_schedule (user_id);
 
 -- The time each segment's membership is current to: the latest run_pending as_of (or refresh).
 -- A late event (occurred_at before it) is judged at this time, as a fresh computation would be.
@@ -20,6 +21,37 @@ CREATE TABLE microtrigger.segment_clock (
     segment  text PRIMARY KEY REFERENCES microtrigger.segments (name) ON DELETE CASCADE ON UPDATE CASCADE,
     as_of    timestamptz NOT NULL
 );
+
+-- Per user, what maintenance needs to re-evaluate them without reading their events again: per
+-- segment the stored membership and next check (as segment_members and segment_schedule hold
+-- them), the profile's verdict and the times of the events each clause counts that can still
+-- matter (docs/segments.md, src/segments/segment_state.h). A cache of derived state: UNLOGGED (a crash
+-- empties it); a missing or emptied state is rebuilt from the events. version detects a
+-- concurrent writer (the state is then stored empty). fillfactor leaves room for HOT updates.
+CREATE UNLOGGED TABLE microtrigger.segment_state (
+    user_id  text PRIMARY KEY,
+    version  bigint NOT NULL,
+    state    bytea
+) WITH (fillfactor = 50);
+
+-- Changes the kept states do not follow empty them all (rebuilt from the events at each user's
+-- next pass): editing or truncating events, truncating contacts, members or the schedule.
+-- refresh_segment empties them too.
+CREATE FUNCTION microtrigger.segments_forget_states() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE microtrigger.segment_state SET state = NULL, version = version + 1 WHERE state IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER segments_forget_states AFTER UPDATE OR DELETE OR TRUNCATE ON microtrigger.events
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_forget_states();
+CREATE TRIGGER segments_forget_states AFTER TRUNCATE ON microtrigger.contacts
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_forget_states();
+CREATE TRIGGER segments_forget_states AFTER TRUNCATE ON microtrigger.segment_members
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_forget_states();
+CREATE TRIGGER segments_forget_states AFTER TRUNCATE ON microtrigger.segment_schedule
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_forget_states();
 
 -- segment_stats counts enters and exits per segment and day without scanning every event.
 CREATE INDEX events_segment_changes ON microtrigger.events ((params ->> 'segment'), occurred_at)
@@ -42,6 +74,29 @@ CREATE TRIGGER backfill AFTER INSERT OR UPDATE ON microtrigger.segments
     FOR EACH ROW EXECUTE FUNCTION microtrigger.backfill_segment_row();
 CREATE TRIGGER invalidate_segment_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON microtrigger.segments
     FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.invalidate_rule_cache();
+
+-- The schedule of a segment that is renamed follows it, and that of one deleted or truncated
+-- goes with it (what ON UPDATE / ON DELETE CASCADE did).
+CREATE FUNCTION microtrigger.segments_drop_schedule() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM microtrigger.segment_schedule;
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM microtrigger.segment_schedule WHERE segment = OLD.name;
+    ELSIF OLD.name IS DISTINCT FROM NEW.name AND OLD.definition IS DISTINCT FROM NEW.definition THEN
+        -- the backfill trigger (before this one) scheduled the new definition under the new name
+        DELETE FROM microtrigger.segment_schedule WHERE segment = OLD.name;
+    ELSIF OLD.name IS DISTINCT FROM NEW.name THEN
+        UPDATE microtrigger.segment_schedule SET segment = NEW.name WHERE segment = OLD.name;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER drop_schedule AFTER UPDATE OF name OR DELETE ON microtrigger.segments
+    FOR EACH ROW EXECUTE FUNCTION microtrigger.segments_drop_schedule();
+CREATE TRIGGER drop_schedule_truncate AFTER TRUNCATE ON microtrigger.segments
+    FOR EACH STATEMENT EXECUTE FUNCTION microtrigger.segments_drop_schedule();
 
 -- New events: the ingest trigger on events (40_engine.sql) hands each row to the segments too.
 

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Benchmark: the cost of keeping 20 segments current as events land, in the same run:
 #  1. COPY of EVENTS events (default 1,000,000; 50 per user) into microtrigger.events with no
-#     segment, then with 20 segments defined: times and ratio (one COPY statement; and the same
-#     events as 1,000-row INSERT statements, as a stream arrives).
+#     segment and with 20 segments defined: times and ratio (one COPY statement; and the same
+#     events as 1,000-row INSERT statements, as a stream arrives: each statement its own
+#     transaction, and all of them in one transaction).
 #  2. refresh_segment() (the from-scratch computation) against REFRESH MATERIALIZED VIEW of the
 #     equivalent hand-written query, on the same data.
 #  3. Incremental maintenance cost per event against one full refresh of all 20 segments.
 #  4. run_pending() expiring every window 31 days later.
-# Usage: test/bench/segments_bench.sh   Env: EVENTS, MT_PORT (default 54353), MT_KEEP=1
+# Each phase runs RUNS times each way, alternating between a database without segments and one
+# with them; the figures are medians and the ratios are ratios of medians.
+# Usage: test/bench/segments_bench.sh   Env: EVENTS, RUNS (default 3), STREAM=0, MT_PORT (default 54353), MT_KEEP=1
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 EVENTS=${EVENTS:-1000000}
 STREAM=${STREAM:-1}       # 0: skip the 1,000-row INSERT phases (the slow part at 1M events)
+RUNS=${RUNS:-3}           # interleaved runs of each phase, each way (medians are reported)
 USERS=$(( EVENTS / 50 > 100 ? EVENTS / 50 : 100 ))
 export MT_PORT=${MT_PORT:-54353}
 . "$SRC/test/lib.sh"
@@ -76,36 +80,65 @@ WHERE event_type = 'purchase'
 WITH NO DATA;
 SQL
 
-# ms of one SQL script
-timed() { local t0 t1; t0=$(date +%s%N); "${PSQL[@]}" -c "$1" >/dev/null || exit 1; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
-reset_events() {
-    "${PSQL[@]}" -c "TRUNCATE microtrigger.events, microtrigger.segment_members, microtrigger.segment_schedule;
+# Two databases with the same data: bench0 has no segment, bench has the 20. Runs alternate
+# between them (none, segments, none, ...) so both see the same load; each figure is the median
+# of RUNS runs and each ratio is the ratio of the medians.
+"$MT_BIN/psql" -X -q -d postgres -c "CREATE DATABASE bench0 TEMPLATE bench" || exit 1
+PSQL0=("$MT_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d bench0)
+"${PSQL[@]}" -c "INSERT INTO microtrigger.segments SELECT name, definition FROM bench_segments;" >/dev/null
+
+# ms of one SQL script in a database (bench or bench0)
+timed_in() { local db=$1 t0 t1; shift; t0=$(date +%s%N); "$MT_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@" >/dev/null || exit 1; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
+timed() { timed_in bench -c "$1"; }
+reset_in() {
+    "$MT_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$1" -c "TRUNCATE microtrigger.events, microtrigger.segment_members, microtrigger.segment_schedule;
                      UPDATE microtrigger.segment_clock SET as_of = '2026-10-01'; CHECKPOINT;" >/dev/null
 }
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 copy_sql="COPY microtrigger.events (user_id, event_type, occurred_at, params) FROM '$CSV' WITH (FORMAT csv)"
-stream_sql="DO \$\$ BEGIN FOR b IN 0..($EVENTS - 1) / 1000 LOOP
+# the stream: 1,000-row INSERT statements, each its own transaction (psql autocommit) ...
+STREAM_FILE="$MT_TMP/stream.sql"
+for b in $(seq 0 $(( (EVENTS - 1) / 1000 ))); do
+    echo "INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) SELECT user_id, event_type, occurred_at, params FROM bench_source WHERE seq > $b * 1000 AND seq <= ($b + 1) * 1000 ORDER BY seq;"
+done >"$STREAM_FILE"
+# ... and the same statements in one transaction
+tx_sql="DO \$\$ BEGIN FOR b IN 0..($EVENTS - 1) / 1000 LOOP
   INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params)
   SELECT user_id, event_type, occurred_at, params FROM bench_source WHERE seq > b * 1000 AND seq <= (b + 1) * 1000 ORDER BY seq;
   END LOOP; END \$\$"
 
-mt_log "COPY without segments"
-reset_events; copy_none=$(timed "$copy_sql")
-stream_none=0
-[ "$STREAM" = 1 ] && { reset_events; stream_none=$(timed "$stream_sql"); }
-
-"${PSQL[@]}" -c "INSERT INTO microtrigger.segments SELECT name, definition FROM bench_segments;
-                 UPDATE microtrigger.segment_clock SET as_of = '2026-10-01';" >/dev/null
-mt_log "COPY with 20 segments"
-reset_events; copy_seg=$(timed "$copy_sql")
-"${PSQL[@]}" -c "VACUUM ANALYZE microtrigger.events, microtrigger.segment_members, microtrigger.segment_schedule" >/dev/null
-catch_up_copy=$(timed "SELECT microtrigger.run_pending('2026-10-31')")
-members_after_copy=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.segment_members")
-stream_seg=0; catch_up_stream=-; members_after_stream=-
-if [ "$STREAM" = 1 ]; then
-    reset_events; stream_seg=$(timed "$stream_sql")
+# one phase, RUNS times each way, interleaved: sets <name>_none and <name>_seg (medians, ms)
+phase() {
+    local name=$1 none=() seg=(); shift
+    for r in $(seq 1 "$RUNS"); do
+        reset_in bench0; none+=("$(timed_in bench0 "$@")")
+        reset_in bench; seg+=("$(timed_in bench "$@")")
+    done
+    mt_log "$name: no segments ${none[*]} ms; 20 segments ${seg[*]} ms"
+    printf -v "${name}_none" '%s' "$(median "${none[@]}")"
+    printf -v "${name}_seg" '%s' "$(median "${seg[@]}")"
+}
+after_seg_run() {   # catch up to the end of the data and count members, in bench
     "${PSQL[@]}" -c "VACUUM ANALYZE microtrigger.events, microtrigger.segment_members, microtrigger.segment_schedule" >/dev/null
-    catch_up_stream=$(timed "SELECT microtrigger.run_pending('2026-10-31')")
+    timed "SELECT microtrigger.run_pending('2026-10-31')"
+}
+
+mt_log "COPY, $RUNS runs each way"
+phase copy -c "$copy_sql"
+changes_copy=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.events WHERE event_type IN ('segment_enter', 'segment_exit')")
+catch_up_copy=$(after_seg_run)
+members_after_copy=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.segment_members")
+stream_none=0; stream_seg=0; tx_none=0; tx_seg=0; catch_up_stream=-; members_after_stream=-; members_after_tx=-; changes_stream=-
+if [ "$STREAM" = 1 ]; then
+    mt_log "1,000-row INSERTs, each its own transaction, $RUNS runs each way"
+    phase stream -f "$STREAM_FILE"
+    changes_stream=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.events WHERE event_type IN ('segment_enter', 'segment_exit')")
+    catch_up_stream=$(after_seg_run)
     members_after_stream=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.segment_members")
+    mt_log "1,000-row INSERTs in one transaction, $RUNS runs each way"
+    phase tx -c "$tx_sql"
+    after_seg_run >/dev/null
+    members_after_tx=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.segment_members")
 fi
 
 mt_log "refresh_segment vs REFRESH MATERIALIZED VIEW"
@@ -126,18 +159,23 @@ left=$("${PSQL[@]}" -At -c "SELECT count(*) FROM microtrigger.segment_members m 
 
 per_event_copy_us=$(echo "scale=2; ($copy_seg - $copy_none) * 1000 / $EVENTS" | bc)
 per_event_stream_us=$(echo "scale=2; ($stream_seg - $stream_none) * 1000 / $EVENTS" | bc)
+ratio() { [ "$1" -gt 0 ] && echo "scale=2; $2 / $1" | bc || echo -; }
 echo
-echo "segments benchmark: $EVENTS events, $USERS users, 20 segments"
+echo "segments benchmark: $EVENTS events, $USERS users, 20 segments; medians of $RUNS interleaved runs"
 printf '%-58s %10s\n' "COPY, no segments (ms)" "$copy_none"
 printf '%-58s %10s\n' "COPY, 20 segments (ms)" "$copy_seg"
-printf '%-58s %10s\n' "  ratio" "$(echo "scale=2; $copy_seg / $copy_none" | bc)"
+printf '%-58s %10s\n' "  ratio" "$(ratio "$copy_none" "$copy_seg")"
 if [ "$STREAM" = 1 ]; then
-printf '%-58s %10s\n' "1,000-row INSERTs, no segments (ms)" "$stream_none"
-printf '%-58s %10s\n' "1,000-row INSERTs, 20 segments (ms)" "$stream_seg"
-printf '%-58s %10s\n' "  ratio" "$(echo "scale=2; $stream_seg / $stream_none" | bc)"
+printf '%-58s %10s\n' "1,000-row INSERTs, own transactions, no segments (ms)" "$stream_none"
+printf '%-58s %10s\n' "1,000-row INSERTs, own transactions, 20 segments (ms)" "$stream_seg"
+printf '%-58s %10s\n' "  ratio" "$(ratio "$stream_none" "$stream_seg")"
+printf '%-58s %10s\n' "1,000-row INSERTs, one transaction, no segments (ms)" "$tx_none"
+printf '%-58s %10s\n' "1,000-row INSERTs, one transaction, 20 segments (ms)" "$tx_seg"
+printf '%-58s %10s\n' "  ratio" "$(ratio "$tx_none" "$tx_seg")"
 fi
+printf '%-58s %10s\n' "segment_enter/exit events recorded: COPY / INSERTs" "$changes_copy / $changes_stream"
 printf '%-58s %10s\n' "run_pending(end of data) after COPY / after INSERTs (ms)" "$catch_up_copy / $catch_up_stream"
-printf '%-58s %10s\n' "members at end: COPY / INSERTs / refresh (must agree)" "$members_after_copy / $members_after_stream / $members_refreshed"
+printf '%-58s %10s\n' "members at end: COPY / INSERTs / one tx / refresh (agree)" "$members_after_copy / $members_after_stream / $members_after_tx / $members_refreshed"
 printf '%-58s %10s\n' "refresh_segment(seg05), best of 3 (ms)" "$refresh_one"
 printf '%-58s %10s\n' "REFRESH MATERIALIZED VIEW (equivalent query), best of 3 (ms)" "$mv_one"
 printf '%-58s %10s\n' "  same members" "$same"

@@ -165,6 +165,48 @@ test_sweeps(void)
 	mt_segment_free(s);
 }
 
+/*
+ * A kept state replaces a clause's events before its horizon by a count (segment_state.h): from
+ * the horizon on, membership with the count is membership with the events.
+ */
+static void
+test_base_counts(void)
+{
+	MtError		err;
+	MtSegment  *s = compile("{\"include\": [{\"event\": \"b\", \"count\": {\"$gte\": 2, \"$lt\": 4}}]}", &err);
+	int			bad = 0;
+
+	check(s != NULL, "base-count segment compiles", err.message);
+	if (s == NULL)
+		return;
+	for (int iter = 0; iter < 500; iter++)
+	{
+		MtSegmentTimes *all = mt_segment_times_new(s);
+		MtSegmentTimes *kept = mt_segment_times_new(s);
+		long long	horizon = next_random(50);
+
+		for (int i = next_random(6); i > 0; i--)
+		{
+			long long	at = next_random(100);
+
+			mt_clause_times_add(&all->include[0], at);
+			if (at < horizon)
+				kept->include[0].base++;
+			else
+				mt_clause_times_add(&kept->include[0], at);
+		}
+		mt_segment_times_sort(s, all);
+		mt_segment_times_sort(s, kept);
+		for (long long t = horizon; t < 120; t++)
+			if (mt_segment_member_at(s, all, t) != mt_segment_member_at(s, kept, t))
+				bad++;
+		mt_segment_times_free(s, all);
+		mt_segment_times_free(s, kept);
+	}
+	check(bad == 0, "500 kept base counts agree with the events they replace", NULL);
+	mt_segment_free(s);
+}
+
 /* The checked and the saturated time arithmetic at both ends of the finite range. */
 static void
 test_time_arithmetic(void)
@@ -291,6 +333,7 @@ main(void)
 	test_summary();
 	test_errors();
 	test_sweeps();
+	test_base_counts();
 	test_time_arithmetic();
 	test_duration_limit_and_schedule();
 	test_timeline_at_the_ends();
