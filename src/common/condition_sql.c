@@ -8,11 +8,14 @@
 
 #include "executor/executor.h"
 #include "fmgr.h"
+#include "access/htup_details.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "condition_eval.h"
+#include "event_row.h"
 
 PG_FUNCTION_INFO_V1(mt_matches_sql);
 PG_FUNCTION_INFO_V1(mt_event_matches_sql);
@@ -104,24 +107,6 @@ mt_matches_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(result);
 }
 
-/* A text attribute of a row as (pointer, length); NULL when the attribute is NULL. */
-static const char *
-row_text(HeapTupleHeader row, const char *name, int *len)
-{
-	bool		isnull;
-	Datum		value = GetAttributeByName(row, name, &isnull);
-	text	   *t;
-
-	if (isnull)
-	{
-		*len = 0;
-		return NULL;
-	}
-	t = DatumGetTextPP(value);
-	*len = VARSIZE_ANY_EXHDR(t);
-	return VARDATA_ANY(t);
-}
-
 /*
  * event_matches(condition jsonb, event microtrigger.events) → does the event document (params'
  * keys plus user_id, event_type, session_id, occurred_at, which win) match? The evaluator the
@@ -133,30 +118,26 @@ mt_event_matches_sql(PG_FUNCTION_ARGS)
 	Jsonb	   *condition = PG_GETARG_JSONB_P(0);
 	HeapTupleHeader event = PG_GETARG_HEAPTUPLEHEADER(1);
 	MtCondition *compiled = cached_condition(fcinfo, condition);
-	const char *user_id,
-			   *event_type,
-			   *session_id;
-	int			user_id_len,
-				event_type_len,
-				session_id_len;
-	bool		isnull;
-	Datum		params_datum;
-	Jsonb	   *params;
-	TimestampTz occurred_at;
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(event), HeapTupleHeaderGetTypMod(event));
+	HeapTupleData tuple;
+	MtEventColumns cols;
+	MtEventRow	row;
+	bool		no_time;
 	MtDocument	doc;
 
-	user_id = row_text(event, "user_id", &user_id_len);
-	event_type = row_text(event, "event_type", &event_type_len);
-	session_id = row_text(event, "session_id", &session_id_len);
-	params_datum = GetAttributeByName(event, "params", &isnull);
-	params = isnull ? NULL : DatumGetJsonbP(params_datum);
-	occurred_at = DatumGetTimestampTz(GetAttributeByName(event, "occurred_at", &isnull));
-	if (isnull || user_id == NULL || event_type == NULL)
+	tuple.t_len = HeapTupleHeaderGetDatumLength(event);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = event;
+	mt_event_columns_init(&cols, desc);
+	mt_event_row_from_tuple(&row, &tuple, desc, &cols);
+	no_time = cols.occurred_at == 0 || heap_attisnull(&tuple, cols.occurred_at, desc);
+	ReleaseTupleDesc(desc);
+	if (no_time || row.user_id == NULL || row.event_type == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("an event needs user_id, event_type and occurred_at")));
 
-	mt_document_init_event(&doc, params, user_id, user_id_len, event_type, event_type_len,
-						   session_id, session_id_len, occurred_at);
+	mt_event_row_document(&doc, &row);
 	PG_RETURN_BOOL(mt_condition_eval(compiled, &doc));
 }

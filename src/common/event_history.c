@@ -16,6 +16,7 @@
 #include "utils/syscache.h"
 
 #include "event_history.h"
+#include "event_row.h"
 #include "spi_util.h"
 
 static SPIPlanPtr history_count_plan[2][2];	/* [replan][has types] */
@@ -87,7 +88,6 @@ mt_history_count_bounded(const MtClause *clause, text *user_id, TimestampTz at,
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID};
 	Datum		values[4];
 	int			typed = clause->n_event_types > 0 ? 1 : 0;
-	int			ret;
 	int64		count = 0;
 
 	if (undecided != NULL)
@@ -109,9 +109,7 @@ mt_history_count_bounded(const MtClause *clause, text *user_id, TimestampTz at,
 										typed ? 4 : 3, argtypes, MT_GROWING_TABLE_OPTIONS);
 		bool		isnull;
 
-		ret = SPI_execute_plan(plan, values, NULL, false, 1);
-		if (ret != SPI_OK_SELECT)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history count failed")));
+		mt_spi_check(SPI_execute_plan(plan, values, NULL, false, 1), SPI_OK_SELECT, "count a history window");
 		return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
@@ -124,28 +122,18 @@ mt_history_count_bounded(const MtClause *clause, text *user_id, TimestampTz at,
 										"WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3",
 										typed ? 4 : 3, argtypes, MT_GROWING_TABLE_OPTIONS);
 
-		ret = SPI_execute_plan(plan, values, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("history query failed")));
+		MtEventColumns cols;
+
+		mt_spi_check(SPI_execute_plan(plan, values, NULL, false, 0), SPI_OK_SELECT, "read a history window");
+		mt_event_columns_init(&cols, SPI_tuptable->tupdesc);
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
-			HeapTuple	tuple = SPI_tuptable->vals[row];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull,
-						session_null;
-			text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
-			TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
-			Datum		session = SPI_getbinval(tuple, desc, 3, &session_null);
-			Jsonb	   *params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 4, &isnull));
-			text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
+			MtEventRow	event;
 			MtDocument	doc;
 
-			mt_document_init_event(&doc, params,
-								   VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id),
-								   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
-								   session_text ? VARDATA_ANY(session_text) : NULL,
-								   session_text ? VARSIZE_ANY_EXHDR(session_text) : 0,
-								   occurred);
+			mt_event_row_from_tuple(&event, SPI_tuptable->vals[row], SPI_tuptable->tupdesc, &cols);
+			event.user_id = user_id;	/* the query's parameter: not selected */
+			mt_event_row_document(&doc, &event);
 			/* without somewhere to count the undecided, decide everything */
 			switch (mt_condition_eval_bounded(clause->condition, &doc,
 											  undecided != NULL ? regex_max_input : -1))
@@ -191,41 +179,41 @@ mt_first_matching_event(const MtClause *clause, const char *user_id, TimestampTz
 {
 	static const Oid argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
 	Datum		values[4];
+	MtEventColumns cols;
 
 	values[0] = CStringGetTextDatum(user_id);
 	values[1] = TimestampTzGetDatum(from);
 	values[2] = TimestampTzGetDatum(to);
 	values[3] = Int64GetDatum(exclude_event_id);
 	mt_execute_plan(mt_kept_plan(&window_rows_plan,
-								 "SELECT id, event_type, occurred_at, session_id, params FROM microtrigger.events "
+								 "SELECT id, user_id, event_type, occurred_at, session_id, params FROM microtrigger.events "
 								 "WHERE user_id = $1 AND occurred_at >= $2 AND occurred_at <= $3 AND id <> $4 "
 								 "ORDER BY occurred_at, id", 4, argtypes),
 					values, NULL, false, 0, SPI_OK_SELECT);
+	mt_event_columns_init(&cols, SPI_tuptable->tupdesc);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
-		bool		isnull;
-		char	   *type = mt_spi_text(row, 2);
-		char	   *session = mt_spi_text(row, 4);
-		Jsonb	   *params = DatumGetJsonbP(mt_spi_datum(row, 5, &isnull));
+		MtEventRow	event;
+		const char *type;
+		int			type_len;
 		bool		same = true;
 
-		if (!mt_clause_accepts_type(clause, type, strlen(type)))
+		mt_event_row_from_tuple(&event, SPI_tuptable->vals[row], SPI_tuptable->tupdesc, &cols);
+		if (!mt_event_row_type(&event, &type, &type_len) || !mt_clause_accepts_type(clause, type, type_len))
 			continue;
 		for (int i = 0; same && i < clause->n_same; i++)
-			same = source_params != NULL && mt_same_param(source_params, params, clause->same[i]);
+			same = source_params != NULL && mt_same_param(source_params, event.params, clause->same[i]);
 		if (!same)
 			continue;
 		if (clause->condition != NULL)
 		{
 			MtDocument	doc;
 
-			mt_document_init_event(&doc, params, user_id, strlen(user_id), type, strlen(type),
-								   session, session ? strlen(session) : 0,
-								   DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull)));
+			mt_event_row_document(&doc, &event);
 			if (!mt_condition_eval(clause->condition, &doc))
 				continue;
 		}
-		return DatumGetInt64(mt_spi_datum(row, 1, &isnull));
+		return event.id;
 	}
 	return 0;
 }
@@ -287,6 +275,7 @@ first_matching_for_clause(MtWindowQuery **queries, int n)
 	Datum	   *his = palloc(sizeof(Datum) * n);
 	Datum	   *excls = palloc(sizeof(Datum) * n);
 	Datum		values[5];
+	MtEventColumns cols;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -301,13 +290,13 @@ first_matching_for_clause(MtWindowQuery **queries, int n)
 	values[3] = PointerGetDatum(construct_array(excls, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[4] = typed ? event_types_array(clause) : (Datum) 0;
 	mt_execute_plan(mt_kept_plan(&windows_rows_plan[typed], typed
-								 ? "SELECT w.ord, e.id, e.event_type, e.occurred_at, e.session_id, e.params "
+								 ? "SELECT w.ord, e.id, e.user_id, e.event_type, e.occurred_at, e.session_id, e.params "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "pg_catalog.unnest($4)) WITH ORDINALITY AS w(user_id, lo, hi, excl, ord) "
 								 "JOIN microtrigger.events e ON e.user_id = w.user_id AND e.event_type = ANY ($5) "
 								 "AND e.occurred_at >= w.lo AND e.occurred_at <= w.hi AND e.id <> w.excl "
 								 "ORDER BY w.ord, e.occurred_at, e.id"
-								 : "SELECT w.ord, e.id, e.event_type, e.occurred_at, e.session_id, e.params "
+								 : "SELECT w.ord, e.id, e.user_id, e.event_type, e.occurred_at, e.session_id, e.params "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "pg_catalog.unnest($4)) WITH ORDINALITY AS w(user_id, lo, hi, excl, ord) "
 								 "JOIN microtrigger.events e ON e.user_id = w.user_id "
@@ -315,37 +304,34 @@ first_matching_for_clause(MtWindowQuery **queries, int n)
 								 "ORDER BY w.ord, e.occurred_at, e.id",
 								 typed ? 5 : 4, argtypes),
 					values, NULL, false, 0, SPI_OK_SELECT);
+	mt_event_columns_init(&cols, SPI_tuptable->tupdesc);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
 		MtWindowQuery *q = queries[DatumGetInt64(mt_spi_datum(row, 1, &isnull)) - 1];
-		char	   *type;
-		char	   *session;
-		Jsonb	   *params;
+		MtEventRow	event;
+		const char *type;
+		int			type_len;
 		bool		same = true;
 
 		if (q->match != 0)
 			continue;
-		type = mt_spi_text(row, 3);
-		if (!mt_clause_accepts_type(clause, type, strlen(type)))
+		mt_event_row_from_tuple(&event, SPI_tuptable->vals[row], SPI_tuptable->tupdesc, &cols);
+		if (!mt_event_row_type(&event, &type, &type_len) || !mt_clause_accepts_type(clause, type, type_len))
 			continue;
-		params = DatumGetJsonbP(mt_spi_datum(row, 6, &isnull));
 		for (int i = 0; same && i < clause->n_same; i++)
-			same = q->source_params != NULL && mt_same_param(q->source_params, params, clause->same[i]);
+			same = q->source_params != NULL && mt_same_param(q->source_params, event.params, clause->same[i]);
 		if (!same)
 			continue;
 		if (clause->condition != NULL)
 		{
 			MtDocument	doc;
 
-			session = mt_spi_text(row, 5);
-			mt_document_init_event(&doc, params, q->user_id, strlen(q->user_id), type, strlen(type),
-								   session, session ? strlen(session) : 0,
-								   DatumGetTimestampTz(mt_spi_datum(row, 4, &isnull)));
+			mt_event_row_document(&doc, &event);
 			if (!mt_condition_eval(clause->condition, &doc))
 				continue;
 		}
-		q->match = DatumGetInt64(mt_spi_datum(row, 2, &isnull));
+		q->match = event.id;
 	}
 	SPI_freetuptable(SPI_tuptable);
 }

@@ -24,6 +24,7 @@
 #include "condition_eval.h"
 #include "engine_internal.h"
 #include "event_history.h"
+#include "event_row.h"
 #include "journeys.h"
 #include "policy.h"
 #include "rule_cache.h"
@@ -297,37 +298,20 @@ consider_rule(MtRule *rule, void *arg)
 		finish_match(rule, event, matched == MT_UNKNOWN);
 }
 
-/* Column numbers of events, looked up by name once per statement. */
-typedef struct EventColumns
-{
-	int			id,
-				user_id,
-				event_type,
-				occurred_at,
-				session_id,
-				params;
-} EventColumns;
-
 /* Reads one transition-table row into an IngestEvent (pointers into the slot's tuple). */
 static void
-read_event(TupleTableSlot *slot, const EventColumns *cols, IngestEvent *event)
+read_event(TupleTableSlot *slot, const MtEventColumns *cols, IngestEvent *event)
 {
-	bool		isnull;
-	Datum		session;
+	MtEventRow	row;
 
-	event->id = DatumGetInt64(slot_getattr(slot, cols->id, &isnull));
-	event->user_id = DatumGetTextPP(slot_getattr(slot, cols->user_id, &isnull));
-	event->event_type = DatumGetTextPP(slot_getattr(slot, cols->event_type, &isnull));
-	event->occurred_at = DatumGetTimestampTz(slot_getattr(slot, cols->occurred_at, &isnull));
-	session = slot_getattr(slot, cols->session_id, &isnull);
-	event->session_id = isnull ? NULL : DatumGetTextPP(session);
-	event->params = DatumGetJsonbP(slot_getattr(slot, cols->params, &isnull));
-	mt_document_init_event(&event->doc, event->params,
-						   VARDATA_ANY(event->user_id), VARSIZE_ANY_EXHDR(event->user_id),
-						   VARDATA_ANY(event->event_type), VARSIZE_ANY_EXHDR(event->event_type),
-						   event->session_id ? VARDATA_ANY(event->session_id) : NULL,
-						   event->session_id ? VARSIZE_ANY_EXHDR(event->session_id) : 0,
-						   event->occurred_at);
+	mt_event_row_from_slot(&row, slot, cols);
+	event->id = row.id;
+	event->user_id = row.user_id;
+	event->event_type = row.event_type;
+	event->session_id = row.session_id;
+	event->occurred_at = row.occurred_at;
+	event->params = row.params;
+	mt_event_row_document(&event->doc, &row);
 }
 
 /* One pass over the transition table. */
@@ -335,7 +319,7 @@ typedef struct IngestPass
 {
 	Tuplestorestate *rows;
 	TupleTableSlot *slot;
-	EventColumns cols;
+	MtEventColumns cols;
 	MemoryContext row_context;
 	bool		rules;			/* some rule or journey exit may match */
 	MtSegmentDeltas *segments;	/* NULL: no segment can change */
@@ -414,12 +398,7 @@ mt_ingest_events_sql(PG_FUNCTION_ARGS)
 	mt_event_window_check_statistics();
 
 	desc = RelationGetDescr(trigdata->tg_relation);
-	pass.cols.id = SPI_fnumber(desc, "id");
-	pass.cols.user_id = SPI_fnumber(desc, "user_id");
-	pass.cols.event_type = SPI_fnumber(desc, "event_type");
-	pass.cols.occurred_at = SPI_fnumber(desc, "occurred_at");
-	pass.cols.session_id = SPI_fnumber(desc, "session_id");
-	pass.cols.params = SPI_fnumber(desc, "params");
+	mt_event_columns_init(&pass.cols, desc);
 
 	pass.rows = trigdata->tg_newtable;
 	read_pointer = tuplestore_alloc_read_pointer(pass.rows, EXEC_FLAG_REWIND);

@@ -21,6 +21,7 @@
 #include "utils/resowner.h"
 
 #include "condition_eval.h"
+#include "event_row.h"
 #include "subxact.h"
 #include "segment_cache.h"
 #include "segment_maintain.h"
@@ -256,28 +257,22 @@ static void
 file_clause_times(const char *user_id, int *affected, int n_affected, TimestampTz since,
 				  MtSegmentTimes **times, SPITupleTable *table, const UserRows *rows)
 {
+	MtEventColumns cols;
+
+	mt_event_columns_init(&cols, table->tupdesc);
 	for (uint64 row = rows->first; row != NO_ROW; row = rows->next[row])
 	{
-		HeapTuple	tuple = table->vals[row];
-		TupleDesc	desc = table->tupdesc;
-		bool		isnull,
-					session_null;
-		text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 2, &isnull));
-		TimestampTz occurred = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3, &isnull));
-		Datum		session = SPI_getbinval(tuple, desc, 4, &session_null);
-		text	   *session_text = session_null ? NULL : DatumGetTextPP(session);
-		Jsonb	   *params;
+		MtEventRow	event;
+		TimestampTz occurred;
 		MtDocument	doc;
 
+		mt_event_row_from_tuple(&event, table->vals[row], table->tupdesc, &cols);
+		occurred = event.occurred_at;
 		if (!mt_time_is_finite(occurred))
 			continue;			/* an event at ±infinity is on no timeline: it counts in no window */
 		if (occurred < since)
 			continue;			/* read for another user of the chunk */
-		params = DatumGetJsonbP(SPI_getbinval(tuple, desc, 5, &isnull));
-		mt_document_init_event(&doc, params, user_id, (int) strlen(user_id),
-							   VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),
-							   session_text ? VARDATA_ANY(session_text) : NULL,
-							   session_text ? VARSIZE_ANY_EXHDR(session_text) : 0, occurred);
+		mt_event_row_document(&doc, &event);
 		for (int a = 0; a < n_affected; a++)
 		{
 			const MtSegment *segment = mt_segment_cache_entry(affected[a])->segment;
