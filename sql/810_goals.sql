@@ -114,6 +114,9 @@ SELECT user_id, sequence_name, step, send_after FROM microtrigger.outbox WHERE s
 -- as_of before the goal event: nothing yet, the event waits; a later run attributes it
 INSERT INTO microtrigger.events (user_id, event_type, occurred_at) VALUES ('u8', 'upgrade', '2026-03-05 12:00');
 SELECT microtrigger.run_pending('2026-03-05 11:59');
+-- (more runs: the watermark moves past the event meanwhile)
+SELECT microtrigger.run_pending('2026-03-05 11:59');
+SELECT microtrigger.run_pending('2026-03-05 11:59');
 SELECT count(*) AS sequence_conversions FROM microtrigger.conversions WHERE sequence_name IS NOT NULL;
 SELECT count(*) AS waiting FROM microtrigger.attribution_deferred;
 SELECT microtrigger.run_pending('2026-03-05 12:00');
