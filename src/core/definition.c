@@ -469,6 +469,95 @@ mt_parse_clause(struct json_object *json, const char *path, const char *kind,
 	return true;
 }
 
+/* A goal: {"event", "within", "condition", "revenue"}; event and within are required. */
+bool
+mt_parse_goal(struct json_object *json, const char *path, MtGoal *out, MtError *err)
+{
+	static const char *const keys[] = {"event", "within", "condition", "revenue", NULL};
+	struct json_object *value;
+	char		child[PATH_MAX_LEN];
+
+	memset(out, 0, sizeof(*out));
+	if (!json_object_is_type(json, json_type_object))
+		return mt_error_set(err, path, "goal must be an object, not %s", mt_json_type_phrase(json));
+	if (!mt_check_known_keys(json, path, "a goal", keys, err))
+		return false;
+	if (!json_object_object_get_ex(json, "event", &value))
+		return mt_error_set(err, path, "a goal needs \"event\" (the event type of a conversion, e.g. \"purchase\")");
+	mt_path_key(child, sizeof(child), path, "event");
+	if (!parse_event_types(value, child, &out->clause.event_types, &out->clause.n_event_types, err))
+		return false;
+	if (!json_object_object_get_ex(json, "within", &value))
+		return mt_error_set(err, path, "a goal needs \"within\" (e.g. \"7 days\")");
+	mt_path_key(child, sizeof(child), path, "within");
+	if (!mt_parse_duration(value, child, &out->clause.within, err))
+		return false;
+	if (out->clause.within <= 0)
+		return mt_error_set(err, child, "within must be longer than zero");
+	out->clause.has_within = true;
+	if (json_object_object_get_ex(json, "condition", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "condition");
+		if ((out->clause.condition = mt_parse_condition(value, child, err)) == NULL)
+			return false;
+	}
+	if (json_object_object_get_ex(json, "revenue", &value))
+	{
+		mt_path_key(child, sizeof(child), path, "revenue");
+		if (!mt_parse_nonempty_string(value, child, "revenue (a param name)", &out->revenue, err))
+			return false;
+	}
+	return true;
+}
+
+/* Frees what a goal owns. */
+void
+mt_goal_free_contents(MtGoal *goal)
+{
+	mt_clause_free_contents(&goal->clause);
+	mt_free(goal->revenue);
+	goal->revenue = NULL;
+}
+
+/* Is text a plain decimal number (sign, digits, fraction, short exponent)? */
+bool
+mt_goal_revenue_valid(const char *text, size_t len)
+{
+	size_t		i = 0;
+	size_t		digits = 0;
+	size_t		exp_digits = 0;
+
+	if (len > 100)
+		return false;
+	while (i < len && text[i] == ' ')
+		i++;
+	if (i < len && (text[i] == '+' || text[i] == '-'))
+		i++;
+	while (i < len && isdigit((unsigned char) text[i]))
+		i++, digits++;
+	if (i < len && text[i] == '.')
+	{
+		i++;
+		while (i < len && isdigit((unsigned char) text[i]))
+			i++, digits++;
+	}
+	if (digits == 0)
+		return false;
+	if (i < len && (text[i] == 'e' || text[i] == 'E'))
+	{
+		i++;
+		if (i < len && (text[i] == '+' || text[i] == '-'))
+			i++;
+		while (i < len && isdigit((unsigned char) text[i]))
+			i++, exp_digits++;
+		if (exp_digits == 0 || exp_digits > 3)
+			return false;
+	}
+	while (i < len && text[i] == ' ')
+		i++;
+	return i == len;
+}
+
 /* Does count satisfy every term? */
 bool
 mt_count_passes(const MtClause *clause, int64_t count)
@@ -853,7 +942,7 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 {
 	static const char *const keys[] = {"event", "condition", "history", "session", "unless",
 		"context", "delay", "cooldown", "actions", "description", "priority", "transactional",
-	"category", "send_window", "send_time", "max_lateness", NULL};
+	"category", "send_window", "send_time", "max_lateness", "goal", NULL};
 	struct json_object *value;
 
 	if (!json_object_is_type(def, json_type_object))
@@ -909,6 +998,12 @@ parse_trigger(struct json_object *def, MtTrigger *trigger, MtError *err)
 		return false;
 	if (!mt_parse_timing(def, "$", &trigger->timing, err))
 		return false;
+	if (json_object_object_get_ex(def, "goal", &value))
+	{
+		if (!mt_parse_goal(value, "$.goal", &trigger->goal, err))
+			return false;
+		trigger->has_goal = true;
+	}
 	if (!json_object_object_get_ex(def, "actions", &value))
 		return mt_error_set(err, "$", "a trigger needs \"actions\" (e.g. [{\"send_email\": {\"template\": \"welcome\"}}])");
 	if (!json_object_is_type(value, json_type_array) || json_object_array_length(value) == 0)
@@ -1025,5 +1120,6 @@ mt_trigger_free(MtTrigger *trigger)
 	for (int i = 0; i < trigger->n_actions; i++)
 		mt_action_free_contents(&trigger->actions[i]);
 	mt_free(trigger->actions);
+	mt_goal_free_contents(&trigger->goal);
 	mt_free(trigger);
 }

@@ -168,6 +168,31 @@ typedef struct MtAction
 	char	   *sequence_name;
 } MtAction;
 
+/*
+ * A goal (API.md "goal"): the events that count as a conversion of a trigger's or sequence's
+ * emails. clause holds the event types (required), the condition (NULL: any event of those
+ * types) and within (required, > 0: how long after an email's send_after a goal event is
+ * attributed to it); revenue names the goal event's param that holds the amount (NULL: none).
+ */
+typedef struct MtGoal
+{
+	MtClause	clause;
+	char	   *revenue;
+} MtGoal;
+
+/* Parses a goal object at path (e.g. "$.goal") into *out; errors name the JSON path. */
+extern bool mt_parse_goal(struct json_object *json, const char *path, MtGoal *out, MtError *err);
+
+/* Frees what a goal owns (not the goal itself). */
+extern void mt_goal_free_contents(MtGoal *goal);
+
+/*
+ * Is text (len bytes, not NUL-terminated) a plain decimal number as a revenue param may hold:
+ * optional spaces and sign, digits with an optional fraction, an optional exponent of at most
+ * 3 digits, at most 100 bytes; not NaN or Infinity. What PostgreSQL's numeric then reads exactly.
+ */
+extern bool mt_goal_revenue_valid(const char *text, size_t len);
+
 /* A compiled trigger. */
 typedef struct MtTrigger
 {
@@ -189,6 +214,8 @@ typedef struct MtTrigger
 	MtAction   *actions;
 	int			n_actions;
 	int			n_branches;		/* conditional branches (variants) in its emails, for a notice */
+	bool		has_goal;
+	MtGoal		goal;			/* what counts as a conversion of its emails */
 } MtTrigger;
 
 /* Parses and validates a trigger definition; NULL with *err filled when it is not valid. */

@@ -208,7 +208,7 @@ compile_steps(struct json_object *steps, const char *path, int depth, Program *p
 static bool
 parse_sequence(struct json_object *def, MtSequence *sequence, MtError *err)
 {
-	static const char *const keys[] = {"steps", "exit", "reentry", "description", NULL};
+	static const char *const keys[] = {"steps", "exit", "reentry", "description", "goal", NULL};
 	struct json_object *value;
 	Program		program = {0};
 	bool		ok;
@@ -237,6 +237,12 @@ parse_sequence(struct json_object *def, MtSequence *sequence, MtError *err)
 	if (json_object_object_get_ex(def, "reentry", &value) &&
 		!mt_parse_duration(value, "$.reentry", &sequence->reentry, err))
 		return false;
+	if (json_object_object_get_ex(def, "goal", &value))
+	{
+		if (!mt_parse_goal(value, "$.goal", &sequence->goal, err))
+			return false;
+		sequence->has_goal = true;
+	}
 	return true;
 }
 
@@ -277,6 +283,7 @@ mt_sequence_free(MtSequence *sequence)
 	}
 	mt_free(sequence->steps);
 	mt_clause_free_contents(&sequence->exit);
+	mt_goal_free_contents(&sequence->goal);
 	mt_free(sequence->name);
 	mt_free(sequence);
 }

@@ -57,6 +57,8 @@ typedef struct MtSequence
 	bool		has_exit;
 	MtClause	exit;			/* event types, condition, same */
 	MtDuration	reentry;		/* no new journey within this after the last one started */
+	bool		has_goal;
+	MtGoal		goal;			/* what counts as a conversion of its emails */
 } MtSequence;
 
 /* Parses and validates a sequence definition; NULL with *err filled when it is not valid. */

@@ -24,6 +24,7 @@
 
 #include "act_load.h"
 #include "act_write.h"
+#include "attribution.h"
 #include "condition_eval.h"
 #include "engine.h"
 #include "engine_internal.h"
@@ -635,6 +636,8 @@ mt_run_pending(TimestampTz as_of, int limit)
 										  ALLOCSET_DEFAULT_SIZES);
 	done += run_firings(as_of, limit, batch_context);
 	done += mt_run_journeys(as_of, limit, batch_context);
+	/* goal events since the last run: conversions (attribution.c; not counted as actions) */
+	mt_attribute_goals(as_of);
 	MemoryContextDelete(batch_context);
 	mt_rulecache_unpin();
 	SPI_finish();
