@@ -57,6 +57,7 @@ int			mt_retry_base_delay_s = 60;
 int			mt_retry_max_delay_s = 6 * 3600;
 int			mt_sending_timeout_s = 600;
 int			mt_smtp_timeout_ms = 30000;
+int			mt_smtp_connections = 1;
 static int	mt_decisions_retention_s = 90 * 86400;
 static int	mt_outbox_retention_s = 30 * 86400;
 
@@ -155,6 +156,10 @@ mt_delivery_init(void)
 							"Longest time one message may take on the SMTP connection.",
 							NULL, &mt_smtp_timeout_ms, 30000, 100, 3600 * 1000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("microtrigger.smtp_connections",
+							"SMTP connections one deliver() or deliver_loop() call sends over at once, each by its own process with its own batches.",
+							NULL, &mt_smtp_connections, 1, 1, MT_MAX_SMTP_CONNECTIONS,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("microtrigger.decisions_retention",
 							"Age after which microtrigger.maintain() deletes decisions; 0 keeps them.",
 							NULL, &mt_decisions_retention_s, 90 * 86400, 0, INT_MAX,

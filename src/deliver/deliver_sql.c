@@ -43,23 +43,39 @@ PG_FUNCTION_INFO_V1(mt_deliver_loop_sql);
 
 PGDLLEXPORT void mt_delivery_worker_main(Datum main_arg);
 
-/* What the calling backend and its delivery worker share (in a DSM segment). */
+/* What one delivery worker reports back. */
+typedef struct DeliverySlot
+{
+	int			batch_size;		/* rows per batch of this worker */
+	bool		finished;
+	int			sent;
+	int			sqlerrcode;
+	char		error[1024];
+} DeliverySlot;
+
+/* What the calling backend and its delivery workers share (in a DSM segment). */
 typedef struct DeliveryShared
 {
 	Oid			database;
 	Oid			authenticated_user;
 	Oid			current_user;
 	int			security_context;
-	int			batch_size;
-	/* written by the worker */
-	bool		finished;
-	int			sent;
-	int			sqlerrcode;
-	char		error[1024];
-	/* the caller's settings, so SET in the session applies to the worker too */
+	TimestampTz deadline;		/* 0: one batch (deliver()); else batches until then (deliver_loop) */
+	volatile bool stop;			/* set by the caller: no further batch */
+	DeliverySlot slots[MT_MAX_SMTP_CONNECTIONS];
+	/* the caller's settings, so SET in the session applies to the workers too */
 	Size		guc_state_size;
 	char		guc_state[FLEXIBLE_ARRAY_MEMBER];
 } DeliveryShared;
+
+/* The workers one call started, and their shared memory. */
+typedef struct DeliveryWorkers
+{
+	dsm_segment *segment;
+	DeliveryShared *shared;
+	int			count;
+	BackgroundWorkerHandle *handles[MT_MAX_SMTP_CONNECTIONS];
+} DeliveryWorkers;
 
 /* Closes the run's SMTP session when its memory goes away, on success or on error. */
 static void
@@ -95,71 +111,122 @@ check_batch_size(int batch_size)
 }
 
 /*
- * microtrigger.deliver(batch integer DEFAULT 100) RETURNS integer: one batch, claimed, sent and
- * recorded by a background worker in transactions of its own; returns how many were sent.
+ * Starts up to count delivery workers as the caller, worker i with batches of sizes[i] rows:
+ * one batch each when deadline is 0, else batches until deadline. Stops at the first worker
+ * the postmaster cannot start (max_worker_processes); returns how many started.
  */
-Datum
-mt_deliver_sql(PG_FUNCTION_ARGS)
+static int
+start_workers(DeliveryWorkers *workers, int count, const int *sizes, TimestampTz deadline)
 {
-	int			batch_size = PG_GETARG_INT32(0);
-	Size		guc_size;
-	dsm_segment *segment;
+	Size		guc_size = EstimateGUCStateSpace();
 	DeliveryShared *shared;
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	BgwHandleStatus status;
-	int			sent;
 
-	check_batch_size(batch_size);
-	if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
-		PG_RETURN_INT32(0);		/* nothing is sent: rows stay queued */
-
-	guc_size = EstimateGUCStateSpace();
-	segment = dsm_create(offsetof(DeliveryShared, guc_state) + guc_size, 0);
-	shared = dsm_segment_address(segment);
+	workers->segment = dsm_create(offsetof(DeliveryShared, guc_state) + guc_size, 0);
+	shared = workers->shared = dsm_segment_address(workers->segment);
 	memset(shared, 0, offsetof(DeliveryShared, guc_state));
 	shared->database = MyDatabaseId;
 	shared->authenticated_user = GetAuthenticatedUserId();
 	GetUserIdAndSecContext(&shared->current_user, &shared->security_context);
-	shared->batch_size = batch_size;
+	shared->deadline = deadline;
 	shared->guc_state_size = guc_size;
 	SerializeGUCState(guc_size, shared->guc_state);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "microtrigger");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_delivery_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "microtrigger deliver for PID %d", MyProcPid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "microtrigger deliver");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
-	worker.bgw_notify_pid = MyProcPid;
-
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a delivery worker"),
-				 errhint("Raise max_worker_processes, or drain with CALL microtrigger.deliver_loop().")));
-	status = WaitForBackgroundWorkerShutdown(handle);
-	if (status == BGWH_POSTMASTER_DIED)
-		ereport(FATAL,
-				(errcode(ERRCODE_ADMIN_SHUTDOWN),
-				 errmsg("postmaster exited during delivery")));
-	if (!shared->finished)
+	workers->count = 0;
+	for (int i = 0; i < count && i < MT_MAX_SMTP_CONNECTIONS; i++)
 	{
-		if (shared->error[0] != '\0')
+		BackgroundWorker worker;
+
+		shared->slots[i].batch_size = sizes[i];
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "microtrigger");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_delivery_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "microtrigger deliver for PID %d", MyProcPid);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "microtrigger deliver");
+		worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(workers->segment));
+		memcpy(worker.bgw_extra, &i, sizeof(i));
+		worker.bgw_notify_pid = MyProcPid;
+		if (!RegisterDynamicBackgroundWorker(&worker, &workers->handles[i]))
+			break;
+		workers->count++;
+	}
+	return workers->count;
+}
+
+/*
+ * Waits until every started worker has exited (even when interrupted: they hold claimed rows
+ * and the shared memory), then raises the first error one of them reported; returns the sum of
+ * what they sent.
+ */
+static int
+wait_workers(DeliveryWorkers *workers)
+{
+	DeliveryShared *shared = workers->shared;
+	int			sent = 0;
+
+	for (int i = 0; i < workers->count; i++)
+		if (WaitForBackgroundWorkerShutdown(workers->handles[i]) == BGWH_POSTMASTER_DIED)
+			ereport(FATAL,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("postmaster exited during delivery")));
+	for (int i = 0; i < workers->count; i++)
+	{
+		DeliverySlot *slot = &shared->slots[i];
+
+		if (slot->finished)
+		{
+			sent += slot->sent;
+			continue;
+		}
+		if (slot->error[0] != '\0')
 			ereport(ERROR,
-					(errcode(shared->sqlerrcode ? shared->sqlerrcode : ERRCODE_INTERNAL_ERROR),
-					 errmsg("%s", shared->error)));
+					(errcode(slot->sqlerrcode ? slot->sqlerrcode : ERRCODE_INTERNAL_ERROR),
+					 errmsg("%s", slot->error)));
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("the delivery worker stopped before finishing its batch"),
 				 errdetail("Rows it claimed are queued again after microtrigger.sending_timeout.")));
 	}
-	sent = shared->sent;
-	dsm_detach(segment);
-	PG_RETURN_INT32(sent);
+	dsm_detach(workers->segment);
+	workers->segment = NULL;
+	return sent;
+}
+
+/* Splits total rows over count senders as evenly as possible. */
+static void
+split_batch(int total, int count, int *sizes)
+{
+	for (int i = 0; i < count; i++)
+		sizes[i] = total / count + (i < total % count ? 1 : 0);
+}
+
+/*
+ * microtrigger.deliver(batch integer DEFAULT 100) RETURNS integer: one batch, claimed, sent and
+ * recorded by background workers in transactions of their own (microtrigger.smtp_connections of
+ * them, each with its share of the batch and its own SMTP connection); returns how many were sent.
+ */
+Datum
+mt_deliver_sql(PG_FUNCTION_ARGS)
+{
+	int			batch_size = PG_GETARG_INT32(0);
+	int			count;
+	int			sizes[MT_MAX_SMTP_CONNECTIONS] = {0};
+	DeliveryWorkers workers;
+
+	check_batch_size(batch_size);
+	if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
+		PG_RETURN_INT32(0);		/* nothing is sent: rows stay queued */
+
+	count = Min(mt_smtp_connections, batch_size);
+	split_batch(batch_size, count, sizes);
+	if (start_workers(&workers, count, sizes, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a delivery worker"),
+				 errhint("Raise max_worker_processes, or drain with CALL microtrigger.deliver_loop().")));
+	PG_RETURN_INT32(wait_workers(&workers));
 }
 
 /* The delivery worker: connects as the caller, takes its settings, runs one batch. */
@@ -168,7 +235,9 @@ mt_delivery_worker_main(Datum main_arg)
 {
 	dsm_segment *segment;
 	DeliveryShared *shared;
+	DeliverySlot *slot;
 	MtDeliveryRun run;
+	int			index;
 
 	pqsignal(SIGTERM, die);		/* a termination request aborts the transfer, then exits */
 	BackgroundWorkerUnblockSignals();
@@ -180,6 +249,8 @@ mt_delivery_worker_main(Datum main_arg)
 				 errmsg("could not map the delivery worker's shared memory")));
 	dsm_pin_mapping(segment);	/* kept until the process exits, across transactions */
 	shared = dsm_segment_address(segment);
+	memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof(index));
+	slot = &shared->slots[index];
 
 	BackgroundWorkerInitializeConnectionByOid(shared->database, shared->authenticated_user, 0);
 	StartTransactionCommand();
@@ -191,10 +262,26 @@ mt_delivery_worker_main(Datum main_arg)
 	SetUserIdAndSecContext(shared->current_user, shared->security_context);
 	pgstat_report_activity(STATE_RUNNING, "microtrigger.deliver()");
 
-	delivery_run_init(&run, false, shared->batch_size, TopMemoryContext);
+	delivery_run_init(&run, false, slot->batch_size, TopMemoryContext);
 	PG_TRY();
 	{
 		mt_deliver_batch(&run);
+		/* deliver_loop's helpers: more batches until the deadline, napping when nothing is due */
+		while (shared->deadline != 0 && !shared->stop && GetCurrentTimestamp() < shared->deadline)
+		{
+			if (run.claimed == 0 || run.server_down)
+			{
+				long		nap_ms = Min(1000L, (long) ((shared->deadline - GetCurrentTimestamp()) / 1000));
+
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Max(nap_ms, 1L), PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				if (shared->stop || GetCurrentTimestamp() >= shared->deadline)
+					break;
+			}
+			mt_deliver_batch(&run);
+		}
 	}
 	PG_CATCH();
 	{
@@ -202,14 +289,14 @@ mt_delivery_worker_main(Datum main_arg)
 		ErrorData  *edata = CopyErrorData();
 
 		MemoryContextSwitchTo(error_memory);
-		strlcpy(shared->error, edata->message ? edata->message : "delivery failed", sizeof(shared->error));
-		shared->sqlerrcode = edata->sqlerrcode;
+		strlcpy(slot->error, edata->message ? edata->message : "delivery failed", sizeof(slot->error));
+		slot->sqlerrcode = edata->sqlerrcode;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	MemoryContextDelete(run.memory);	/* closes the SMTP session */
-	shared->sent = run.sent;
-	shared->finished = true;
+	slot->sent = run.sent;
+	slot->finished = true;
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
@@ -234,6 +321,7 @@ mt_deliver_loop_sql(PG_FUNCTION_ARGS)
 		!castNode(CallContext, fcinfo->context)->atomic;
 	TimestampTz start = GetCurrentTimestamp();
 	MtDeliveryRun run;
+	DeliveryWorkers helpers = {0};
 
 	check_batch_size(batch_size);
 	if (!nonatomic)
@@ -245,26 +333,55 @@ mt_deliver_loop_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI")));
 	delivery_run_init(&run, true, batch_size, CurrentMemoryContext);
 
-	for (;;)
+	/* microtrigger.smtp_connections > 1: helpers send beside this backend until the same end */
+	helpers.count = 0;
+	if (mt_smtp_connections > 1 && mt_smtp_url != NULL && mt_smtp_url[0] != '\0')
 	{
-		long		elapsed_ms;
+		int			sizes[MT_MAX_SMTP_CONNECTIONS] = {0};
 
-		if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
-			break;
-		mt_deliver_batch(&run);
-		elapsed_ms = (long) ((GetCurrentTimestamp() - start) / 1000);
-		if (elapsed_ms >= duration_ms)
-			break;
-		if (run.claimed == 0 || run.server_down)
-		{
-			long		nap_ms = Min(1000L, (long) (duration_ms - elapsed_ms));
-
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 nap_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
-		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < mt_smtp_connections - 1; i++)
+			sizes[i] = batch_size;
+		start_workers(&helpers, mt_smtp_connections - 1, sizes,
+					  TimestampTzPlusMilliseconds(start, duration_ms));
+		dsm_pin_mapping(helpers.segment);	/* the loop commits: keep it past each transaction */
 	}
+	PG_TRY();
+	{
+		for (;;)
+		{
+			long		elapsed_ms;
+
+			if (mt_smtp_url == NULL || mt_smtp_url[0] == '\0')
+				break;
+			mt_deliver_batch(&run);
+			elapsed_ms = (long) ((GetCurrentTimestamp() - start) / 1000);
+			if (elapsed_ms >= duration_ms)
+				break;
+			if (run.claimed == 0 || run.server_down)
+			{
+				long		nap_ms = Min(1000L, (long) (duration_ms - elapsed_ms));
+
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 nap_ms, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		if (helpers.count > 0)
+			helpers.shared->stop = true;	/* they finish their batch and exit */
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (helpers.count > 0)
+	{
+		helpers.shared->stop = true;
+		run.sent += wait_workers(&helpers);
+	}
+	else if (helpers.segment != NULL)
+		dsm_detach(helpers.segment);
 	ereport(DEBUG1, (errmsg_internal("microtrigger.deliver_loop sent %d messages", run.sent)));
 	MemoryContextDelete(run.memory);	/* closes the SMTP session */
 	SPI_finish();

@@ -26,6 +26,10 @@ extern int	mt_retry_base_delay_s;		/* microtrigger.retry_base_delay */
 extern int	mt_retry_max_delay_s;		/* microtrigger.retry_max_delay */
 extern int	mt_sending_timeout_s;		/* microtrigger.sending_timeout */
 extern int	mt_smtp_timeout_ms;			/* microtrigger.smtp_timeout */
+extern int	mt_smtp_connections;		/* microtrigger.smtp_connections: senders per call */
+
+/* The most SMTP connections (delivery processes) one call may use. */
+#define MT_MAX_SMTP_CONNECTIONS 16
 
 /* One delivery run: claims, sends and records batches; see deliver.c. */
 typedef struct MtDeliveryRun

@@ -392,4 +392,20 @@ check "planted: no planted function or operator ever ran" \
 control '{}'
 q -c "DROP OWNED BY mt_planter" -c "DROP ROLE mt_planter" -c "DROP TABLE public.mt_planted" >/dev/null
 
+# --- 14. several SMTP connections (microtrigger.smtp_connections): every row sent exactly once --
+q -c "UPDATE microtrigger.outbox SET status = 'cancelled' WHERE status = 'queued'" >/dev/null
+before=$(received)
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
+      SELECT 'm' || g, 'multi' || g || '@example.com', 'M' || g, 'x', now() FROM generate_series(1, 40) g" >/dev/null
+check "connections: deliver(40) over 4 connections sends 40" \
+    "$(q -c "SET microtrigger.smtp_connections = 4" -c "SELECT microtrigger.deliver(40)")" "40"
+q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
+      SELECT 'n' || g, 'multi' || (40 + g) || '@example.com', 'N' || g, 'x', now() FROM generate_series(1, 30) g" >/dev/null
+q -c "SET microtrigger.smtp_connections = 3" -c "CALL microtrigger.deliver_loop('0 seconds', 10)" >/dev/null
+check "connections: deliver_loop with 3 connections, batches of 10, drains 30 in one round" \
+    "$(q -c "SELECT count(*) FILTER (WHERE status = 'sent' AND attempts = 1) || '/' || count(*) FROM microtrigger.outbox WHERE user_id ~ '^[mn][0-9]'")" "70/70"
+check "connections: the server got 70 messages, one per row, 70 distinct Message-IDs" \
+    "$(( $(received) - before )):$(tail -n 70 "$OUT/log.jsonl" | grep -o '"rcpt": \["multi[0-9]*@' | sort -u | wc -l):$(q -c "SELECT count(DISTINCT message_id) FROM microtrigger.outbox WHERE user_id ~ '^[mn][0-9]'")" \
+    "70:70:70"
+
 echo "delivery: $passed passed, $failed failed"
