@@ -43,6 +43,102 @@ add_step(Program *program, MtStepKind kind, const char *path, MtError *err)
 static bool compile_steps(struct json_object *steps, const char *path, int depth, Program *program,
 						  MtError *err);
 
+/*
+ * The optional "name" of a send_email step: a short identifier (a letter, then letters, digits
+ * or _, at most MT_STEP_NAME_MAX bytes). When present, *rest is a copy of the object without it,
+ * for the send_email parser that triggers share (which knows no "name"); NULL otherwise.
+ */
+static bool
+take_step_name(struct json_object *send, const char *path, char **name, struct json_object **rest,
+			   MtError *err)
+{
+	struct json_object *value;
+	char		child[PATH_LEN];
+	const char *text;
+	size_t		len;
+
+	*rest = NULL;
+	if (!json_object_is_type(send, json_type_object) || !json_object_object_get_ex(send, "name", &value))
+		return true;
+	mt_path_key(child, sizeof(child), path, "name");
+	if (!json_object_is_type(value, json_type_string))
+		return mt_error_set(err, child, "name must be a string, not %s", mt_json_type_phrase(value));
+	text = json_object_get_string(value);
+	len = (size_t) json_object_get_string_len(value);
+	if (len == 0 || len > MT_STEP_NAME_MAX)
+		return mt_error_set(err, child, "name must have 1 to %d characters", MT_STEP_NAME_MAX);
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = text[i];
+		bool		letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+		if (!(letter || (i > 0 && ((c >= '0' && c <= '9') || c == '_'))))
+			return mt_error_set(err, child, "name \"%s\" is not an identifier: a letter, then letters, digits or _",
+								text);
+	}
+	*name = mt_strndup(text, len);
+	*rest = json_object_new_object();
+	{
+		json_object_object_foreach(send, key, member)
+		{
+			if (strcmp(key, "name") != 0)
+				json_object_object_add(*rest, key, json_object_get(member));
+		}
+	}
+	return true;
+}
+
+/*
+ * Numbers the send steps 1, 2, ... in document order (the order of the program), names those
+ * without a name email_<ordinal>, and refuses a name two steps share: the error is at the later
+ * step, unless the later one holds its own default name (then the earlier one chose it).
+ */
+static bool
+name_send_steps(Program *program, MtError *err)
+{
+	int			ordinal = 0;
+
+	for (int i = 0; i < program->n_steps; i++)
+	{
+		MtStep	   *step = &program->steps[i];
+		char		fallback[32];
+
+		if (step->kind != MT_STEP_SEND)
+			continue;
+		step->ordinal = ++ordinal;
+		if (step->name == NULL)
+		{
+			snprintf(fallback, sizeof(fallback), "email_%d", ordinal);
+			step->name = mt_strndup(fallback, strlen(fallback));
+		}
+	}
+	for (int i = 0; i < program->n_steps; i++)
+	{
+		MtStep	   *later = &program->steps[i];
+		char		own_default[32];
+
+		if (later->kind != MT_STEP_SEND)
+			continue;
+		snprintf(own_default, sizeof(own_default), "email_%d", later->ordinal);
+		for (int j = 0; j < i; j++)
+		{
+			MtStep	   *earlier = &program->steps[j];
+			bool		blame_earlier;
+			char		child[PATH_LEN];
+			char		name_path[PATH_LEN];
+
+			if (earlier->kind != MT_STEP_SEND || strcmp(earlier->name, later->name) != 0)
+				continue;
+			blame_earlier = strcmp(later->name, own_default) == 0;
+			mt_path_key(child, sizeof(child), (blame_earlier ? earlier : later)->path, "send_email");
+			mt_path_key(name_path, sizeof(name_path), child, "name");
+			return mt_error_set(err, name_path, "step name \"%s\" is also the name of the send_email step at %s (names are unique within a sequence)",
+								later->name, (blame_earlier ? later : earlier)->path);
+		}
+	}
+	return true;
+}
+
 /* One `if` test: {"in_segment": name} | {"history": clause} | {"profile": cond} | {"event": cond}. */
 static bool
 parse_test(struct json_object *test, const char *path, MtBranchArm *arm, MtError *err)
@@ -171,10 +267,17 @@ compile_steps(struct json_object *steps, const char *path, int depth, Program *p
 			return mt_error_set(err, item, "a step must be an object with one key: send_email, wait or branch");
 		if (json_object_object_get_ex(step, "send_email", &value))
 		{
+			struct json_object *rest = NULL;
+			bool		parsed;
+
 			mt_path_key(child, sizeof(child), item, "send_email");
 			if ((index = add_step(program, MT_STEP_SEND, item, err)) < 0)
 				return false;
-			if (!mt_parse_send_email(value, child, &program->steps[index].send, err))
+			if (!take_step_name(value, child, &program->steps[index].name, &rest, err))
+				return false;
+			parsed = mt_parse_send_email(rest ? rest : value, child, &program->steps[index].send, err);
+			json_object_put(rest);
+			if (!parsed)
 				return false;
 		}
 		else if (json_object_object_get_ex(step, "wait", &value))
@@ -221,7 +324,8 @@ parse_sequence(struct json_object *def, MtSequence *sequence, MtError *err)
 	if (!json_object_object_get_ex(def, "steps", &value))
 		return mt_error_set(err, "$", "a sequence needs \"steps\"");
 	ok = compile_steps(value, "$.steps", 0, &program, err) &&
-		add_step(&program, MT_STEP_END, "$.steps", err) >= 0;
+		add_step(&program, MT_STEP_END, "$.steps", err) >= 0 &&
+		name_send_steps(&program, err);
 	sequence->steps = program.steps;
 	sequence->n_steps = program.n_steps;
 	if (!ok)
@@ -273,6 +377,7 @@ mt_sequence_free(MtSequence *sequence)
 
 		mt_action_free_contents(&step->send);
 		mt_free(step->path);
+		mt_free(step->name);
 		for (int a = 0; a < step->n_arms; a++)
 		{
 			mt_free(step->arms[a].segment);

@@ -10,6 +10,7 @@
 
 #define MT_SEQUENCE_MAX_STEPS 1000
 #define MT_SEQUENCE_MAX_DEPTH 16
+#define MT_STEP_NAME_MAX 63		/* bytes of a send_email step name */
 
 typedef enum MtStepKind
 {
@@ -41,6 +42,8 @@ typedef struct MtStep
 {
 	MtStepKind	kind;
 	char	   *path;			/* its JSON path, e.g. "$.steps[2].branch[0].steps[0]" */
+	char	   *name;			/* MT_STEP_SEND: send_email.name, default "email_<ordinal>" */
+	int			ordinal;		/* MT_STEP_SEND: 1, 2, ... in document order of the send steps */
 	MtAction	send;			/* MT_STEP_SEND */
 	MtDuration	wait;			/* MT_STEP_WAIT */
 	MtBranchArm *arms;			/* MT_STEP_BRANCH */
