@@ -79,9 +79,13 @@ FROM microtrigger.decisions WHERE outcome = 'unschedulable' ORDER BY user_id, tr
 SELECT microtrigger.run_pending('infinity');
 SELECT microtrigger.refresh_segment('seg_recent', '-infinity');
 
--- act at the beginning of time (twice: the journey's second step is 30 days later) and at the end
+-- act at the beginning of time (twice: the journey's second step and the unless window are 30
+-- days later), on the 2024 visits when they happen (a firing acted on more than
+-- microtrigger.max_lateness after its trigger time would be stale), and at the end
+SELECT microtrigger.run_pending('4714-11-24 01:00:00+00 BC') > 0 AS acted;
+SELECT microtrigger.run_pending('4714-12-25 00:00:00+00 BC') > 0 AS acted;
 SELECT microtrigger.run_pending('2024-01-02') > 0 AS acted;
-SELECT microtrigger.run_pending('2024-01-03') > 0 AS acted;
+SELECT microtrigger.run_pending('2024-02-01') > 0 AS acted;
 SELECT microtrigger.run_pending('294276-12-31 12:00:00+00') > 0 AS acted;
 
 SELECT user_id, trigger_name, sequence_name, outcome, detail->>'field' AS field, detail->>'stage' AS stage

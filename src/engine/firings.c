@@ -205,6 +205,9 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 	trigger_time = firing->is_absence ? firing->due_at : firing->event_at;
 	if (!mt_time_add(trigger_time, rule->trigger->delay, &send_after))
 		return unschedulable(&key, as_of, "$.delay");
+	/* acted on too long after its trigger time (a backfill, a long outage): nobody is mailed */
+	if (mt_policy_stale(&rule->trigger->timing, trigger_time, &key, as_of))
+		return "stale";
 	if (mt_policy_in_cooldown(data, rule->trigger, firing->user_id, firing->id, firing->event_at))
 	{
 		mt_record_decision(&key, as_of, "cooldown", NULL);

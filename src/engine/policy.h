@@ -34,4 +34,12 @@ extern bool mt_policy_in_cooldown(const MtActData *data, const MtTrigger *trigge
 extern const char *mt_contact_refusal(const MtContact *contact, const MtDecisionKey *key,
 									  TimestampTz as_of);
 
+/*
+ * Staleness: true (and the decision `stale` recorded, its detail the trigger time, the lateness
+ * and the max_lateness) when as_of is later than max_lateness after trigger_time. max_lateness
+ * is the timing's (has_max_lateness) or microtrigger.max_lateness. Transactional email too.
+ */
+extern bool mt_policy_stale(const MtTiming *timing, TimestampTz trigger_time, const MtDecisionKey *key,
+							TimestampTz as_of);
+
 #endif
