@@ -14,12 +14,14 @@
 
 #include "act_load.h"
 #include "delivery.h"
+#include "device_sql.h"
 #include "subxact.h"
 
 static SPIPlanPtr events_plan;
 static SPIPlanPtr contacts_plan;
 static SPIPlanPtr segments_plan;
 static SPIPlanPtr last_page_plan;
+static SPIPlanPtr device_plan;
 static SPIPlanPtr templates_plan;
 static SPIPlanPtr cooldown_plan;
 
@@ -201,6 +203,68 @@ load_users(MtActData *data, char **user_ids, int n, TimestampTz as_of, MemoryCon
 			u->last_page = text_col(row, 2);
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	/* the device of each user's latest event that names one (what an event without one uses) */
+	run(mt_kept_plan(&device_plan,
+					 "SELECT u.id, (SELECT p.params FROM microtrigger.events p "
+					 "  WHERE p.user_id = u.id AND p.occurred_at <= $2 "
+					 "  AND (p.params ? 'device' OR p.params ? 'user_agent') "
+					 "  ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1) "
+					 "FROM pg_catalog.unnest($1) AS u(id)", 2, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedUser *u = mt_act_user(data, text_col(row, 1));
+		bool		isnull;
+		Datum		params = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (u != NULL && !isnull)
+			u->latest_device = mt_event_device(DatumGetJsonbP(params));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* A string member of a jsonb object (NULL: missing or not a string), palloc'd. */
+static char *
+string_param(Jsonb *params, const char *key, int *len)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (params == NULL || !JB_ROOT_IS_OBJECT(params))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	*len = v->val.string.len;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* The device of an event's params (see act_load.h). */
+const char *
+mt_event_device(Jsonb *params)
+{
+	int			len;
+	char	   *device = string_param(params, "device", &len);
+	const char *kind;
+
+	if (device != NULL)
+		return device;
+	if ((device = string_param(params, "user_agent", &len)) == NULL)
+		return NULL;
+	kind = mt_device_classify(device, len);
+	return strcmp(kind, "bot") == 0 ? NULL : kind;
+}
+
+/* An event's device, else its user's latest (see act_load.h). */
+const char *
+mt_act_device(const MtLoadedEvent *event, const MtLoadedUser *user)
+{
+	const char *device = mt_event_device(event->params);
+
+	return device != NULL ? device : user ? user->latest_device : NULL;
 }
 
 /* The templates the batch's actions name (every one; the reader is checked when used). */

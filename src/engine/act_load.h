@@ -35,6 +35,8 @@ typedef struct MtLoadedUser
 	char	  **segments;
 	int			n_segments;
 	char	   *last_page;		/* NULL: no page_view up to as_of (or no url) */
+	const char *latest_device;	/* of the latest event up to as_of with a device or user_agent
+								 * param (mt_event_device); NULL: none, or a bot */
 } MtLoadedUser;
 
 /* A templates row, with its parts compiled on first use. */
@@ -98,6 +100,15 @@ extern MtActData *mt_act_load(const MtActRequest *request, TimestampTz as_of);
 extern MtLoadedEvent *mt_act_event(const MtActData *data, int64 id);
 extern MtLoadedUser *mt_act_user(const MtActData *data, const char *user_id);
 extern MtLoadedTemplate *mt_act_template(const MtActData *data, const char *name);
+
+/*
+ * The device of an event (API.md "render context"): its `device` param (a string), else its
+ * `user_agent` param classified (a bot: none); NULL when neither gives one.
+ */
+extern const char *mt_event_device(Jsonb *params);
+
+/* An event's device, else its user's latest (as loaded); NULL when there is none. */
+extern const char *mt_act_device(const MtLoadedEvent *event, const MtLoadedUser *user);
 
 /* Remembers that a firing queued an email (later firings of the batch see it in the cooldown). */
 extern void mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_id,

@@ -45,6 +45,8 @@ typedef struct KeptEmail
 	char	   *template_name;
 	int64		source_event_id;
 	TimestampTz send_after;
+	TimestampTz held_until;		/* 0: not held */
+	int			optimal;		/* -1: not asked */
 	TimestampTz created_at;
 	int64		outbox_id;		/* once written */
 } KeptEmail;
@@ -173,6 +175,8 @@ mt_write_email(const MtEmailJob *job, const char *subject, const char *preheader
 	e->template_name = copy(template_name);
 	e->source_event_id = job->key.source_event_id;
 	e->send_after = job->send_after;
+	e->held_until = job->held_until;
+	e->optimal = job->optimal;
 	e->created_at = as_of;
 	e->outbox_id = 0;
 	mt_write_decision(&job->key, as_of, "queued", NULL);
@@ -400,16 +404,27 @@ flush_emails(void)
 static Jsonb *
 email_detail(const KeptEmail *e)
 {
-	const char *keys[5] = {"outbox_id", "template", "variant", "send_after", "step"};
-	const char *vals[5] = {
-		e->outbox_id ? psprintf(INT64_FORMAT, e->outbox_id) : NULL,
-		e->template_name,
-		e->variant,
-		DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(e->send_after))),
-		e->journey_id ? psprintf("%d", e->step) : NULL
+	return mt_email_detail(e->outbox_id, e->template_name, e->variant, e->send_after,
+						   e->journey_id ? e->step : -1, e->held_until, e->optimal);
+}
+
+/* The detail of a queued (or duplicate: outbox_id 0) email's decision (see act_write.h). */
+Jsonb *
+mt_email_detail(int64 outbox_id, const char *template_name, const char *variant, TimestampTz send_after,
+				int step, TimestampTz held_until, int optimal)
+{
+	const char *keys[7] = {"outbox_id", "template", "variant", "send_after", "step", "held_until", "optimal"};
+	const char *vals[7] = {
+		outbox_id ? psprintf(INT64_FORMAT, outbox_id) : NULL,
+		template_name,
+		variant,
+		DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(send_after))),
+		step >= 0 ? psprintf("%d", step) : NULL,
+		held_until ? DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(held_until))) : NULL,
+		optimal < 0 ? NULL : optimal ? "true" : "false"
 	};
 
-	return mt_detail_object(5, keys, vals);
+	return mt_detail_object(7, keys, vals);
 }
 
 /* The detail of a kept journey exit's decision, now that its cancelled emails are counted. */

@@ -278,17 +278,8 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 		return true;
 	}
 	outbox_id = insert_outbox(job, subject, preheader, html, text, variant, as_of);
-	{
-		const char *keys[5] = {"outbox_id", "template", "variant", "send_after", "step"};
-		const char *vals[5] = {
-			outbox_id ? psprintf(INT64_FORMAT, outbox_id) : NULL,
-			parts.template_name,
-			variant,
-			DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(job->send_after))),
-			job->journey_id ? psprintf("%d", job->step) : NULL
-		};
-
-		mt_record_decision(&job->key, as_of, outbox_id ? "queued" : "duplicate", mt_detail_object(5, keys, vals));
-	}
+	mt_record_decision(&job->key, as_of, outbox_id ? "queued" : "duplicate",
+					   mt_email_detail(outbox_id, parts.template_name, variant, job->send_after,
+									   job->journey_id ? job->step : -1, job->held_until, job->optimal));
 	return outbox_id != 0;
 }

@@ -134,6 +134,15 @@ check_trigger_really_gone(const Firing *firing)
 				 errdetail("The firing is acted on by the next run.")));
 }
 
+/* Do two plans render the same: the same local hour, weekday (and so daypart)? */
+static bool
+same_moment(const MtSendPlan *a, const MtSendPlan *b)
+{
+	if (a->has_local != b->has_local)
+		return false;
+	return !a->has_local || (a->local.hour == b->local.hour && a->local.weekday == b->local.weekday);
+}
+
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
 static const char *
 process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
@@ -148,7 +157,9 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 	const MtContact *contact;
 	const char *refusal;
 	Jsonb	   *profile = NULL;
-	Jsonb	   *context;
+	Jsonb	   *context = NULL;
+	MtSendPlan	context_plan = {0};
+	const char *device;
 	TimestampTz trigger_time;
 	TimestampTz send_after;
 	bool		acted = false;
@@ -232,8 +243,7 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 			return outcome;
 		}
 	}
-	context = mt_render_context_make(event, mt_act_user(data, event->user_id), firing->trigger_name,
-									 profile, data->unsubscribe_key);
+	device = mt_act_device(event, mt_act_user(data, event->user_id));
 	for (int a = 0; a < rule->trigger->n_actions; a++)
 	{
 		const MtAction *action = &rule->trigger->actions[a];
@@ -241,11 +251,29 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 		if (action->kind == MT_ACTION_SEND_EMAIL)
 		{
 			MtEmailJob	job = {0};
+			MtTiming	timing;
+			MtSendPlan	plan;
 
+			/* its own timing over the trigger's: stale, then when it goes (optimal, window) */
+			mt_timing_merge(&rule->trigger->timing, &action->timing, &timing);
+			if (action->timing.has_max_lateness &&
+				mt_policy_stale(&timing, trigger_time, &key, as_of))
+				continue;
+			mt_policy_send_plan(&timing, contact, firing->user_id, send_after, as_of, &plan);
+			/* rendered for the moment it will be sent (the same for most actions: kept) */
+			if (context == NULL || !same_moment(&plan, &context_plan))
+			{
+				context = mt_render_context_make(event, mt_act_user(data, event->user_id),
+												 firing->trigger_name, profile, data->unsubscribe_key,
+												 plan.has_local ? &plan.local : NULL, device);
+				context_plan = plan;
+			}
 			job.key = key;
 			job.action_index = a;
 			job.to_address = contact->email;
-			job.send_after = send_after;
+			job.send_after = plan.send_after;
+			job.held_until = plan.held_until;
+			job.optimal = plan.optimal;
 			job.reader = rule->owner;
 			job.loaded = data;
 			acted |= mt_queue_email(action, &job, context, as_of);

@@ -304,7 +304,7 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 	MtLoadedUser *user;
 	MtContact	no_contact = {0};
 	const MtContact *contact;
-	Jsonb	   *context = NULL;
+	Jsonb	   *context;
 	int			queued = 0;
 	int			pc = journey->step;
 
@@ -350,19 +350,33 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 					}
 					if (refusal == NULL && event != NULL)
 					{
-						/* the context is the event's user's (a journey's user is its starting event's) */
-						if (context == NULL)
-							context = mt_render_context_make(event, mt_act_user(data, event->user_id),
-															 journey->trigger_name, NULL,
-															 data->unsubscribe_key);
+						MtTiming	timing;
+						MtSendPlan	plan;
+
+						/* when it goes (optimal, window), and rendered for that moment; the
+						 * context is the event's user's (a journey's user is its starting event's) */
+						mt_timing_merge(NULL, &step->send.timing, &timing);
+						mt_policy_send_plan(&timing, contact, journey->user_id, t, as_of, &plan);
+						context = mt_render_context_make(event, mt_act_user(data, event->user_id),
+														 journey->trigger_name, NULL,
+														 data->unsubscribe_key,
+														 plan.has_local ? &plan.local : NULL,
+														 mt_act_device(event, mt_act_user(data, event->user_id)));
 						job.key = key;
 						job.journey_id = journey->id;
 						job.step = pc;
 						job.to_address = contact->email;
-						job.send_after = t;
+						job.send_after = plan.send_after;
+						job.held_until = plan.held_until;
+						job.optimal = plan.optimal;
 						job.reader = lookup_sequence_owner(journey->sequence_name);
 						job.loaded = data;
-						queued += mt_queue_email(&step->send, &job, context, as_of) ? 1 : 0;
+						if (mt_queue_email(&step->send, &job, context, as_of))
+						{
+							queued++;
+							/* the next wait counts from when this one goes */
+							t = plan.send_after;
+						}
 					}
 					else if (event == NULL)
 						mt_record_decision(&key, as_of, "event_missing", NULL);

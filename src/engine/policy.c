@@ -12,6 +12,7 @@
 #include "definition.h"
 #include "local_time.h"
 #include "policy.h"
+#include "send_time_sql.h"
 
 /* The cooldown window around event_at (see policy.h). */
 bool
@@ -119,4 +120,69 @@ mt_policy_stale(const MtTiming *timing, TimestampTz trigger_time, const MtDecisi
 	texts[2] = duration_text(max_lateness);
 	mt_record_decision(key, as_of, "stale", mt_detail_object(3, keys, texts));
 	return true;
+}
+
+/*
+ * Can local time be had for t, with room for a window search (three weeks) after it? Years 1 to
+ * 9999 only; the ends of time (170_time_limits) are planned without local time.
+ */
+static bool
+local_range(TimestampTz t)
+{
+	int64		s;
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		return false;
+	s = t / USECS_PER_SEC + MT_UNIX_EPOCH_OFFSET;
+	return s >= INT64_C(-62135596800) + 86400 && s < INT64_C(253402300800) - 60 * 86400;
+}
+
+/* Plans one email (see policy.h). */
+void
+mt_policy_send_plan(const MtTiming *timing, const MtContact *contact, const char *user_id,
+					TimestampTz due, TimestampTz as_of, MtSendPlan *out)
+{
+	MtSendWindow window;
+	bool		has_window = false;
+	TimestampTz from = Max(due, as_of);		/* an email acted on late cannot go before now */
+
+	memset(out, 0, sizeof(*out));
+	out->send_after = due;
+	out->optimal = -1;
+	out->zone = contact && contact->found && contact->timezone ? contact->timezone : "UTC";
+	out->tz = mt_zone_lookup(out->zone, "contact timezone");
+	if (!timing->transactional)
+	{
+		if (timing->has_send_window)
+		{
+			window = timing->send_window;
+			has_window = true;
+		}
+		else
+			has_window = mt_quiet_hours_window(&window);
+	}
+	if (local_range(from))
+	{
+		if (!timing->transactional && timing->has_send_time && timing->send_time == MT_SEND_TIME_OPTIMAL)
+		{
+			MtSendTimeResult r;
+			int64		within = timing->send_time_within > 0 ? timing->send_time_within
+				: MT_OPTIMAL_WITHIN_DEFAULT;
+
+			mt_optimal_send_time(user_id, out->zone, from, within, as_of, &r);
+			out->optimal = r.optimal ? 1 : 0;
+			if (r.send_at > from)
+				out->send_after = from = r.send_at;
+		}
+		if (has_window && local_range(from))
+		{
+			TimestampTz next = mt_window_next(&window, out->tz, from);
+
+			if (next > from)
+				out->send_after = out->held_until = next;
+		}
+	}
+	out->moment = Max(out->send_after, as_of);
+	if ((out->has_local = local_range(out->moment)))
+		mt_local_time_of(out->moment, out->tz, &out->local);
 }

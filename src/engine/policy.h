@@ -9,8 +9,11 @@
 
 #include "utils/timestamp.h"
 
+#include "pgtime.h"
+
 #include "act_load.h"
 #include "definition.h"
+#include "send_window.h"
 
 /*
  * The cooldown window around an event time: (from, to), both open; false when the trigger has
@@ -41,5 +44,27 @@ extern const char *mt_contact_refusal(const MtContact *contact, const MtDecision
  */
 extern bool mt_policy_stale(const MtTiming *timing, TimestampTz trigger_time, const MtDecisionKey *key,
 							TimestampTz as_of);
+
+/*
+ * When one email goes, and the moment it will be rendered for (docs/timing.md, "The order of the
+ * timing rules"): from `due` (trigger time + delay, or a journey step's time), the optimal send
+ * time within its horizon (send_time), then the send window or quiet hours (not for
+ * transactional email), in the contact's zone.
+ */
+typedef struct MtSendPlan
+{
+	TimestampTz send_after;		/* the outbox row's send_after */
+	TimestampTz held_until;		/* a window held it until then (== send_after); 0: not held */
+	int			optimal;		/* send_time optimal asked: 1 chosen, 0 too little history; -1 not asked */
+	TimestampTz moment;			/* when it will be sent: max(send_after, as_of) */
+	bool		has_local;		/* the moment's local fields (false: out of years 1..9999) */
+	MtLocalTime local;			/* the moment in the contact's zone */
+	pg_tz	   *tz;				/* the contact's zone (UTC without a contact) */
+	const char *zone;
+} MtSendPlan;
+
+/* Plans one email (see MtSendPlan); `timing` is the merged timing of the email. */
+extern void mt_policy_send_plan(const MtTiming *timing, const MtContact *contact, const char *user_id,
+								TimestampTz due, TimestampTz as_of, MtSendPlan *out);
 
 #endif
