@@ -34,7 +34,7 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES
  ('t_wrap', '{"event": "wrap", "cooldown": 0, "send_window": {"hours": ["18:00", "02:00"], "days": ["fri"]},
               "actions": [{"send_email": {"subject": "{{local_hour}} {{weekday}}", "text": "x"}}]}'),
  ('t_plain', '{"event": "p", "actions": [{"send_email": {"subject": "{{local_hour}} {{daypart}}", "text": "x"}}]}'),
- ('t_tx',   '{"event": "p", "transactional": true, "actions": [{"send_email": {"subject": "tx {{local_hour}}", "text": "x"}}]}'),
+ ('t_tx',   '{"event": "ptx", "transactional": true, "actions": [{"send_email": {"subject": "tx {{local_hour}}", "text": "x"}}]}'),
  ('t_own',  '{"event": "own", "actions": [{"send_email": {"subject": "own {{local_hour}}", "text": "x",
               "send_window": {"hours": ["22:00", "23:30"]}}}]}'),
  ('t_var',  '{"event": "v", "actions": [{"send_email": {"template": "tv_default", "variants": [
@@ -81,13 +81,18 @@ SELECT pg_temp.act('utc', 'wrap', '2024-06-15 03:00+00');
 SELECT pg_temp.act('utc', 'wrap', '2024-06-20 23:00+00');
 SELECT * FROM pg_temp.mail WHERE trg = 't_wrap' ORDER BY event_at;
 
--- quiet hours: the default window of every non-transactional email without its own
+-- quiet hours: the default window of every non-transactional email without its own (t_tx on its
+-- own event: two triggers on one event would be one signal)
 SET microtrigger.quiet_hours = '21:00-08:00';
 SELECT pg_temp.act('utc', 'p', '2024-06-10 23:00+00');  -- held to 08:00
+SELECT pg_temp.act('utc', 'ptx', '2024-06-10 23:00+00');
 SELECT pg_temp.act('tx', 'p', '2024-06-10 23:00+00');   -- t_plain held, t_tx (transactional) never
+SELECT pg_temp.act('tx', 'ptx', '2024-06-10 23:00+00');
 SELECT pg_temp.act('par', 'p', '2024-06-11 05:00+00');  -- 07:00 CEST: held to 08:00 CEST
+SELECT pg_temp.act('par', 'ptx', '2024-06-11 05:00+00');
 -- due at 20:30 (open) but acted on at 21:30 (quiet): it cannot go before it is acted on, so held
 SELECT pg_temp.act('late', 'p', '2024-06-10 20:30+00', '{}', '1 hour');
+SELECT pg_temp.act('late', 'ptx', '2024-06-10 20:30+00', '{}', '1 hour');
 -- its own send_window replaces quiet hours: 22:00-23:30 is open at 22:30
 SELECT pg_temp.act('own', 'own', '2024-06-10 22:30+00');
 SELECT * FROM pg_temp.mail WHERE trg IN ('t_plain', 't_tx', 't_own') ORDER BY user_id, trg;

@@ -163,6 +163,7 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 	TimestampTz trigger_time;
 	TimestampTz send_after;
 	bool		acted = false;
+	bool		capped = false;
 	bool		needs_email = false;
 
 	if (rule == NULL)
@@ -253,6 +254,8 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 			MtEmailJob	job = {0};
 			MtTiming	timing;
 			MtSendPlan	plan;
+			MtFatigue	verdict;
+			int64		written = 0;
 
 			/* its own timing over the trigger's: stale, then when it goes (optimal, window) */
 			mt_timing_merge(&rule->trigger->timing, &action->timing, &timing);
@@ -268,20 +271,37 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 												 plan.has_local ? &plan.local : NULL, device);
 				context_plan = plan;
 			}
+			/* fatigue: one email per signal, frequency caps by priority */
+			mt_policy_fatigue(data, user, &timing, firing->trigger_name, firing->source_event_id, &plan,
+							  &verdict);
+			if (verdict.capped)
+			{
+				mt_policy_record_capped(&verdict, &key, as_of);
+				capped = true;
+				continue;
+			}
 			job.key = key;
 			job.action_index = a;
 			job.to_address = contact->email;
 			job.send_after = plan.send_after;
 			job.held_until = plan.held_until;
 			job.optimal = plan.optimal;
+			job.category = timing.category ? timing.category : MT_CATEGORY_DEFAULT;
+			job.priority = timing.has_priority ? timing.priority : MT_PRIORITY_DEFAULT;
+			job.transactional = timing.transactional;
+			job.written_id = &written;
 			job.reader = rule->owner;
 			job.loaded = data;
-			acted |= mt_queue_email(action, &job, context, as_of);
+			if (mt_queue_email(action, &job, context, as_of))
+			{
+				acted = true;
+				mt_policy_after_queued(data, user, &verdict, &timing, &key, written, &plan, as_of);
+			}
 		}
 		else
 			acted |= mt_journey_start(action->sequence_name, &key, send_after, as_of);
 	}
-	return acted ? "queued" : "not_queued";
+	return acted ? "queued" : capped ? "capped" : "not_queued";
 }
 
 /* A firing and the clock, for the subtransaction. */
@@ -406,6 +426,7 @@ run_batch(const Firing *firings, int n, TimestampTz as_of, MtActData *data, Memo
 		return true;
 	ereport(DEBUG1, (errmsg("a batch of %d firings is replayed one by one: %s", n, edata->message)));
 	data->n_queued = noted;		/* what the rolled-back batch noted for the cooldown is gone */
+	mt_act_reload_mails(data);	/* and for the caps */
 	return false;
 }
 

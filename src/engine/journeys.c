@@ -352,6 +352,8 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 					{
 						MtTiming	timing;
 						MtSendPlan	plan;
+						MtFatigue	verdict;
+						int64		written = 0;
 
 						/* when it goes (optimal, window), and rendered for that moment; the
 						 * context is the event's user's (a journey's user is its starting event's) */
@@ -362,6 +364,14 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 														 data->unsubscribe_key,
 														 plan.has_local ? &plan.local : NULL,
 														 mt_act_device(event, mt_act_user(data, event->user_id)));
+						/* fatigue: frequency caps by priority (a capped step is skipped) */
+						mt_policy_fatigue(data, user, &timing, NULL, 0, &plan, &verdict);
+						if (verdict.capped)
+						{
+							mt_policy_record_capped(&verdict, &key, as_of);
+							pc++;
+							break;
+						}
 						job.key = key;
 						job.journey_id = journey->id;
 						job.step = pc;
@@ -369,10 +379,15 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 						job.send_after = plan.send_after;
 						job.held_until = plan.held_until;
 						job.optimal = plan.optimal;
+						job.category = timing.category ? timing.category : MT_CATEGORY_DEFAULT;
+						job.priority = timing.has_priority ? timing.priority : MT_PRIORITY_DEFAULT;
+						job.transactional = timing.transactional;
+						job.written_id = &written;
 						job.reader = lookup_sequence_owner(journey->sequence_name);
 						job.loaded = data;
 						if (mt_queue_email(&step->send, &job, context, as_of))
 						{
+							mt_policy_after_queued(data, user, &verdict, &timing, &key, written, &plan, as_of);
 							queued++;
 							/* the next wait counts from when this one goes */
 							t = plan.send_after;
@@ -529,6 +544,7 @@ run_journey_batch(const Journey *journeys, int n, TimestampTz as_of, MtActData *
 	if (edata == NULL)
 		return true;
 	ereport(DEBUG1, (errmsg("a batch of %d journeys is replayed one by one: %s", n, edata->message)));
+	mt_act_reload_mails(data);	/* what the rolled-back batch noted for the caps is gone */
 	return false;
 }
 

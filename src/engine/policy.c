@@ -5,9 +5,11 @@
 #include "postgres.h"
 
 #include "common/int.h"
+#include "utils/datetime.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "act_write.h"
 #include "decisions.h"
 #include "definition.h"
 #include "local_time.h"
@@ -185,4 +187,203 @@ mt_policy_send_plan(const MtTiming *timing, const MtContact *contact, const char
 	out->moment = Max(out->send_after, as_of);
 	if ((out->has_local = local_range(out->moment)))
 		mt_local_time_of(out->moment, out->tz, &out->local);
+}
+
+/* The effective category and priority of a merged timing. */
+static const char *
+timing_category(const MtTiming *timing)
+{
+	return timing->category ? timing->category : MT_CATEGORY_DEFAULT;
+}
+
+/* The effective priority of a merged timing. */
+static int
+timing_priority(const MtTiming *timing)
+{
+	return timing->has_priority ? timing->priority : MT_PRIORITY_DEFAULT;
+}
+
+/* The instant of local midnight starting a civil date in tz. */
+static TimestampTz
+local_midnight(int year, int month, int day, pg_tz *tz)
+{
+	Timestamp	wall = (Timestamp) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+
+	return mt_local_to_utc(wall, tz);
+}
+
+/*
+ * The period of a cap around the new email: a calendar day, ISO week or month containing its
+ * moment in the contact's zone, [from, to); or a rolling interval, (moment - i, moment + i).
+ */
+static void
+cap_period(const MtCapRule *cap, const MtSendPlan *plan, TimestampTz *from, TimestampTz *to, bool *open_from)
+{
+	const MtLocalTime *l = &plan->local;
+	int			y = l->year,
+				m = l->month,
+				d = l->day;
+
+	*open_from = false;
+	if (!cap->calendar || !plan->has_local)
+	{
+		int64		i = cap->calendar ? (cap->calendar == 'd' ? 1 : cap->calendar == 'w' ? 7 : 31) * USECS_PER_DAY
+			: cap->rolling;
+
+		*from = mt_time_add_saturated(plan->moment, -i);
+		*to = mt_time_add_saturated(plan->moment, i);
+		*open_from = true;
+		return;
+	}
+	if (cap->calendar == 'd')
+	{
+		*from = local_midnight(y, m, d, plan->tz);
+		j2date(date2j(y, m, d) + 1, &y, &m, &d);
+		*to = local_midnight(y, m, d, plan->tz);
+	}
+	else if (cap->calendar == 'w')
+	{
+		j2date(date2j(y, m, d) - l->weekday, &y, &m, &d);
+		*from = local_midnight(y, m, d, plan->tz);
+		j2date(date2j(y, m, d) + 7, &y, &m, &d);
+		*to = local_midnight(y, m, d, plan->tz);
+	}
+	else
+	{
+		*from = local_midnight(y, m, 1, plan->tz);
+		*to = m == 12 ? local_midnight(y + 1, 1, 1, plan->tz) : local_midnight(y, m + 1, 1, plan->tz);
+	}
+}
+
+/* The name an email is known by in a decision: its trigger's, else its sequence's. */
+static const char *
+mail_name(const MtUserMail *mail)
+{
+	return mail->sequence_name ? mail->sequence_name : mail->trigger_name;
+}
+
+/* Fatigue (see policy.h). */
+void
+mt_policy_fatigue(const MtActData *data, MtLoadedUser *user, const MtTiming *timing,
+				  const char *trigger_name, int64 source_event_id, const MtSendPlan *plan, MtFatigue *out)
+{
+	int			priority = timing_priority(timing);
+	const char *category = timing_category(timing);
+
+	memset(out, 0, sizeof(*out));
+	if (user == NULL)
+		return;
+	/* one email per (user, signal): the other trigger's email on the same event */
+	if (trigger_name != NULL && source_event_id != 0)
+		for (int i = 0; i < user->n_mails; i++)
+		{
+			MtUserMail *m = &user->mails[i];
+
+			if (m->cancelled || m->source_event_id != source_event_id || m->sequence_name != NULL ||
+				m->trigger_name == NULL || strcmp(m->trigger_name, trigger_name) == 0 ||
+				(m->transactional && timing->transactional))
+				continue;
+			if (m->priority >= priority || !m->queued || out->victim != NULL)
+			{
+				out->capped = true;
+				out->rule = "signal";
+				out->winner = mail_name(m);
+				return;
+			}
+			out->victim = m;
+			out->victim_rule = "signal";
+		}
+	if (timing->transactional)
+		return;
+	for (int c = 0; c < data->n_caps; c++)
+	{
+		const MtCapRule *cap = &data->caps[c];
+		TimestampTz from;
+		TimestampTz to;
+		bool		open_from;
+		int			count = 0;
+		MtUserMail *lowest = NULL;
+		const MtUserMail *kept = NULL;
+
+		if (strcmp(cap->category, category) != 0)
+			continue;
+		cap_period(cap, plan, &from, &to, &open_from);
+		for (int i = 0; i < user->n_mails; i++)
+		{
+			MtUserMail *m = &user->mails[i];
+
+			if (m->cancelled || m == out->victim || m->transactional || strcmp(m->category, category) != 0 ||
+				m->send_after >= to || (open_from ? m->send_after <= from : m->send_after < from))
+				continue;
+			count++;
+			if (m->queued && m->priority < priority &&
+				(lowest == NULL || m->priority < lowest->priority ||
+				 (m->priority == lowest->priority && m->send_after > lowest->send_after)))
+				lowest = m;
+			if (kept == NULL || m->priority > kept->priority)
+				kept = m;
+		}
+		if (count < cap->max_emails)
+			continue;
+		if (count == cap->max_emails && lowest != NULL && out->victim == NULL)
+		{
+			out->victim = lowest;
+			out->victim_rule = cap->name;
+			continue;
+		}
+		out->capped = true;
+		out->rule = cap->name;
+		out->winner = kept ? mail_name(kept) : NULL;
+		out->victim = NULL;
+		return;
+	}
+}
+
+/* Records a capped decision of the new email (see policy.h). */
+void
+mt_policy_record_capped(const MtFatigue *verdict, const MtDecisionKey *key, TimestampTz as_of)
+{
+	const char *keys[2] = {strcmp(verdict->rule, "signal") == 0 ? "signal" : "cap", "winner"};
+	const char *texts[2] = {strcmp(verdict->rule, "signal") == 0 ? psprintf(INT64_FORMAT, key->source_event_id)
+		: verdict->rule, verdict->winner};
+
+	mt_record_decision(key, as_of, "capped", mt_detail_object(2, keys, texts));
+}
+
+/* Cancels the victim and notes the new email (see policy.h). */
+void
+mt_policy_after_queued(MtActData *data, MtLoadedUser *user, const MtFatigue *verdict, const MtTiming *timing,
+					   const MtDecisionKey *key, int64 outbox_id, const MtSendPlan *plan, TimestampTz as_of)
+{
+	MtUserMail	mail = {0};
+
+	if (user == NULL)
+		return;
+	if (verdict->victim != NULL)
+	{
+		MtUserMail *v = verdict->victim;
+		MtDecisionKey vkey = {key->user_id, v->trigger_name, v->sequence_name, v->source_event_id};
+		bool		signal = strcmp(verdict->victim_rule, "signal") == 0;
+		const char *keys[3] = {signal ? "signal" : "cap", "winner", "outbox_id"};
+		const char *texts[3] = {signal ? psprintf(INT64_FORMAT, v->source_event_id) : verdict->victim_rule,
+			key->sequence_name ? key->sequence_name : key->trigger_name, psprintf(INT64_FORMAT, v->outbox_id)};
+
+		if (v->outbox_id == 0)
+			/* queued by this batch and not written yet: the batch is replayed one by one */
+			ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							errmsg("an email of this batch is replaced by priority before it is written")));
+		mt_write_cancel(v->outbox_id, psprintf("capped: %s (replaced by %s)", texts[0], texts[1]));
+		mt_record_decision(&vkey, as_of, "capped", mt_detail_object(3, keys, texts));
+		v->cancelled = true;
+	}
+	mail.outbox_id = outbox_id;
+	mail.send_after = plan->send_after;
+	mail.category = (char *) timing_category(timing);
+	mail.priority = timing_priority(timing);
+	mail.transactional = timing->transactional;
+	mail.queued = true;
+	mail.source_event_id = key->source_event_id;
+	mail.trigger_name = (char *) key->trigger_name;
+	mail.sequence_name = (char *) key->sequence_name;
+	(void) mt_act_note_mail(data, user, &mail);
 }

@@ -67,4 +67,41 @@ typedef struct MtSendPlan
 extern void mt_policy_send_plan(const MtTiming *timing, const MtContact *contact, const char *user_id,
 								TimestampTz due, TimestampTz as_of, MtSendPlan *out);
 
+/*
+ * Fatigue (API.md "Frequency caps and priority"): may one more email (timing merged, planned)
+ * go to the user? capped: no, `rule` (the cap's name, or "signal") and `winner` (the trigger or
+ * sequence whose email keeps its place) say why. Else `victim`, when not NULL, is a queued,
+ * unsent email of lower priority it replaces if it is queued (mt_policy_replace).
+ */
+typedef struct MtFatigue
+{
+	bool		capped;
+	const char *rule;
+	const char *winner;
+	MtUserMail *victim;
+	const char *victim_rule;
+} MtFatigue;
+
+/*
+ * Decides fatigue for an email of `trigger_name` (NULL for a journey step) on source event
+ * `source_event_id` (0: none) for a user as loaded. One email per (user, signal): a trigger's
+ * email and another trigger's on the same event, unless both are transactional; then every
+ * frequency_caps row of its category (not for transactional email).
+ */
+extern void mt_policy_fatigue(const MtActData *data, MtLoadedUser *user, const MtTiming *timing,
+							  const char *trigger_name, int64 source_event_id, const MtSendPlan *plan,
+							  MtFatigue *out);
+
+/* Records a capped decision of the new email (key) from the verdict. */
+extern void mt_policy_record_capped(const MtFatigue *verdict, const MtDecisionKey *key, TimestampTz as_of);
+
+/*
+ * After the new email (key, outbox_id: 0 while a batch keeps its writes) was queued: cancels the
+ * victim (its decision `capped` names the rule and the winner) and notes the new email in the
+ * user's mails.
+ */
+extern void mt_policy_after_queued(MtActData *data, MtLoadedUser *user, const MtFatigue *verdict, const MtTiming *timing,
+								   const MtDecisionKey *key, int64 outbox_id, const MtSendPlan *plan,
+								   TimestampTz as_of);
+
 #endif
