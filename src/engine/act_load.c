@@ -382,8 +382,9 @@ caps_lookback(const MtActData *data)
 }
 
 /*
- * The users' emails that caps and signals count: not cancelled or dead, and sent (send_after)
- * less than the lookback before as_of (or later), or of one of the batch's events.
+ * The users' emails that caps and signals count: not cancelled or dead, and going (the later of
+ * send_after and created_at, the as_of that queued it: an email queued late goes when it is
+ * queued) less than the lookback before as_of (or later), or of one of the batch's events.
  */
 static void
 load_mails(MtActData *data, MemoryContext cxt)
@@ -398,11 +399,11 @@ load_mails(MtActData *data, MemoryContext cxt)
 	values[1] = TimestampTzGetDatum(data->n_caps > 0 ? mt_time_add_saturated(data->as_of, -back) : DT_NOEND);
 	values[2] = data->mail_events;
 	run(mt_kept_plan(&mails_plan,
-					 "SELECT o.user_id, o.id, o.send_after, o.category, o.priority, o.transactional, "
+					 "SELECT o.user_id, o.id, GREATEST(o.send_after, o.created_at), o.category, o.priority, o.transactional, "
 					 "o.status = 'queued', o.source_event_id, o.trigger_name, o.sequence_name "
 					 "FROM microtrigger.outbox o WHERE o.user_id = ANY ($1) "
 					 "AND o.status NOT IN ('cancelled', 'dead') "
-					 "AND (o.send_after > $2 OR o.source_event_id = ANY ($3)) ORDER BY o.id",
+					 "AND (GREATEST(o.send_after, o.created_at) > $2 OR o.source_event_id = ANY ($3)) ORDER BY o.id",
 					 3, argtypes), values, cxt);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{

@@ -35,7 +35,7 @@ typedef struct MtLoadedEvent
 typedef struct MtUserMail
 {
 	int64		outbox_id;
-	TimestampTz send_after;
+	TimestampTz send_after;		/* when it goes: the later of send_after and the as_of that queued it */
 	char	   *category;
 	int			priority;
 	bool		transactional;

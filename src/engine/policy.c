@@ -377,7 +377,7 @@ mt_policy_after_queued(MtActData *data, MtLoadedUser *user, const MtFatigue *ver
 		v->cancelled = true;
 	}
 	mail.outbox_id = outbox_id;
-	mail.send_after = plan->send_after;
+	mail.send_after = plan->moment;
 	mail.category = (char *) timing_category(timing);
 	mail.priority = timing_priority(timing);
 	mail.transactional = timing->transactional;

@@ -70,19 +70,19 @@ SELECT count(*) FILTER (WHERE outcome = 'queued' AND detail ? 'held_until') AS h
        count(*) FILTER (WHERE outcome = 'stale') AS dropped_stale,
        count(*) FILTER (WHERE outcome = 'queued') AS queued
 FROM microtrigger.decisions WHERE user_id <> 'live';
-\echo '-- emails by local hour of the contact: when they were due, and when they go (quiet hours 21:00-08:00)'
+\echo '-- emails by local hour of the contact: when they were due, and when they go (the later of send_after and when queued; quiet hours 21:00-08:00)'
 SELECT h AS local_hour,
        count(*) FILTER (WHERE due_h = h) AS due, count(*) FILTER (WHERE send_h = h) AS sent_at
 FROM generate_series(0, 23) h
 CROSS JOIN (SELECT extract(hour FROM coalesce(e.occurred_at, o.send_after) AT TIME ZONE c.timezone)::int AS due_h,
-                   extract(hour FROM o.send_after AT TIME ZONE c.timezone)::int AS send_h
+                   extract(hour FROM greatest(o.send_after, o.created_at) AT TIME ZONE c.timezone)::int AS send_h
             FROM microtrigger.outbox o JOIN microtrigger.contacts c USING (user_id)
             LEFT JOIN microtrigger.events e ON e.id = o.source_event_id AND o.journey_id IS NULL
             WHERE o.status <> 'cancelled' AND o.user_id <> 'live') m
 GROUP BY h ORDER BY h;
 \echo '-- emails per user per local day against the caps (two_a_day: 2)'
 SELECT per_day AS emails_that_day, count(*) AS user_days
-FROM (SELECT o.user_id, (o.send_after AT TIME ZONE c.timezone)::date, count(*) AS per_day
+FROM (SELECT o.user_id, (greatest(o.send_after, o.created_at) AT TIME ZONE c.timezone)::date, count(*) AS per_day
       FROM microtrigger.outbox o JOIN microtrigger.contacts c USING (user_id)
       WHERE o.status <> 'cancelled' AND NOT o.transactional AND o.user_id <> 'live' GROUP BY 1, 2) d
 GROUP BY 1 ORDER BY 1;
