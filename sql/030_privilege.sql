@@ -93,7 +93,7 @@ INSERT INTO microtrigger.segments (name, definition) VALUES
 INSERT INTO microtrigger.sequences (name, definition) VALUES
  ('alice_seq', '{"steps": [{"wait": "1 hour"}, {"send_email": {"template": "alice_step"}}], "exit": {"event": "purchase"}}');
 INSERT INTO microtrigger.triggers (name, definition) VALUES
- ('alice_t', '{"event": "visit", "context": "SELECT plan FROM public.mt_priv_crm WHERE user_id = $1",
+ ('alice_t', '{"event": "visit", "transactional": true, "context": "SELECT plan FROM public.mt_priv_crm WHERE user_id = $1",
    "actions": [{"send_email": {"template": "alice_mail"}}]}'),
  ('alice_start', '{"event": "signup", "actions": [{"start_sequence": "alice_seq"}]}');
 SELECT name, owner FROM microtrigger.templates ORDER BY name;
@@ -128,8 +128,8 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES
 -- his own template pulling in hers renders without it
 INSERT INTO microtrigger.templates (name, subject, text_body) VALUES ('bob_mail', 'Bob', '[{{> alice_secret}}]');
 INSERT INTO microtrigger.triggers (name, definition) VALUES
- ('bob_t', '{"event": "visit", "actions": [{"send_email": {"template": "bob_mail"}}]}'),
- ('bob_ctx', '{"event": "visit", "context": "SELECT plan FROM public.mt_priv_crm WHERE user_id = $1",
+ ('bob_t', '{"event": "visit", "transactional": true, "actions": [{"send_email": {"template": "bob_mail"}}]}'),
+ ('bob_ctx', '{"event": "visit", "transactional": true, "context": "SELECT plan FROM public.mt_priv_crm WHERE user_id = $1",
    "actions": [{"send_email": {"template": "bob_mail"}}]}');
 \set VERBOSITY terse
 RESET ROLE;

@@ -86,6 +86,8 @@ SELECT count(*) AS emails FROM microtrigger.outbox;
 INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) VALUES
  ('s2', 'add_to_cart', '2026-11-05 09:00', '{"cart_id": "c5", "plan": "pro"}'),
  ('s2', 'add_to_cart', '2026-11-12 09:00', '{"cart_id": "c6", "plan": "pro"}');
+-- (each acted on when it happens: a week later the first would be stale)
+SELECT microtrigger.run_pending('2026-11-05 09:30');
 SELECT microtrigger.run_pending('2026-11-12 09:30');
 SELECT user_id, outcome FROM microtrigger.decisions WHERE user_id = 's2' AND outcome IN ('journey_started', 'reentry_blocked', 'already_in_journey') ORDER BY id;
 

@@ -7,6 +7,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "device_sql.h"
 #include "user_agent.h"
 
 PG_FUNCTION_INFO_V1(mt_device_of_sql);
@@ -28,6 +29,16 @@ device_db(void)
 						errmsg("cannot load the user-agent regexes: %s", err),
 						errhint("Install the Debian package uap-core.")));
 	return ua_db;
+}
+
+/* The device of a user agent (see device_sql.h). */
+const char *
+mt_device_classify(const char *ua, size_t len)
+{
+	MtDeviceInfo info;
+
+	mt_ua_classify(device_db(), ua, len, &info);
+	return mt_device_kind_name(info.kind);
 }
 
 /* device_of(user_agent text): 'mobile', 'tablet', 'desktop' or 'bot'. */

@@ -14,12 +14,16 @@
 
 #include "act_load.h"
 #include "delivery.h"
+#include "device_sql.h"
 #include "subxact.h"
 
 static SPIPlanPtr events_plan;
 static SPIPlanPtr contacts_plan;
 static SPIPlanPtr segments_plan;
 static SPIPlanPtr last_page_plan;
+static SPIPlanPtr device_plan;
+static SPIPlanPtr caps_plan;
+static SPIPlanPtr mails_plan;
 static SPIPlanPtr templates_plan;
 static SPIPlanPtr cooldown_plan;
 
@@ -201,6 +205,68 @@ load_users(MtActData *data, char **user_ids, int n, TimestampTz as_of, MemoryCon
 			u->last_page = text_col(row, 2);
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	/* the device of each user's latest event that names one (what an event without one uses) */
+	run(mt_kept_plan(&device_plan,
+					 "SELECT u.id, (SELECT p.params FROM microtrigger.events p "
+					 "  WHERE p.user_id = u.id AND p.occurred_at <= $2 "
+					 "  AND (p.params ? 'device' OR p.params ? 'user_agent') "
+					 "  ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1) "
+					 "FROM pg_catalog.unnest($1) AS u(id)", 2, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedUser *u = mt_act_user(data, text_col(row, 1));
+		bool		isnull;
+		Datum		params = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (u != NULL && !isnull)
+			u->latest_device = mt_event_device(DatumGetJsonbP(params));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* A string member of a jsonb object (NULL: missing or not a string), palloc'd. */
+static char *
+string_param(Jsonb *params, const char *key, int *len)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (params == NULL || !JB_ROOT_IS_OBJECT(params))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	*len = v->val.string.len;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* The device of an event's params (see act_load.h). */
+const char *
+mt_event_device(Jsonb *params)
+{
+	int			len;
+	char	   *device = string_param(params, "device", &len);
+	const char *kind;
+
+	if (device != NULL)
+		return device;
+	if ((device = string_param(params, "user_agent", &len)) == NULL)
+		return NULL;
+	kind = mt_device_classify(device, len);
+	return strcmp(kind, "bot") == 0 ? NULL : kind;
+}
+
+/* An event's device, else its user's latest (see act_load.h). */
+const char *
+mt_act_device(const MtLoadedEvent *event, const MtLoadedUser *user)
+{
+	const char *device = mt_event_device(event->params);
+
+	return device != NULL ? device : user ? user->latest_device : NULL;
 }
 
 /* The templates the batch's actions name (every one; the reader is checked when used). */
@@ -273,6 +339,127 @@ load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* The frequency_caps rows (few: read whole for every batch). */
+static void
+load_caps(MtActData *data, MemoryContext cxt)
+{
+	run(mt_kept_plan(&caps_plan,
+					 "SELECT name, max_emails, per, category FROM microtrigger.frequency_caps ORDER BY name",
+					 0, NULL), NULL, cxt);
+	data->caps = palloc0(sizeof(MtCapRule) * Max(SPI_processed, 1));
+	data->n_caps = (int) SPI_processed;
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtCapRule  *c = &data->caps[row];
+		bool		isnull;
+		char	   *per = text_col(row, 3);
+
+		c->name = text_col(row, 1);
+		c->max_emails = DatumGetInt32(mt_spi_datum(row, 2, &isnull));
+		c->category = text_col(row, 4);
+		if (strcmp(per, "day") == 0 || strcmp(per, "week") == 0 || strcmp(per, "month") == 0)
+			c->calendar = per[0];
+		else
+		{
+			MtDuration	d = 0;
+
+			(void) mt_parse_duration_text(per, &d);		/* (the table's CHECK read it) */
+			c->rolling = Max(d, USECS_PER_SEC);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* How far back an email can count against a cap: a month (and a day), or the longest interval. */
+static int64
+caps_lookback(const MtActData *data)
+{
+	int64		back = 0;
+
+	for (int i = 0; i < data->n_caps; i++)
+		back = Max(back, data->caps[i].calendar ? 32 * USECS_PER_DAY : data->caps[i].rolling);
+	return back;
+}
+
+/*
+ * The users' emails that caps and signals count: not cancelled or dead, and going (the later of
+ * send_after and created_at, the as_of that queued it: an email queued late goes when it is
+ * queued) less than the lookback before as_of (or later), or of one of the batch's events.
+ */
+static void
+load_mails(MtActData *data, MemoryContext cxt)
+{
+	static const Oid argtypes[3] = {TEXTARRAYOID, TIMESTAMPTZOID, INT8ARRAYOID};
+	int64		back = caps_lookback(data);
+	Datum		values[3];
+
+	for (int i = 0; i < data->n_users; i++)
+		data->users[i].n_mails = 0;
+	values[0] = data->mail_users;
+	values[1] = TimestampTzGetDatum(data->n_caps > 0 ? mt_time_add_saturated(data->as_of, -back) : DT_NOEND);
+	values[2] = data->mail_events;
+	run(mt_kept_plan(&mails_plan,
+					 "SELECT o.user_id, o.id, GREATEST(o.send_after, o.created_at), o.category, o.priority, o.transactional, "
+					 "o.status = 'queued', o.source_event_id, o.trigger_name, o.sequence_name "
+					 "FROM microtrigger.outbox o WHERE o.user_id = ANY ($1) "
+					 "AND o.status NOT IN ('cancelled', 'dead') "
+					 "AND (GREATEST(o.send_after, o.created_at) > $2 OR o.source_event_id = ANY ($3)) ORDER BY o.id",
+					 3, argtypes), values, cxt);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		MtLoadedUser *u = mt_act_user(data, text_col(row, 1));
+		MtUserMail	m = {0};
+		bool		isnull;
+		Datum		d;
+
+		if (u == NULL)
+			continue;
+		m.outbox_id = DatumGetInt64(mt_spi_datum(row, 2, &isnull));
+		m.send_after = DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull));
+		m.category = text_col(row, 4);
+		m.priority = DatumGetInt32(mt_spi_datum(row, 5, &isnull));
+		m.transactional = DatumGetBool(mt_spi_datum(row, 6, &isnull));
+		m.queued = DatumGetBool(mt_spi_datum(row, 7, &isnull));
+		d = mt_spi_datum(row, 8, &isnull);
+		m.source_event_id = isnull ? 0 : DatumGetInt64(d);
+		m.trigger_name = text_col(row, 9);
+		m.sequence_name = text_col(row, 10);
+		mt_act_note_mail(data, u, &m);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Reads the users' mails again (see act_load.h). */
+void
+mt_act_reload_mails(MtActData *data)
+{
+	if (data->n_users > 0)
+		load_mails(data, CurrentMemoryContext);
+}
+
+/* Notes an email for a user (see act_load.h). */
+MtUserMail *
+mt_act_note_mail(MtActData *data, MtLoadedUser *user, const MtUserMail *mail)
+{
+	/* in the batch's memory (where the user is), not a firing's scratch context */
+	MemoryContext old = MemoryContextSwitchTo(data->cxt);
+	MtUserMail *m;
+
+	if (user->n_mails == user->mails_cap)
+	{
+		user->mails_cap = user->mails_cap ? user->mails_cap * 2 : 4;
+		user->mails = user->mails ? repalloc(user->mails, sizeof(MtUserMail) * user->mails_cap)
+			: palloc(sizeof(MtUserMail) * user->mails_cap);
+	}
+	m = &user->mails[user->n_mails++];
+	*m = *mail;
+	m->category = pstrdup(mail->category);
+	m->trigger_name = mail->trigger_name ? pstrdup(mail->trigger_name) : NULL;
+	m->sequence_name = mail->sequence_name ? pstrdup(mail->sequence_name) : NULL;
+	MemoryContextSwitchTo(old);
+	return m;
+}
+
 /* Reads (or makes) the unsubscribe key into the batch's data. */
 static void
 load_key(void *arg)
@@ -302,8 +489,16 @@ mt_act_load(const MtActRequest *request, TimestampTz as_of)
 	n_names = unique_strings(names, request->n_template_names);
 	if (request->n_event_ids > 0)
 		load_events(data, request, cxt);
+	data->as_of = as_of;
+	data->cxt = cxt;
 	if (n_users > 0)
+	{
 		load_users(data, users, n_users, as_of, cxt);
+		load_caps(data, cxt);
+		data->mail_users = text_array(users, n_users);
+		data->mail_events = int8_array(request->event_ids, request->n_event_ids, INT8OID);
+		load_mails(data, cxt);
+	}
 	load_templates(data, names, n_names, cxt);
 	load_cooldowns(data, request, cxt);
 	if (!request->want_key || n_users == 0)

@@ -27,6 +27,35 @@ typedef struct MtLoadedEvent
 	Jsonb	   *params;
 } MtLoadedEvent;
 
+/*
+ * One of a user's emails as frequency caps and the one-email-per-signal rule see it: the outbox
+ * rows that count (not cancelled or dead), then those the batch queues (outbox_id 0 while a batch
+ * keeps its writes).
+ */
+typedef struct MtUserMail
+{
+	int64		outbox_id;
+	TimestampTz send_after;		/* when it goes: the later of send_after and the as_of that queued it */
+	char	   *category;
+	int			priority;
+	bool		transactional;
+	bool		queued;			/* status queued: not yet sent, so it may be replaced */
+	bool		cancelled;		/* replaced by a later email of this run */
+	int64		source_event_id;	/* 0: none */
+	char	   *trigger_name;
+	char	   *sequence_name;
+} MtUserMail;
+
+/* A frequency_caps row. */
+typedef struct MtCapRule
+{
+	char	   *name;
+	int			max_emails;
+	char	   *category;
+	int			calendar;		/* 'd', 'w', 'm', or 0: rolling */
+	int64		rolling;		/* rolling: the interval in microseconds */
+} MtCapRule;
+
 /* What is known of one user: the contact, its segments and its last page. */
 typedef struct MtLoadedUser
 {
@@ -35,6 +64,11 @@ typedef struct MtLoadedUser
 	char	  **segments;
 	int			n_segments;
 	char	   *last_page;		/* NULL: no page_view up to as_of (or no url) */
+	MtUserMail *mails;			/* frequency caps and signals (see MtUserMail) */
+	int			n_mails;
+	int			mails_cap;
+	const char *latest_device;	/* of the latest event up to as_of with a device or user_agent
+								 * param (mt_event_device); NULL: none, or a bot */
 } MtLoadedUser;
 
 /* A templates row, with its parts compiled on first use. */
@@ -59,7 +93,8 @@ typedef struct MtQueuedFiring
 } MtQueuedFiring;
 
 /* Everything one batch loaded, in the batch's memory context (arrays sorted for bsearch). */
-typedef struct MtActData
+typedef struct MtActData MtActData;
+struct MtActData
 {
 	MtLoadedEvent *events;
 	int			n_events;
@@ -71,7 +106,13 @@ typedef struct MtActData
 	int			n_queued;
 	int			queued_cap;
 	char	   *unsubscribe_key;
-} MtActData;
+	MtCapRule  *caps;			/* every frequency_caps row */
+	int			n_caps;
+	Datum		mail_users;		/* the text[] of the users whose mails were loaded */
+	Datum		mail_events;	/* the int8[] of the batch's events (signals) */
+	TimestampTz as_of;
+	MemoryContext cxt;			/* the batch's: where the data lives */
+};
 
 /* What to load: the batch's events, users, templates and cooldown windows. */
 typedef struct MtActRequest
@@ -98,6 +139,24 @@ extern MtActData *mt_act_load(const MtActRequest *request, TimestampTz as_of);
 extern MtLoadedEvent *mt_act_event(const MtActData *data, int64 id);
 extern MtLoadedUser *mt_act_user(const MtActData *data, const char *user_id);
 extern MtLoadedTemplate *mt_act_template(const MtActData *data, const char *name);
+
+/*
+ * The device of an event (API.md "render context"): its `device` param (a string), else its
+ * `user_agent` param classified (a bot: none); NULL when neither gives one.
+ */
+extern const char *mt_event_device(Jsonb *params);
+
+/* An event's device, else its user's latest (as loaded); NULL when there is none. */
+extern const char *mt_act_device(const MtLoadedEvent *event, const MtLoadedUser *user);
+
+/*
+ * Reads the users' mails again (a failed batch was rolled back: what it noted is gone), in the
+ * caller's memory context.
+ */
+extern void mt_act_reload_mails(MtActData *data);
+
+/* Notes an email the batch queued for a user (later emails of the batch count it). */
+extern MtUserMail *mt_act_note_mail(struct MtActData *data, MtLoadedUser *user, const MtUserMail *mail);
 
 /* Remembers that a firing queued an email (later firings of the batch see it in the cooldown). */
 extern void mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_id,

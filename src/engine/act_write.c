@@ -45,6 +45,11 @@ typedef struct KeptEmail
 	char	   *template_name;
 	int64		source_event_id;
 	TimestampTz send_after;
+	TimestampTz held_until;		/* 0: not held */
+	int			optimal;		/* -1: not asked */
+	char	   *category;
+	int			priority;
+	bool		transactional;
 	TimestampTz created_at;
 	int64		outbox_id;		/* once written */
 } KeptEmail;
@@ -80,6 +85,11 @@ static struct
 	KeptJourney *journeys;
 	int			n_journeys;
 	int			cap_journeys;
+	int64	   *cancel_ids;		/* queued outbox rows replaced by priority */
+	char	  **cancel_reasons;
+	int			n_cancels;
+	int			cap_cancel_ids;
+	int			cap_cancel_reasons;
 }			kept;
 
 static SPIPlanPtr outbox_plan;
@@ -91,6 +101,10 @@ static SPIPlanPtr exit_plan;
 static SPIPlanPtr exit_cancel_plan;
 static SPIPlanPtr journey_plan;
 static SPIPlanPtr complete_plan;
+static SPIPlanPtr replace_plan;
+static SPIPlanPtr replace_one_plan;
+
+static Datum array_of(Datum *elems, bool *nulls, int n, Oid type);
 
 /* Grows an array of kept items to hold one more. */
 static void *
@@ -173,11 +187,71 @@ mt_write_email(const MtEmailJob *job, const char *subject, const char *preheader
 	e->template_name = copy(template_name);
 	e->source_event_id = job->key.source_event_id;
 	e->send_after = job->send_after;
+	e->held_until = job->held_until;
+	e->optimal = job->optimal;
+	e->category = copy(job->category ? job->category : MT_CATEGORY_DEFAULT);
+	e->priority = job->category ? job->priority : MT_PRIORITY_DEFAULT;
+	e->transactional = job->transactional;
 	e->created_at = as_of;
 	e->outbox_id = 0;
 	mt_write_decision(&job->key, as_of, "queued", NULL);
 	kept.decisions[kept.n_decisions - 1].email = kept.n_emails;
 	kept.n_emails++;
+}
+
+/* Cancels a replaced queued email, or keeps that (see act_write.h). */
+void
+mt_write_cancel(int64 outbox_id, const char *reason)
+{
+	static const Oid argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(outbox_id), CStringGetTextDatum(reason)};
+
+	if (kept.active)
+	{
+		kept.cancel_ids = grow(kept.cancel_ids, kept.n_cancels, &kept.cap_cancel_ids, sizeof(int64));
+		kept.cancel_reasons = grow(kept.cancel_reasons, kept.n_cancels, &kept.cap_cancel_reasons, sizeof(char *));
+		kept.cancel_ids[kept.n_cancels] = outbox_id;
+		kept.cancel_reasons[kept.n_cancels++] = copy(reason);
+		return;
+	}
+	mt_execute_plan(mt_kept_plan(&replace_one_plan,
+								 "UPDATE microtrigger.outbox SET status = 'cancelled', last_error = $2 "
+								 "WHERE id = $1 AND status = 'queued'", 2, argtypes),
+					values, NULL, false, 0, SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("outbox row " INT64_FORMAT " to be replaced by priority is no longer queued", outbox_id)));
+}
+
+/* Writes the kept cancellations of replaced emails (all still queued, or the batch fails). */
+static void
+flush_cancels(void)
+{
+	static const Oid argtypes[2] = {INT8ARRAYOID, TEXTARRAYOID};
+	int			n = kept.n_cancels;
+	Datum	   *ids;
+	Datum	   *reasons;
+	Datum		values[2];
+
+	if (n == 0)
+		return;
+	ids = palloc(sizeof(Datum) * n);
+	reasons = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(kept.cancel_ids[i]);
+		reasons[i] = CStringGetTextDatum(kept.cancel_reasons[i]);
+	}
+	values[0] = array_of(ids, NULL, n, INT8OID);
+	values[1] = array_of(reasons, NULL, n, TEXTOID);
+	mt_execute_plan(mt_kept_plan_opts(&replace_plan,
+									  "UPDATE microtrigger.outbox o SET status = 'cancelled', last_error = r.reason "
+									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(id, reason) "
+									  "WHERE o.id = r.id AND o.id = ANY ($1) AND o.status = 'queued'",
+									  2, argtypes, CURSOR_OPT_CUSTOM_PLAN), values, NULL, false, 0, SPI_OK_UPDATE);
+	if (SPI_processed != (uint64) n)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("%d of the batch's emails replaced by priority were no longer queued", n - (int) SPI_processed)));
 }
 
 /* Keeps a firing's final state. */
@@ -300,16 +374,17 @@ text_or_null(const char *s, bool *isnull)
 static void
 flush_emails(void)
 {
-#define EMAIL_COLS 15
+#define EMAIL_COLS 18
 	static const Oid argtypes[EMAIL_COLS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID};
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
+	TEXTARRAYOID, INT4ARRAYOID, BOOLARRAYOID};
 	int			n = kept.n_emails;
 	Datum		values[EMAIL_COLS];
 	Datum	   *cols[EMAIL_COLS];
 	bool	   *nulls[EMAIL_COLS];
 	Oid			types[EMAIL_COLS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID};
+	TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID, TEXTOID, INT4OID, BOOLOID};
 
 	if (n == 0)
 		return;
@@ -338,23 +413,27 @@ flush_emails(void)
 		nulls[13][i] = e->journey_id == 0;
 		cols[14][i] = Int32GetDatum(e->step);
 		nulls[14][i] = e->journey_id == 0;
+		cols[15][i] = CStringGetTextDatum(e->category);
+		cols[16][i] = Int32GetDatum(e->priority);
+		cols[17][i] = BoolGetDatum(e->transactional);
 	}
 	for (int c = 0; c < EMAIL_COLS; c++)
 		values[c] = array_of(cols[c], nulls[c], n, types[c]);
 	mt_execute_plan(mt_kept_plan(&outbox_plan,
 								 "INSERT INTO microtrigger.outbox (user_id, to_address, subject, preheader, html_body, text_body, "
 								 "trigger_name, action_index, variant, source_event_id, send_after, created_at, "
-								 "sequence_name, journey_id, step) "
+								 "sequence_name, journey_id, step, category, priority, transactional) "
 								 "SELECT r.user_id, r.to_address, r.subject, r.preheader, r.html_body, r.text_body, "
 								 "r.trigger_name, r.action_index, r.variant, r.source_event_id, r.send_after, r.created_at, "
-								 "r.sequence_name, r.journey_id, r.step "
+								 "r.sequence_name, r.journey_id, r.step, r.category, r.priority, r.transactional "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
 								 "pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), "
-								 "pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15)) "
+								 "pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15), "
+								 "pg_catalog.unnest($16), pg_catalog.unnest($17), pg_catalog.unnest($18)) "
 								 "WITH ORDINALITY AS r(user_id, to_address, subject, preheader, "
 								 "html_body, text_body, trigger_name, action_index, variant, source_event_id, send_after, "
-								 "created_at, sequence_name, journey_id, step, ord) ORDER BY r.ord "
+								 "created_at, sequence_name, journey_id, step, category, priority, transactional, ord) ORDER BY r.ord "
 								 "RETURNING id, trigger_name, source_event_id, action_index, journey_id, step",
 								 EMAIL_COLS, argtypes), values, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	for (uint64 row = 0, from = 0; row < SPI_processed; row++)
@@ -400,16 +479,27 @@ flush_emails(void)
 static Jsonb *
 email_detail(const KeptEmail *e)
 {
-	const char *keys[5] = {"outbox_id", "template", "variant", "send_after", "step"};
-	const char *vals[5] = {
-		e->outbox_id ? psprintf(INT64_FORMAT, e->outbox_id) : NULL,
-		e->template_name,
-		e->variant,
-		DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(e->send_after))),
-		e->journey_id ? psprintf("%d", e->step) : NULL
+	return mt_email_detail(e->outbox_id, e->template_name, e->variant, e->send_after,
+						   e->journey_id ? e->step : -1, e->held_until, e->optimal);
+}
+
+/* The detail of a queued (or duplicate: outbox_id 0) email's decision (see act_write.h). */
+Jsonb *
+mt_email_detail(int64 outbox_id, const char *template_name, const char *variant, TimestampTz send_after,
+				int step, TimestampTz held_until, int optimal)
+{
+	const char *keys[7] = {"outbox_id", "template", "variant", "send_after", "step", "held_until", "optimal"};
+	const char *vals[7] = {
+		outbox_id ? psprintf(INT64_FORMAT, outbox_id) : NULL,
+		template_name,
+		variant,
+		DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(send_after))),
+		step >= 0 ? psprintf("%d", step) : NULL,
+		held_until ? DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(held_until))) : NULL,
+		optimal < 0 ? NULL : optimal ? "true" : "false"
 	};
 
-	return mt_detail_object(5, keys, vals);
+	return mt_detail_object(7, keys, vals);
 }
 
 /* The detail of a kept journey exit's decision, now that its cancelled emails are counted. */
@@ -604,6 +694,8 @@ mt_write_flush(void)
 	/* each in the batch's context: SPI leaves its own current, which lives until SPI_finish */
 	kept.active = false;
 	flush_emails();
+	MemoryContextSwitchTo(cxt);
+	flush_cancels();
 	MemoryContextSwitchTo(cxt);
 	flush_journeys();
 	MemoryContextSwitchTo(cxt);

@@ -34,6 +34,20 @@ extern void mt_write_email(const MtEmailJob *job, const char *subject, const cha
 						   const char *html, const char *text, const char *variant,
 						   const char *template_name, TimestampTz as_of);
 
+/*
+ * The detail of an email's queued decision: outbox_id (0: none, a duplicate), template, variant,
+ * send_after, step (-1: a trigger's email), held_until (0: not held), optimal (-1: not asked).
+ */
+extern Jsonb *mt_email_detail(int64 outbox_id, const char *template_name, const char *variant,
+							  TimestampTz send_after, int step, TimestampTz held_until, int optimal);
+
+/*
+ * Cancels a queued outbox row a capped-by-priority replacement lost (reason: its last_error), or
+ * keeps that for the batch's one UPDATE. A row that is no longer queued (delivery took it
+ * meanwhile) is a serialization failure: the firing or batch is acted on again later.
+ */
+extern void mt_write_cancel(int64 outbox_id, const char *reason);
+
 /* Keeps a firing's final state. */
 extern void mt_write_firing(int64 firing_id, const char *outcome);
 

@@ -138,10 +138,11 @@ static int64
 insert_outbox(const MtEmailJob *job, const char *subject, const char *preheader, const char *html,
 			  const char *text, const char *variant, TimestampTz as_of)
 {
-	static const Oid argtypes[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID};
-	Datum		values[15];
-	char		nulls[15];
+	static const Oid argtypes[18] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID,
+	TEXTOID, INT4OID, BOOLOID};
+	Datum		values[18];
+	char		nulls[18];
 	const char *texts[7] = {job->key.user_id, job->to_address, subject, preheader, html, text,
 	job->key.trigger_name};
 	bool		isnull;
@@ -165,12 +166,15 @@ insert_outbox(const MtEmailJob *job, const char *subject, const char *preheader,
 	nulls[13] = job->journey_id ? ' ' : 'n';
 	values[14] = Int32GetDatum(job->step);
 	nulls[14] = job->journey_id ? ' ' : 'n';
+	values[15] = CStringGetTextDatum(job->category ? job->category : MT_CATEGORY_DEFAULT);
+	values[16] = Int32GetDatum(job->category ? job->priority : MT_PRIORITY_DEFAULT);
+	values[17] = BoolGetDatum(job->transactional);
 	mt_execute_plan(mt_kept_plan(&outbox_plan,
 								 "INSERT INTO microtrigger.outbox (user_id, to_address, subject, preheader, html_body, text_body, "
 								 "trigger_name, action_index, variant, source_event_id, send_after, created_at, "
-								 "sequence_name, journey_id, step) "
-								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-								 "ON CONFLICT DO NOTHING RETURNING id", 15, argtypes),
+								 "sequence_name, journey_id, step, category, priority, transactional) "
+								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+								 "ON CONFLICT DO NOTHING RETURNING id", 18, argtypes),
 					values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed == 0)
 		return 0;
@@ -275,20 +279,15 @@ mt_queue_email(const MtAction *action, const MtEmailJob *job, Jsonb *context, Ti
 		 * fails the batch, which is then replayed by this function's other path, one by one)
 		 */
 		mt_write_email(job, subject, preheader, html, text, variant, parts.template_name, as_of);
+		if (job->written_id)
+			*job->written_id = 0;
 		return true;
 	}
 	outbox_id = insert_outbox(job, subject, preheader, html, text, variant, as_of);
-	{
-		const char *keys[5] = {"outbox_id", "template", "variant", "send_after", "step"};
-		const char *vals[5] = {
-			outbox_id ? psprintf(INT64_FORMAT, outbox_id) : NULL,
-			parts.template_name,
-			variant,
-			DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(job->send_after))),
-			job->journey_id ? psprintf("%d", job->step) : NULL
-		};
-
-		mt_record_decision(&job->key, as_of, outbox_id ? "queued" : "duplicate", mt_detail_object(5, keys, vals));
-	}
+	if (job->written_id)
+		*job->written_id = outbox_id;
+	mt_record_decision(&job->key, as_of, outbox_id ? "queued" : "duplicate",
+					   mt_email_detail(outbox_id, parts.template_name, variant, job->send_after,
+									   job->journey_id ? job->step : -1, job->held_until, job->optimal));
 	return outbox_id != 0;
 }

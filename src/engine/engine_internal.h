@@ -26,6 +26,12 @@ typedef struct MtEmailJob
 	int			action_index;	/* the trigger action (trigger emails) */
 	const char *to_address;
 	TimestampTz send_after;
+	TimestampTz held_until;		/* a send window or quiet hours held it until then; 0: not held */
+	int			optimal;		/* send_time optimal: 1 chosen, 0 too little history; -1 not asked */
+	const char *category;		/* frequency caps: its category, priority, transactional */
+	int			priority;
+	bool		transactional;
+	int64	   *written_id;		/* non-NULL: gets the outbox id when written at once (0 in a batch) */
 	Oid			reader;			/* the owner of the trigger or sequence: whose templates it may use */
 	struct MtActData *loaded;	/* the batch's templates (act_load.h); NULL: read them by SQL */
 } MtEmailJob;

@@ -135,6 +135,15 @@ check_trigger_really_gone(const Firing *firing)
 				 errdetail("The firing is acted on by the next run.")));
 }
 
+/* Do two plans render the same: the same local hour, weekday (and so daypart)? */
+static bool
+same_moment(const MtSendPlan *a, const MtSendPlan *b)
+{
+	if (a->has_local != b->has_local)
+		return false;
+	return !a->has_local || (a->local.hour == b->local.hour && a->local.weekday == b->local.weekday);
+}
+
 /* Decides and acts on one firing; returns the outcome written on the firing row. */
 static const char *
 process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
@@ -149,10 +158,13 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 	const MtContact *contact;
 	const char *refusal;
 	Jsonb	   *profile = NULL;
-	Jsonb	   *context;
+	Jsonb	   *context = NULL;
+	MtSendPlan	context_plan = {0};
+	const char *device;
 	TimestampTz trigger_time;
 	TimestampTz send_after;
 	bool		acted = false;
+	bool		capped = false;
 	bool		needs_email = false;
 
 	if (rule == NULL)
@@ -206,6 +218,9 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 	trigger_time = firing->is_absence ? firing->due_at : firing->event_at;
 	if (!mt_time_add(trigger_time, rule->trigger->delay, &send_after))
 		return unschedulable(&key, as_of, "$.delay");
+	/* acted on too long after its trigger time (a backfill, a long outage): nobody is mailed */
+	if (mt_policy_stale(&rule->trigger->timing, trigger_time, &key, as_of))
+		return "stale";
 	if (mt_policy_in_cooldown(data, rule->trigger, firing->user_id, firing->id, firing->event_at))
 	{
 		mt_record_decision(&key, as_of, "cooldown", NULL);
@@ -230,8 +245,7 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 			return outcome;
 		}
 	}
-	context = mt_render_context_make(event, mt_act_user(data, event->user_id), firing->trigger_name,
-									 profile, data->unsubscribe_key);
+	device = mt_act_device(event, mt_act_user(data, event->user_id));
 	for (int a = 0; a < rule->trigger->n_actions; a++)
 	{
 		const MtAction *action = &rule->trigger->actions[a];
@@ -239,19 +253,56 @@ process_firing(const Firing *firing, TimestampTz as_of, MtActData *data)
 		if (action->kind == MT_ACTION_SEND_EMAIL)
 		{
 			MtEmailJob	job = {0};
+			MtTiming	timing;
+			MtSendPlan	plan;
+			MtFatigue	verdict;
+			int64		written = 0;
 
+			/* its own timing over the trigger's: stale, then when it goes (optimal, window) */
+			mt_timing_merge(&rule->trigger->timing, &action->timing, &timing);
+			if (action->timing.has_max_lateness &&
+				mt_policy_stale(&timing, trigger_time, &key, as_of))
+				continue;
+			mt_policy_send_plan(&timing, contact, firing->user_id, send_after, as_of, &plan);
+			/* rendered for the moment it will be sent (the same for most actions: kept) */
+			if (context == NULL || !same_moment(&plan, &context_plan))
+			{
+				context = mt_render_context_make(event, mt_act_user(data, event->user_id),
+												 firing->trigger_name, profile, data->unsubscribe_key,
+												 plan.has_local ? &plan.local : NULL, device);
+				context_plan = plan;
+			}
+			/* fatigue: one email per signal, frequency caps by priority */
+			mt_policy_fatigue(data, user, &timing, firing->trigger_name, firing->source_event_id, &plan,
+							  &verdict);
+			if (verdict.capped)
+			{
+				mt_policy_record_capped(&verdict, &key, as_of);
+				capped = true;
+				continue;
+			}
 			job.key = key;
 			job.action_index = a;
 			job.to_address = contact->email;
-			job.send_after = send_after;
+			job.send_after = plan.send_after;
+			job.held_until = plan.held_until;
+			job.optimal = plan.optimal;
+			job.category = timing.category ? timing.category : MT_CATEGORY_DEFAULT;
+			job.priority = timing.has_priority ? timing.priority : MT_PRIORITY_DEFAULT;
+			job.transactional = timing.transactional;
+			job.written_id = &written;
 			job.reader = rule->owner;
 			job.loaded = data;
-			acted |= mt_queue_email(action, &job, context, as_of);
+			if (mt_queue_email(action, &job, context, as_of))
+			{
+				acted = true;
+				mt_policy_after_queued(data, user, &verdict, &timing, &key, written, &plan, as_of);
+			}
 		}
 		else
 			acted |= mt_journey_start(action->sequence_name, &key, send_after, as_of);
 	}
-	return acted ? "queued" : "not_queued";
+	return acted ? "queued" : capped ? "capped" : "not_queued";
 }
 
 /* A firing and the clock, for the subtransaction. */
@@ -376,6 +427,7 @@ run_batch(const Firing *firings, int n, TimestampTz as_of, MtActData *data, Memo
 		return true;
 	ereport(DEBUG1, (errmsg("a batch of %d firings is replayed one by one: %s", n, edata->message)));
 	data->n_queued = noted;		/* what the rolled-back batch noted for the cooldown is gone */
+	mt_act_reload_mails(data);	/* and for the caps */
 	return false;
 }
 

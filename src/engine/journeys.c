@@ -304,7 +304,7 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 	MtLoadedUser *user;
 	MtContact	no_contact = {0};
 	const MtContact *contact;
-	Jsonb	   *context = NULL;
+	Jsonb	   *context;
 	int			queued = 0;
 	int			pc = journey->step;
 
@@ -350,19 +350,48 @@ advance_journey(const Journey *journey, TimestampTz as_of, MtActData *data)
 					}
 					if (refusal == NULL && event != NULL)
 					{
-						/* the context is the event's user's (a journey's user is its starting event's) */
-						if (context == NULL)
-							context = mt_render_context_make(event, mt_act_user(data, event->user_id),
-															 journey->trigger_name, NULL,
-															 data->unsubscribe_key);
+						MtTiming	timing;
+						MtSendPlan	plan;
+						MtFatigue	verdict;
+						int64		written = 0;
+
+						/* when it goes (optimal, window), and rendered for that moment; the
+						 * context is the event's user's (a journey's user is its starting event's) */
+						mt_timing_merge(NULL, &step->send.timing, &timing);
+						mt_policy_send_plan(&timing, contact, journey->user_id, t, as_of, &plan);
+						context = mt_render_context_make(event, mt_act_user(data, event->user_id),
+														 journey->trigger_name, NULL,
+														 data->unsubscribe_key,
+														 plan.has_local ? &plan.local : NULL,
+														 mt_act_device(event, mt_act_user(data, event->user_id)));
+						/* fatigue: frequency caps by priority (a capped step is skipped) */
+						mt_policy_fatigue(data, user, &timing, NULL, 0, &plan, &verdict);
+						if (verdict.capped)
+						{
+							mt_policy_record_capped(&verdict, &key, as_of);
+							pc++;
+							break;
+						}
 						job.key = key;
 						job.journey_id = journey->id;
 						job.step = pc;
 						job.to_address = contact->email;
-						job.send_after = t;
+						job.send_after = plan.send_after;
+						job.held_until = plan.held_until;
+						job.optimal = plan.optimal;
+						job.category = timing.category ? timing.category : MT_CATEGORY_DEFAULT;
+						job.priority = timing.has_priority ? timing.priority : MT_PRIORITY_DEFAULT;
+						job.transactional = timing.transactional;
+						job.written_id = &written;
 						job.reader = lookup_sequence_owner(journey->sequence_name);
 						job.loaded = data;
-						queued += mt_queue_email(&step->send, &job, context, as_of) ? 1 : 0;
+						if (mt_queue_email(&step->send, &job, context, as_of))
+						{
+							mt_policy_after_queued(data, user, &verdict, &timing, &key, written, &plan, as_of);
+							queued++;
+							/* the next wait counts from when this one goes */
+							t = plan.send_after;
+						}
 					}
 					else if (event == NULL)
 						mt_record_decision(&key, as_of, "event_missing", NULL);
@@ -515,6 +544,7 @@ run_journey_batch(const Journey *journeys, int n, TimestampTz as_of, MtActData *
 	if (edata == NULL)
 		return true;
 	ereport(DEBUG1, (errmsg("a batch of %d journeys is replayed one by one: %s", n, edata->message)));
+	mt_act_reload_mails(data);	/* what the rolled-back batch noted for the caps is gone */
 	return false;
 }
 

@@ -1,7 +1,8 @@
 /*
  * render_context.c: the render context in C. It builds exactly what the SQL of README "The render
  * context" gives —
- *   {user_id, email, event, profile, user, segments, last_page, trigger, unsubscribe_url}
+ *   {user_id, email, event, profile, user, segments, last_page, trigger, unsubscribe_url,
+ *    local_hour, weekday, daypart, device}
  *     || contact attributes || event params || profile
  * — a later key wins, as jsonb `||` and jsonb_build_object do. Each object's sources (fixed
  * members, attributes, params, profile: each already in jsonb key order) are merged in key order,
@@ -15,6 +16,7 @@
 #include "utils/date.h"
 #include "utils/jsonb.h"
 #include "utils/json.h"
+#include "utils/numeric.h"
 
 #include "delivery.h"
 #include "engine_internal.h"
@@ -95,6 +97,20 @@ text_member(const char *key, const char *text)
 		m.value.val.string.val = (char *) text;
 		m.value.val.string.len = strlen(text);
 	}
+	return m;
+}
+
+/* A member whose value is an integer. */
+static Member
+int_member(const char *key, int value)
+{
+	Member		m;
+
+	m.key = key;
+	m.key_len = strlen(key);
+	m.build = NULL;
+	m.value.type = jbvNumeric;
+	m.value.val.numeric = int64_to_numeric(value);
 	return m;
 }
 
@@ -283,12 +299,12 @@ push_segments_object(JsonbParseState **state, void *arg)
 /* The render context (see render_context.h). */
 Jsonb *
 mt_render_context_make(const MtLoadedEvent *event, const MtLoadedUser *user, const char *trigger_name,
-					   Jsonb *profile, const char *key)
+					   Jsonb *profile, const char *key, const MtLocalTime *local, const char *device)
 {
 	JsonbParseState *state = NULL;
 	const char *base = mt_unsubscribe_url ? mt_unsubscribe_url : "";
 	ContextParts parts;
-	Member		fixed[9];
+	Member		fixed[13];
 	Members		sources[4];
 
 	if (key == NULL)
@@ -308,8 +324,12 @@ mt_render_context_make(const MtLoadedEvent *event, const MtLoadedUser *user, con
 	fixed[7] = text_member("trigger", trigger_name);
 	fixed[8] = text_member("unsubscribe_url",
 						   psprintf("%s%s", base, mt_unsubscribe_token(key, event->user_id, 0)));
-	/* {the nine} || attributes || params || profile: a later source wins a key */
-	sources[0] = sorted_members(fixed, 9);
+	fixed[9] = local ? int_member("local_hour", local->hour) : text_member("local_hour", NULL);
+	fixed[10] = text_member("weekday", local ? mt_weekday_name(local->weekday) : NULL);
+	fixed[11] = text_member("daypart", local ? mt_daypart(local->hour) : NULL);
+	fixed[12] = text_member("device", device);
+	/* {the thirteen} || attributes || params || profile: a later source wins a key */
+	sources[0] = sorted_members(fixed, 13);
 	sources[1] = parts.attributes;
 	sources[2] = parts.params;
 	sources[3] = object_members(profile);

@@ -10,13 +10,17 @@
 #include "utils/jsonb.h"
 
 #include "act_load.h"
+#include "send_window.h"
 
 /*
  * The render context of an event (its user is the event's), for trigger_name (may be NULL),
  * with the context query's row `profile` (may be NULL) and the user as loaded (may be NULL: no
- * contact, no segments, no last page). key: the unsubscribe key (NULL: read it now).
+ * contact, no segments, no last page). key: the unsubscribe key (NULL: read it now). local: the
+ * moment of sending in the contact's zone (local_hour, weekday, daypart; NULL: those are null);
+ * device: mobile, tablet or desktop (NULL: null).
  */
 extern Jsonb *mt_render_context_make(const MtLoadedEvent *event, const MtLoadedUser *user,
-									 const char *trigger_name, Jsonb *profile, const char *key);
+									 const char *trigger_name, Jsonb *profile, const char *key,
+									 const MtLocalTime *local, const char *device);
 
 #endif

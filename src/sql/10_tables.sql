@@ -127,7 +127,11 @@ CREATE TABLE microtrigger.outbox (
     last_error       text,
     message_id       text,
     created_at       timestamptz NOT NULL DEFAULT now(),
-    sent_at          timestamptz
+    sent_at          timestamptz,
+    -- what frequency caps and the one-email-per-signal rule see (the email's merged timing keys)
+    category         text NOT NULL DEFAULT 'marketing',
+    priority         integer NOT NULL DEFAULT 50,
+    transactional    boolean NOT NULL DEFAULT false
 );
 -- Exactly once by keys: one email per (trigger, source event, action) and per (journey, step).
 CREATE UNIQUE INDEX outbox_trigger_event ON microtrigger.outbox (trigger_name, source_event_id, action_index)
@@ -136,6 +140,26 @@ CREATE UNIQUE INDEX outbox_journey_step ON microtrigger.outbox (journey_id, step
     WHERE journey_id IS NOT NULL;
 CREATE INDEX outbox_queued ON microtrigger.outbox (send_after) WHERE status IN ('queued', 'sending');
 CREATE INDEX outbox_user ON microtrigger.outbox (user_id, created_at);
+
+-- Is `per` a rolling interval a cap may have: a PostgreSQL interval from 1 minute to 366 days?
+CREATE FUNCTION microtrigger.cap_interval_ok(per text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN per::interval BETWEEN interval '1 minute' AND interval '366 days';
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+    RETURN false;
+END
+$$;
+
+-- Frequency caps (docs/timing.md): at most max_emails non-transactional emails of the category
+-- per calendar day, week or month in the contact's zone, or per rolling interval.
+CREATE TABLE microtrigger.frequency_caps (
+    name             text PRIMARY KEY,
+    max_emails       integer NOT NULL CHECK (max_emails >= 0),
+    per              text NOT NULL CHECK (per IN ('day', 'week', 'month')
+                                          OR microtrigger.cap_interval_ok(per)),
+    category         text NOT NULL DEFAULT 'marketing' CHECK (category <> '')
+);
 
 -- Why each candidate email was queued or not.
 CREATE TABLE microtrigger.decisions (

@@ -26,6 +26,8 @@ BEGIN
     -- experiments: who is in which arm, the conversions, and the statistics (src/sql/85_experiments.sql)
     EXECUTE format('GRANT SELECT ON microtrigger.assignments, microtrigger.conversions TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION microtrigger.experiment_results(text, text) TO %s', role);
+    -- the frequency caps every email counts against: read, not written (they bind every author)
+    EXECUTE format('GRANT SELECT ON microtrigger.frequency_caps TO %s', role);
     EXECUTE format('GRANT SELECT ON microtrigger.funnel TO %1$s; GRANT EXECUTE ON FUNCTION microtrigger.sequence_steps(text) TO %1$s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION microtrigger.matches(jsonb, jsonb), '
                    'microtrigger.render(text, jsonb, jsonb), microtrigger.render_email(text, jsonb), '

@@ -7,7 +7,9 @@
 #   context  the same with a context query per firing (a join to a CRM table) vs the same
 #            INSERT ... SELECT plus that join;
 #   journey  JOURNEYS (default 2,000) journeys advancing one send step vs the INSERT ... SELECT
-#            over their rows.
+#            over their rows;
+#   capped   plain with caps and windows on (issue 11): a send_window, three frequency_caps rows and
+#            microtrigger.quiet_hours; its ratio must stay within 20% of plain's (printed below).
 # Each rep runs every case, the two sides in alternating order (interleaved); prints per case the
 # median over REPS (default 3, at least 3) of both rows/s and the ratio run_pending / baseline.
 # Usage: test/bench/act_bench.sh   Env: FIRINGS, JOURNEYS, REPS, CASES, MT_PORT (default 54350), MT_KEEP=1
@@ -16,7 +18,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 FIRINGS=${FIRINGS:-20000}
 JOURNEYS=${JOURNEYS:-2000}
 REPS=${REPS:-3}
-CASES=${CASES:-plain context journey}
+CASES=${CASES:-plain capped context journey}
 export MT_PORT=${MT_PORT:-54350}
 # the worker serves another database: only the statements below act
 export MT_WORKER_DB=postgres
@@ -42,12 +44,16 @@ run_case() { # CASE REP ORDER
     local c=$1 rep=$2 side out secs rows
     for side in $3; do
         case "$c/$side" in
-            plain/mt|context/mt)
+            plain/mt|context/mt|capped/mt)
                 q "SELECT bench.prepare('bench_$c', 'purchase', $FIRINGS)" >/dev/null
                 q "VACUUM ANALYZE microtrigger.firings, microtrigger.events" >/dev/null
-                out=$(timed "SELECT microtrigger.run_pending('2026-01-01 11:00+00')")
+                if [ "$c" = capped ]; then
+                    out=$(timed "(SELECT pg_catalog.set_config('microtrigger.quiet_hours', '22:00-07:00', false) IS NOT NULL)::int * microtrigger.run_pending('2026-01-01 11:00+00')")
+                else
+                    out=$(timed "SELECT microtrigger.run_pending('2026-01-01 11:00+00')")
+                fi
                 rows=$(q "SELECT count(*) FROM microtrigger.outbox") ;;
-            plain/base|context/base)
+            plain/base|context/base|capped/base)
                 q "SELECT bench.prepare('bench_$c', 'purchase', $FIRINGS)" >/dev/null
                 q "VACUUM ANALYZE microtrigger.events" >/dev/null
                 out=$(timed "SELECT bench.baseline($([ "$c" = context ] && echo true || echo false))")
@@ -76,7 +82,7 @@ done
 
 printf '%-8s %8s %12s %12s %8s %8s\n' case rows mt_rows/s base_rows/s ratio target
 for c in $CASES; do
-    target=0.5; [ "$c" != plain ] && target=0.25
+    target=0.5; [ "$c" != plain ] && [ "$c" != capped ] && target=0.25
     mt=$(awk -v c="$c" '$1 == c && $2 == "mt" {print $5 / $4}' "$RES" | median)
     base=$(awk -v c="$c" '$1 == c && $2 == "base" {print $5 / $4}' "$RES" | median)
     # the ratio of each rep's pair, then their median
@@ -85,3 +91,9 @@ for c in $CASES; do
     rows=$(awk -v c="$c" '$1 == c && $2 == "mt" {print $5; exit}' "$RES")
     printf '%-8s %8s %12.0f %12.0f %8.3f %8s\n' "$c" "$rows" "$mt" "$base" "$ratio" "$target"
 done
+# issue 11: the acting rate with caps and windows on against without, per rep (same run), median
+if grep -q '^capped mt' "$RES" && grep -q '^plain mt' "$RES"; then
+    rel=$(awk '$2 == "mt" && ($1 == "plain" || $1 == "capped") {r[$3, $1] = $5 / $4; reps[$3] = 1}
+        END {for (k in reps) if (r[k, "plain"] > 0) print r[k, "capped"] / r[k, "plain"]}' "$RES" | median)
+    printf 'capped/plain acting rate: %.3f (target >= 0.800)\n' "$rel"
+fi

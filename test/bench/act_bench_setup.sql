@@ -42,7 +42,10 @@ INSERT INTO microtrigger.triggers (name, definition, enabled) VALUES
  ('bench_plain', '{"event": "purchase", "actions": [{"send_email": {"template": "bench_t"}}]}', false),
  ('bench_context', '{"event": "purchase", "context": "SELECT plan, company FROM bench.crm WHERE user_id = $1",
    "actions": [{"send_email": {"template": "bench_t"}}]}', false),
- ('bench_journey', '{"event": "signup", "actions": [{"start_sequence": "bench_seq"}]}', false);
+ ('bench_journey', '{"event": "signup", "actions": [{"start_sequence": "bench_seq"}]}', false),
+ -- plain with the timing and fatigue rules at work: a send window, a category, a priority
+ ('bench_capped', '{"event": "purchase", "send_window": {"hours": ["09:00", "21:00"]}, "category": "marketing",
+   "priority": 60, "actions": [{"send_email": {"template": "bench_t"}}]}', false);
 
 UPDATE microtrigger.templates SET owner = 'bench_author';
 UPDATE microtrigger.sequences SET owner = 'bench_author';
@@ -55,6 +58,14 @@ BEGIN
     TRUNCATE microtrigger.outbox, microtrigger.decisions, microtrigger.firings, microtrigger.journeys,
              microtrigger.events, bench.out;
     UPDATE microtrigger.triggers SET enabled = (name = p_trigger);
+    -- the capped case: a daily cap, a rolling one and one of another category, and quiet hours
+    -- are set by the script (each email is checked against them; none is reached)
+    DELETE FROM microtrigger.frequency_caps;
+    IF p_trigger = 'bench_capped' THEN
+        INSERT INTO microtrigger.frequency_caps (name, max_emails, per, category) VALUES
+         ('bench_daily', 3, 'day', 'marketing'), ('bench_rolling', 2, '4 hours', 'marketing'),
+         ('bench_news', 1, 'week', 'news');
+    END IF;
     INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params)
     SELECT 'u' || i, p_event, '2026-01-01 10:00+00', bench.event_params(i) FROM generate_series(1, n) i;
 END $$;

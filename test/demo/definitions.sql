@@ -67,3 +67,8 @@ INSERT INTO microtrigger.triggers (name, definition) VALUES
    "history": [{"event": "page_view", "condition": {"url": {"$startsWith": "/pricing"}}, "within": "7 days", "count": {"$gte": 3}}],
    "cooldown": "7 days",
    "actions": [{"send_email": {"template": "pricing_regular"}}]}');
+
+-- Fatigue (issue 11): at most 2 marketing emails per local day and 1 per 4 hours; quiet hours
+-- (microtrigger.quiet_hours = '21:00-08:00') are set in postgresql.conf by run.sh.
+INSERT INTO microtrigger.frequency_caps (name, max_emails, per) VALUES
+ ('two_a_day', 2, 'day'), ('one_per_4_hours', 1, '4 hours');

@@ -1,4 +1,5 @@
--- Sample clickstream for the demo: :users users over 14 days of November 2026, with sessions of
+-- Sample clickstream for the demo: :users users over the 14 days before now (the older days
+-- are a backfill: acted on more than max_lateness after they happened, they are dropped stale), with sessions of
 -- page views (time on page) across blog, product and pricing pages, cart adds and checkouts,
 -- form starts and submits, whitepaper downloads, demo videos and purchases. Deterministic
 -- (setseed), so the demo prints the same counts on every machine.
@@ -16,7 +17,7 @@ UPDATE microtrigger.contacts SET unsubscribed_at = '2026-10-15' WHERE user_id IN
 
 CREATE TEMP TABLE demo_sessions AS
 SELECT u, s, 'user' || u AS user_id, 'sess-' || u || '-' || s AS session_id,
-       timestamptz '2026-11-01 06:00+00' + (random() * 14 * 86400) * interval '1 second' AS started,
+       pg_catalog.date_trunc('minute', now()) - interval '14 days 1 hour' + (random() * 14 * 86400) * interval '1 second' AS started,
        random() AS intent
 FROM generate_series(1, :users) u, LATERAL generate_series(1, 1 + floor(random() * 3 + u * 0)::int) s;
 

@@ -198,11 +198,12 @@ ENGINE_SETUP = [
     "FROM generate_series(1, %d) i" % USERS,
     # f_each: one email per event, each firing ~2 ms slower (its context query) so batches take
     # long enough to be hit mid-way; f_once: the default one-day cooldown, one email per user
+    # (both transactional: two triggers mailing on one event are one signal, allowed only then)
     """INSERT INTO microtrigger.triggers (name, definition) VALUES
-     ('f_each', '{"event": "ping", "cooldown": 0,
+     ('f_each', '{"event": "ping", "cooldown": 0, "transactional": true,
                   "context": "SELECT 1 AS slow FROM pg_catalog.pg_sleep(0.002) WHERE $1 IS NOT NULL",
                   "actions": [{"send_email": {"template": "fault_hi"}}]}'),
-     ('f_once', '{"event": "ping", "actions": [{"send_email": {"template": "fault_hi"}}]}')""",
+     ('f_once', '{"event": "ping", "transactional": true, "actions": [{"send_email": {"template": "fault_hi"}}]}')""",
 ]
 
 
