@@ -27,6 +27,9 @@ extern SPIPlanPtr mt_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs
 									int cursor_options);
 extern void mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only,
 							long limit, int expected);
+/* A 1-D array datum of n elements of type (nulls: NULL for none), as a statement's parameter. */
+extern Datum mt_array_param(Datum *elems, bool *nulls, int n, Oid type);
+
 extern char *mt_spi_text(int row, int column);
 extern Datum mt_spi_datum(int row, int column, bool *isnull);
 

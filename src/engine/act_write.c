@@ -104,7 +104,6 @@ static SPIPlanPtr complete_plan;
 static SPIPlanPtr replace_plan;
 static SPIPlanPtr replace_one_plan;
 
-static Datum array_of(Datum *elems, bool *nulls, int n, Oid type);
 
 /* Grows an array of kept items to hold one more. */
 static void *
@@ -242,8 +241,8 @@ flush_cancels(void)
 		ids[i] = Int64GetDatum(kept.cancel_ids[i]);
 		reasons[i] = CStringGetTextDatum(kept.cancel_reasons[i]);
 	}
-	values[0] = array_of(ids, NULL, n, INT8OID);
-	values[1] = array_of(reasons, NULL, n, TEXTOID);
+	values[0] = mt_array_param(ids, NULL, n, INT8OID);
+	values[1] = mt_array_param(reasons, NULL, n, TEXTOID);
 	mt_execute_plan(mt_kept_plan_opts(&replace_plan,
 									  "UPDATE microtrigger.outbox o SET status = 'cancelled', last_error = r.reason "
 									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(id, reason) "
@@ -344,20 +343,6 @@ mt_write_journey(int64 journey_id, MtJourneyChange change, int step, TimestampTz
 	kept.n_journeys++;
 }
 
-/* A 1-D array of n datums, with nulls. */
-static Datum
-array_of(Datum *elems, bool *nulls, int n, Oid type)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		byval;
-	char		align;
-
-	get_typlenbyvalalign(type, &typlen, &byval, &align);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type, typlen, byval, align));
-}
-
 /* A text datum, or a null. */
 static Datum
 text_or_null(const char *s, bool *isnull)
@@ -418,7 +403,7 @@ flush_emails(void)
 		cols[17][i] = BoolGetDatum(e->transactional);
 	}
 	for (int c = 0; c < EMAIL_COLS; c++)
-		values[c] = array_of(cols[c], nulls[c], n, types[c]);
+		values[c] = mt_array_param(cols[c], nulls[c], n, types[c]);
 	mt_execute_plan(mt_kept_plan(&outbox_plan,
 								 "INSERT INTO microtrigger.outbox (user_id, to_address, subject, preheader, html_body, text_body, "
 								 "trigger_name, action_index, variant, source_event_id, send_after, created_at, "
@@ -548,7 +533,7 @@ flush_decisions(void)
 		cols[6][i] = text_or_null(d->sequence_name, &nulls[6][i]);
 	}
 	for (int c = 0; c < 7; c++)
-		values[c] = array_of(cols[c], nulls[c], n, types[c]);
+		values[c] = mt_array_param(cols[c], nulls[c], n, types[c]);
 	mt_execute_plan(mt_kept_plan(&decisions_plan,
 								 "INSERT INTO microtrigger.decisions (at, user_id, trigger_name, outcome, detail, source_event_id, sequence_name) "
 								 "SELECT r.at, r.user_id, r.trigger_name, r.outcome, coalesce(r.detail, '{}'), r.source_event_id, r.sequence_name "
@@ -580,8 +565,8 @@ flush_firings(void)
 		ids[i] = Int64GetDatum(kept.firing_ids[i]);
 		outcomes[i] = CStringGetTextDatum(kept.firing_outcomes[i]);
 	}
-	values[0] = array_of(ids, NULL, n, INT8OID);
-	values[1] = array_of(outcomes, NULL, n, TEXTOID);
+	values[0] = mt_array_param(ids, NULL, n, INT8OID);
+	values[1] = mt_array_param(outcomes, NULL, n, TEXTOID);
 	mt_execute_plan(mt_kept_plan_opts(&firings_plan,
 								 "UPDATE microtrigger.firings f SET state = 'done', outcome = r.outcome "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(id, outcome) "
@@ -631,7 +616,7 @@ flush_journeys(void)
 			n_exits++;
 	}
 	for (int c = 0; c < 6; c++)
-		values[c] = array_of(cols[c], nulls[c], n, types[c]);
+		values[c] = mt_array_param(cols[c], nulls[c], n, types[c]);
 	mt_execute_plan(mt_kept_plan_opts(&journeys_plan,
 								 "UPDATE microtrigger.journeys j SET status = r.status, step = coalesce(r.step, j.step), "
 								 "next_at = r.next_at, ended_at = r.ended_at, exit_reason = r.exit_reason "
@@ -656,8 +641,8 @@ flush_journeys(void)
 				ids[m] = Int64GetDatum(kept.journeys[i].id);
 				reasons[m++] = CStringGetTextDatum(kept.journeys[i].reason);
 			}
-		values[0] = array_of(ids, NULL, m, INT8OID);
-		values[1] = array_of(reasons, NULL, m, TEXTOID);
+		values[0] = mt_array_param(ids, NULL, m, INT8OID);
+		values[1] = mt_array_param(reasons, NULL, m, TEXTOID);
 		mt_execute_plan(mt_kept_plan_opts(&exit_cancel_plan,
 									 "UPDATE microtrigger.outbox o SET status = 'cancelled', last_error = r.reason "
 									 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(id, reason) "

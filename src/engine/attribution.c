@@ -83,20 +83,6 @@ static SPIPlanPtr insert_plan;
 static SPIPlanPtr defer_plan;
 static SPIPlanPtr save_plan;
 
-/* A 1-D array of n datums of type, with nulls (NULL: none). */
-static Datum
-array_of(Datum *elems, bool *nulls, int n, Oid type)
-{
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		byval;
-	char		align;
-
-	get_typlenbyvalalign(type, &typlen, &byval, &align);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type, typlen, byval, align));
-}
-
 /* Runs a kept plan, then makes cxt current again (SPI leaves its own context current). */
 static void
 run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected, MemoryContext cxt)
@@ -150,7 +136,7 @@ collect_goals(Goal **goals_out, Datum *types_out)
 				types[n_types++] = CStringGetTextDatum(type);
 		}
 	*goals_out = goals;
-	*types_out = array_of(types, NULL, n_types, TEXTOID);
+	*types_out = mt_array_param(types, NULL, n_types, TEXTOID);
 	return n;
 }
 
@@ -299,13 +285,13 @@ write_pairs(Pairs *p, MemoryContext cxt)
 	{
 		Datum		values[7];
 
-		values[0] = array_of(p->event_ids, NULL, p->n, INT8OID);
-		values[1] = array_of(p->user_ids, NULL, p->n, TEXTOID);
-		values[2] = array_of(p->at, NULL, p->n, TIMESTAMPTZOID);
-		values[3] = array_of(p->triggers, p->triggers_null, p->n, TEXTOID);
-		values[4] = array_of(p->sequences, p->sequences_null, p->n, TEXTOID);
-		values[5] = array_of(p->since, NULL, p->n, TIMESTAMPTZOID);
-		values[6] = array_of(p->revenue, p->revenue_null, p->n, TEXTOID);
+		values[0] = mt_array_param(p->event_ids, NULL, p->n, INT8OID);
+		values[1] = mt_array_param(p->user_ids, NULL, p->n, TEXTOID);
+		values[2] = mt_array_param(p->at, NULL, p->n, TIMESTAMPTZOID);
+		values[3] = mt_array_param(p->triggers, p->triggers_null, p->n, TEXTOID);
+		values[4] = mt_array_param(p->sequences, p->sequences_null, p->n, TEXTOID);
+		values[5] = mt_array_param(p->since, NULL, p->n, TIMESTAMPTZOID);
+		values[6] = mt_array_param(p->revenue, p->revenue_null, p->n, TEXTOID);
 		run_plan(mt_kept_plan(&insert_plan,
 							  "INSERT INTO microtrigger.conversions (user_id, event_id, converted_at, trigger_name, "
 							  "sequence_name, step, outbox_id, experiment, arm, revenue) "
@@ -348,8 +334,8 @@ write_pairs(Pairs *p, MemoryContext cxt)
 	{
 		Datum		values[2];
 
-		values[0] = array_of(p->deferred_ids, NULL, p->n_deferred, INT8OID);
-		values[1] = array_of(p->deferred_at, NULL, p->n_deferred, TIMESTAMPTZOID);
+		values[0] = mt_array_param(p->deferred_ids, NULL, p->n_deferred, INT8OID);
+		values[1] = mt_array_param(p->deferred_at, NULL, p->n_deferred, TIMESTAMPTZOID);
 		run_plan(mt_kept_plan(&defer_plan,
 							  "INSERT INTO microtrigger.attribution_deferred (event_id, occurred_at) "
 							  "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
@@ -370,7 +356,7 @@ running_vxids(void)
 	for (int i = 0; i < n; i++)
 		elems[i] = Int64GetDatum((int64) (((uint64) (uint32) vxids[i].backendId << 32) |
 										  (uint64) vxids[i].localTransactionId));
-	return array_of(elems, NULL, n, INT8OID);
+	return mt_array_param(elems, NULL, n, INT8OID);
 }
 
 /* Have all the virtual transactions of the array ended (a check that never waits)? */

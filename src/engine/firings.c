@@ -22,6 +22,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "act_batch.h"
 #include "act_load.h"
 #include "act_write.h"
 #include "attribution.h"
@@ -407,22 +408,8 @@ run_batch(const Firing *firings, int n, TimestampTz as_of, MtActData *data, Memo
 {
 	BatchWork	work = {firings, n, as_of, data, cxt};
 	int			noted = data->n_queued;
-	ErrorData  *volatile edata = NULL;
+	ErrorData  *edata = mt_act_run_batch(batch_work, &work);
 
-	PG_TRY();
-	{
-		edata = mt_run_in_subtransaction(batch_work, &work, true);
-	}
-	PG_CATCH();
-	{
-		/* a cancel goes on up: the next run must not find this batch's writes kept */
-		mt_write_abandon();
-		mt_render_batch_end();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	mt_write_abandon();
-	mt_render_batch_end();
 	if (edata == NULL)
 		return true;
 	ereport(DEBUG1, (errmsg("a batch of %d firings is replayed one by one: %s", n, edata->message)));

@@ -26,6 +26,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
+#include "act_batch.h"
 #include "act_load.h"
 #include "act_write.h"
 #include "event_history.h"
@@ -525,22 +526,8 @@ static bool
 run_journey_batch(const Journey *journeys, int n, TimestampTz as_of, MtActData *data, MemoryContext cxt)
 {
 	JourneyBatchWork work = {journeys, n, as_of, data, cxt};
-	ErrorData  *volatile edata = NULL;
+	ErrorData  *edata = mt_act_run_batch(journey_batch_work, &work);
 
-	PG_TRY();
-	{
-		edata = mt_run_in_subtransaction(journey_batch_work, &work, true);
-	}
-	PG_CATCH();
-	{
-		/* a cancel goes on up: the next run must not find this batch's writes kept */
-		mt_write_abandon();
-		mt_render_batch_end();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	mt_write_abandon();
-	mt_render_batch_end();
 	if (edata == NULL)
 		return true;
 	ereport(DEBUG1, (errmsg("a batch of %d journeys is replayed one by one: %s", n, edata->message)));
