@@ -76,6 +76,8 @@ INSERT INTO microtrigger.events (user_id, event_type, occurred_at, params) VALUE
  ('u8', 'trial_start', '2026-03-01 10:00', '{}'),      -- u8: the sequence
  ('u10', 'signup', '2026-03-01 10:00', '{}');          -- u10: a trigger without a goal
 SELECT microtrigger.run_pending('2026-03-01 13:00');
+-- each day's emails are acted on within the day (later than max_lateness they would be stale)
+SELECT microtrigger.run_pending('2026-03-02 13:00');
 SELECT microtrigger.run_pending('2026-03-03 13:00');
 UPDATE microtrigger.outbox SET status = 'dead' WHERE user_id = 'u5' AND send_after = '2026-03-02 10:00';
 UPDATE microtrigger.outbox SET status = 'cancelled' WHERE user_id = 'u6';
