@@ -3,8 +3,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 #include "spi_util.h"
@@ -78,4 +80,26 @@ mt_array_param(Datum *elems, bool *nulls, int n, Oid type)
 
 	get_typlenbyvalalign(type, &typlen, &byval, &align);
 	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type, typlen, byval, align));
+}
+
+/* An int8[] or timestamptz[] parameter of 8-byte values. */
+Datum
+mt_int8_array_param(const int64 *items, int n, Oid type)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(items[i]);
+	return PointerGetDatum(construct_array(elems, n, type, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* A text[] parameter of C strings. */
+Datum
+mt_text_array_param(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -30,6 +30,10 @@ extern void mt_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls, b
 /* A 1-D array datum of n elements of type (nulls: NULL for none), as a statement's parameter. */
 extern Datum mt_array_param(Datum *elems, bool *nulls, int n, Oid type);
 
+/* An int8[] or timestamptz[] parameter of 8-byte values; a text[] parameter of C strings. */
+extern Datum mt_int8_array_param(const int64 *items, int n, Oid type);
+extern Datum mt_text_array_param(char **items, int n);
+
 extern char *mt_spi_text(int row, int column);
 extern Datum mt_spi_datum(int row, int column, bool *isnull);
 

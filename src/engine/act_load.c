@@ -27,28 +27,6 @@ static SPIPlanPtr mails_plan;
 static SPIPlanPtr templates_plan;
 static SPIPlanPtr cooldown_plan;
 
-/* A text[] of C strings. */
-static Datum
-text_array(char **items, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		elems[i] = CStringGetTextDatum(items[i]);
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/* An int8[] or timestamptz[] of 8-byte values. */
-static Datum
-int8_array(const int64 *items, int n, Oid type)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(items[i]);
-	return PointerGetDatum(construct_array(elems, n, type, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 /*
  * Runs a kept plan and comes back to cxt (SPI leaves its own memory context current). Not
  * read-only: a fresh snapshot, so what a concurrent run_pending committed before we got its
@@ -120,7 +98,7 @@ static void
 load_events(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 {
 	static const Oid argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1] = {int8_array(request->event_ids, request->n_event_ids, INT8OID)};
+	Datum		values[1] = {mt_int8_array_param(request->event_ids, request->n_event_ids, INT8OID)};
 
 	run(mt_kept_plan(&events_plan,
 					 "SELECT id, event_type, occurred_at, session_id, params, user_id FROM microtrigger.events "
@@ -148,7 +126,7 @@ static void
 load_users(MtActData *data, char **user_ids, int n, TimestampTz as_of, MemoryContext cxt)
 {
 	static const Oid argtypes[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		values[2] = {text_array(user_ids, n), TimestampTzGetDatum(as_of)};
+	Datum		values[2] = {mt_text_array_param(user_ids, n), TimestampTzGetDatum(as_of)};
 
 	data->users = palloc0(sizeof(MtLoadedUser) * Max(n, 1));
 	data->n_users = n;
@@ -274,7 +252,7 @@ static void
 load_templates(MtActData *data, char **names, int n, MemoryContext cxt)
 {
 	static const Oid argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1] = {text_array(names, n)};
+	Datum		values[1] = {mt_text_array_param(names, n)};
 
 	if (n == 0)
 		return;
@@ -316,10 +294,10 @@ load_cooldowns(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 	data->queued = palloc(sizeof(MtQueuedFiring) * data->queued_cap);
 	if (request->n_cooldowns == 0)
 		return;
-	values[0] = text_array(request->cd_triggers, request->n_cooldowns);
-	values[1] = text_array(request->cd_users, request->n_cooldowns);
-	values[2] = int8_array(request->cd_from, request->n_cooldowns, TIMESTAMPTZOID);
-	values[3] = int8_array(request->cd_to, request->n_cooldowns, TIMESTAMPTZOID);
+	values[0] = mt_text_array_param(request->cd_triggers, request->n_cooldowns);
+	values[1] = mt_text_array_param(request->cd_users, request->n_cooldowns);
+	values[2] = mt_int8_array_param(request->cd_from, request->n_cooldowns, TIMESTAMPTZOID);
+	values[3] = mt_int8_array_param(request->cd_to, request->n_cooldowns, TIMESTAMPTZOID);
 	run(mt_kept_plan(&cooldown_plan,
 					 "SELECT DISTINCT f.trigger_name, f.user_id, f.id, f.event_at "
 					 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
@@ -495,8 +473,8 @@ mt_act_load(const MtActRequest *request, TimestampTz as_of)
 	{
 		load_users(data, users, n_users, as_of, cxt);
 		load_caps(data, cxt);
-		data->mail_users = text_array(users, n_users);
-		data->mail_events = int8_array(request->event_ids, request->n_event_ids, INT8OID);
+		data->mail_users = mt_text_array_param(users, n_users);
+		data->mail_events = mt_int8_array_param(request->event_ids, request->n_event_ids, INT8OID);
 		load_mails(data, cxt);
 	}
 	load_templates(data, names, n_names, cxt);
@@ -557,4 +535,29 @@ mt_act_note_queued(MtActData *data, const char *trigger_name, const char *user_i
 	q->user_id = pstrdup(user_id);
 	q->firing_id = firing_id;
 	q->event_at = event_at;
+}
+
+/* Adds a template name to the request (growing its array); NULL adds nothing. */
+static void
+want_template(MtActRequest *request, const char *name)
+{
+	if (name == NULL)
+		return;
+	if (request->n_template_names == request->template_cap)
+	{
+		request->template_cap = request->template_cap ? request->template_cap * 2 : 16;
+		request->template_names = request->template_names
+			? repalloc(request->template_names, sizeof(char *) * request->template_cap)
+			: palloc(sizeof(char *) * request->template_cap);
+	}
+	request->template_names[request->n_template_names++] = (char *) name;
+}
+
+/* Adds the templates a send_email action may use: its own and its variants'. */
+void
+mt_act_want_action_templates(MtActRequest *request, const MtAction *action)
+{
+	want_template(request, action->template_name);
+	for (int v = 0; v < action->n_variants; v++)
+		want_template(request, action->variants[v].template_name);
 }

@@ -121,8 +121,9 @@ typedef struct MtActRequest
 	int			n_event_ids;
 	char	  **user_ids;
 	int			n_user_ids;
-	char	  **template_names;
+	char	  **template_names;	/* grown by mt_act_want_action_templates */
 	int			n_template_names;
+	int			template_cap;
 	/* cooldown: one (trigger, user, from, to) per firing whose trigger has one */
 	char	  **cd_triggers;
 	char	  **cd_users;
@@ -131,6 +132,9 @@ typedef struct MtActRequest
 	int			n_cooldowns;
 	bool		want_key;		/* read the unsubscribe key once for the batch */
 } MtActRequest;
+
+/* Adds the templates a send_email action may use (its own and its variants') to the request. */
+extern void mt_act_want_action_templates(MtActRequest *request, const MtAction *action);
 
 /* Loads what the request names, as of as_of (the caller is in SPI). */
 extern MtActData *mt_act_load(const MtActRequest *request, TimestampTz as_of);

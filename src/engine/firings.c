@@ -487,31 +487,6 @@ claim_firings(TimestampTz as_of, int limit, Datum skip, Firing **out)
 	return n;
 }
 
-/* The ids left for a later run, as an int8[] for the claim. */
-static Datum
-id_array(const int64 *ids, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/* Adds a template name to the request (growing its array). */
-static void
-want_template(MtActRequest *request, int *cap, const char *name)
-{
-	if (name == NULL)
-		return;
-	if (request->n_template_names == *cap)
-	{
-		*cap *= 2;
-		request->template_names = repalloc(request->template_names, sizeof(char *) * *cap);
-	}
-	request->template_names[request->n_template_names++] = (char *) name;
-}
-
 /*
  * The load stage for a claimed batch: what its firings (those not left for later) need, in a
  * few statements (act_load.c), after their users' locks, so the cooldown state is current.
@@ -520,11 +495,9 @@ static MtActData *
 load_batch(const Firing *firings, int n, TimestampTz as_of)
 {
 	MtActRequest request = {0};
-	int			template_cap = 16;
 
 	request.event_ids = palloc(sizeof(int64) * Max(n, 1));
 	request.user_ids = palloc(sizeof(char *) * Max(n, 1));
-	request.template_names = palloc(sizeof(char *) * template_cap);
 	request.cd_triggers = palloc(sizeof(char *) * Max(n, 1));
 	request.cd_users = palloc(sizeof(char *) * Max(n, 1));
 	request.cd_from = palloc(sizeof(TimestampTz) * Max(n, 1));
@@ -550,13 +523,7 @@ load_batch(const Firing *firings, int n, TimestampTz as_of)
 			request.n_cooldowns++;
 		}
 		for (int a = 0; a < rule->trigger->n_actions; a++)
-		{
-			const MtAction *action = &rule->trigger->actions[a];
-
-			want_template(&request, &template_cap, action->template_name);
-			for (int v = 0; v < action->n_variants; v++)
-				want_template(&request, &template_cap, action->variants[v].template_name);
-		}
+			mt_act_want_action_templates(&request, &rule->trigger->actions[a]);
 	}
 	return mt_act_load(&request, as_of);
 }
@@ -625,7 +592,7 @@ run_firings(TimestampTz as_of, int limit, MemoryContext batch_context)
 			break;
 		MemoryContextReset(batch_context);
 		old = MemoryContextSwitchTo(batch_context);
-		n = claim_firings(as_of, want, id_array(deferred, n_deferred), &firings);
+		n = claim_firings(as_of, want, mt_int8_array_param(deferred, n_deferred, INT8OID), &firings);
 		lock_batch(firings, n);
 		data = load_batch(firings, n, as_of);
 		check_windows(firings, n, data);

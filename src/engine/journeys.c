@@ -535,20 +535,6 @@ run_journey_batch(const Journey *journeys, int n, TimestampTz as_of, MtActData *
 	return false;
 }
 
-/* Adds a template name to the request (growing its array). */
-static void
-want_template(MtActRequest *request, int *cap, const char *name)
-{
-	if (name == NULL)
-		return;
-	if (request->n_template_names == *cap)
-	{
-		*cap *= 2;
-		request->template_names = repalloc(request->template_names, sizeof(char *) * *cap);
-	}
-	request->template_names[request->n_template_names++] = (char *) name;
-}
-
 /*
  * The load stage for a claimed batch of journeys (those not left for later): their starting
  * events, users and the templates of their sequences' send steps (act_load.c); then the exit window of each, looked up for the batch at once.
@@ -557,7 +543,6 @@ static MtActData *
 load_journeys(Journey *journeys, int n, TimestampTz as_of)
 {
 	MtActRequest request = {0};
-	int			template_cap = 16;
 	MtActData  *data;
 	MtWindowQuery *windows = palloc(sizeof(MtWindowQuery) * Max(n, 1));
 	Journey   **of = palloc(sizeof(Journey *) * Max(n, 1));
@@ -567,7 +552,6 @@ load_journeys(Journey *journeys, int n, TimestampTz as_of)
 
 	request.event_ids = palloc(sizeof(int64) * Max(n, 1));
 	request.user_ids = palloc(sizeof(char *) * Max(n, 1));
-	request.template_names = palloc(sizeof(char *) * template_cap);
 	request.want_key = true;
 	for (int i = 0; i < n; i++)
 	{
@@ -593,9 +577,7 @@ load_journeys(Journey *journeys, int n, TimestampTz as_of)
 
 			if (sequence->steps[s].kind != MT_STEP_SEND)
 				continue;
-			want_template(&request, &template_cap, send->template_name);
-			for (int v = 0; v < send->n_variants; v++)
-				want_template(&request, &template_cap, send->variants[v].template_name);
+			mt_act_want_action_templates(&request, send);
 		}
 	}
 	data = mt_act_load(&request, as_of);
@@ -664,7 +646,6 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 	{
 		int			want = limit > 0 ? Min(limit - done, 500) : 500;
 		Datum		values[3];
-		Datum	   *skip;
 		Journey    *journeys;
 		MtActData  *data;
 		bool		batched;
@@ -677,11 +658,7 @@ mt_run_journeys(TimestampTz as_of, int limit, MemoryContext batch_context)
 		old = MemoryContextSwitchTo(batch_context);
 		values[0] = TimestampTzGetDatum(as_of);
 		values[1] = Int32GetDatum(want);
-		skip = palloc(sizeof(Datum) * Max(n_deferred, 1));
-		for (int i = 0; i < n_deferred; i++)
-			skip[i] = Int64GetDatum(deferred[i]);
-		values[2] = PointerGetDatum(construct_array(skip, n_deferred, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-													TYPALIGN_DOUBLE));
+		values[2] = mt_int8_array_param(deferred, n_deferred, INT8OID);
 		mt_execute_plan(mt_kept_plan(&claim_plan,
 									 "SELECT id, user_id, sequence_name, step, next_at, started_at, source_event_id, trigger_name "
 									 "FROM microtrigger.journeys WHERE status = 'active' AND next_at <= $1 "

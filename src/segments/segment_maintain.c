@@ -78,17 +78,6 @@ run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 	mt_spi_check(SPI_execute_plan(plan, values, nulls, false, 0), expected, "run a segment maintenance statement");
 }
 
-/* A text[] datum of C strings. */
-static Datum
-text_array(char **items, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		datums[i] = CStringGetTextDatum(items[i]);
-	return PointerGetDatum(construct_array(datums, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
 /* A new unit of work for a user: no segment yet. */
 MtUserWork *
 mt_user_work_new(const char *user_id, int n_segments)
@@ -830,7 +819,7 @@ work_segment_names(const MtUserWork *work)
 	for (int k = 0; k < n_segments; k++)
 		if (work->at[k] != DT_NOBEGIN)
 			names[n++] = mt_segment_cache_entry(k)->segment->name;
-	return text_array(names, n);
+	return mt_text_array_param(names, n);
 }
 
 /* Records that maintaining a user failed, instead of failing the statement. */
@@ -1115,7 +1104,7 @@ prefetch_events(MtUserWork **users, int from, int to, bool **read_pair, StoredSt
 		return NULL;
 	qsort_arg(order, n_ids, sizeof(int), compare_positions, users);
 	values[0] = PointerGetDatum(construct_array(ids, n_ids, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = text_array(types, n_types);
+	values[1] = mt_text_array_param(types, n_types);
 	values[2] = TimestampTzGetDatum(since);
 	if (any_type)
 		plan = mt_kept_plan(&events_any_plan,
