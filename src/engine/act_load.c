@@ -13,6 +13,7 @@
 #include "utils/lsyscache.h"
 
 #include "act_load.h"
+#include "event_row.h"
 #include "delivery.h"
 #include "device_sql.h"
 #include "subxact.h"
@@ -99,23 +100,28 @@ load_events(MtActData *data, const MtActRequest *request, MemoryContext cxt)
 {
 	static const Oid argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1] = {mt_int8_array_param(request->event_ids, request->n_event_ids, INT8OID)};
+	MtEventColumns cols;
 
 	run(mt_kept_plan(&events_plan,
 					 "SELECT id, event_type, occurred_at, session_id, params, user_id FROM microtrigger.events "
 					 "WHERE id = ANY ($1)", 1, argtypes), values, cxt);
 	data->events = palloc0(sizeof(MtLoadedEvent) * Max(SPI_processed, 1));
 	data->n_events = (int) SPI_processed;
+	mt_event_columns_init(&cols, SPI_tuptable->tupdesc);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		MtLoadedEvent *e = &data->events[row];
-		bool		isnull;
+		MtEventRow	event;
 
-		e->id = DatumGetInt64(mt_spi_datum(row, 1, &isnull));
-		e->event_type = text_col(row, 2);
-		e->occurred_at = DatumGetTimestampTz(mt_spi_datum(row, 3, &isnull));
-		e->session_id = text_col(row, 4);
-		e->params = DatumGetJsonbPCopy(mt_spi_datum(row, 5, &isnull));
-		e->user_id = text_col(row, 6);
+		/* copied into the batch's context: the SPI rows are freed below */
+		mt_event_row_from_tuple(&event, SPI_tuptable->vals[row], SPI_tuptable->tupdesc, &cols);
+		e->id = event.id;
+		e->user_id = text_to_cstring(event.user_id);
+		e->event_type = text_to_cstring(event.event_type);
+		e->session_id = event.session_id ? text_to_cstring(event.session_id) : NULL;
+		e->occurred_at = event.occurred_at;
+		e->params = palloc(VARSIZE(event.params));
+		memcpy(e->params, event.params, VARSIZE(event.params));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	qsort(data->events, data->n_events, sizeof(MtLoadedEvent), event_cmp);
