@@ -95,13 +95,6 @@ token_domain(int link)
 	return link > 0 ? psprintf("mt1c:%d:", link) : pstrdup("mt1:");
 }
 
-/* HMAC-SHA256 of "mt1:" payload under key, into digest. */
-static void
-token_mac(const char *key, const char *payload, uint8 *digest)
-{
-	token_mac_in(key, "mt1:", payload, digest);
-}
-
 /* The token for (user, outbox row) under key. */
 char *
 mt_unsubscribe_token(const char *key, const char *user_id, int64 outbox_id)
@@ -177,36 +170,6 @@ mt_token_verify(const char *key, const char *token, int link, int64 *outbox_id, 
 }
 
 /*
- * The user id a token stands for, or NULL when the token is malformed or its MAC is wrong.
- */
-static char *
-verify_token(const char *key, const char *token)
-{
-	const char *dot = strchr(token, '.');
-	char	   *payload64;
-	unsigned char *payload;
-	unsigned char *mac;
-	size_t		payload_len;
-	size_t		mac_len;
-	uint8		expected[PG_SHA256_DIGEST_LENGTH];
-	char	   *colon;
-
-	if (dot == NULL)
-		return NULL;
-	payload64 = pnstrdup(token, dot - token);
-	payload = mt_base64url_decode(payload64, &payload_len);
-	mac = mt_base64url_decode(dot + 1, &mac_len);
-	if (payload == NULL || mac == NULL || mac_len != TOKEN_MAC_BYTES ||
-		memchr(payload, '\0', payload_len) != NULL)
-		return NULL;
-	token_mac(key, (const char *) payload, expected);
-	if (!equal_in_constant_time(expected, mac, TOKEN_MAC_BYTES))
-		return NULL;
-	colon = strchr((char *) payload, ':');
-	return colon ? colon + 1 : NULL;
-}
-
-/*
  * microtrigger.unsubscribe(token text) RETURNS boolean: true when the token is genuine and its
  * contact exists; sets contacts.unsubscribed_at once (a second call keeps the first time). The
  * trigger on contacts then cancels the contact's queued mail.
@@ -217,6 +180,7 @@ mt_unsubscribe_sql(PG_FUNCTION_ARGS)
 	char	   *token;
 	char	   *key;
 	char	   *user_id;
+	int64		outbox_id;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	bool		found;
@@ -227,8 +191,7 @@ mt_unsubscribe_sql(PG_FUNCTION_ARGS)
 	token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SPI_connect();
 	key = mt_unsubscribe_key();
-	user_id = verify_token(key, token);
-	if (user_id == NULL)
+	if (!mt_token_verify(key, token, 0, &outbox_id, &user_id))
 	{
 		SPI_finish();
 		PG_RETURN_BOOL(false);
