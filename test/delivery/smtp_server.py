@@ -66,7 +66,8 @@ class ScriptedHandler:
             f.write(envelope.content)
         with open(os.path.join(self.outdir, "log.jsonl"), "a") as f:
             f.write(json.dumps({"seq": seq, "mail_from": envelope.mail_from, "rcpt": envelope.rcpt_tos,
-                                "reply": reply, "file": name}) + "\n")
+                                "reply": reply, "file": name,
+                                "peer": list(session.peer) if session.peer else None}) + "\n")
         if stall > 0:
             await asyncio.sleep(stall)
         return reply

@@ -399,6 +399,10 @@ q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, 
       SELECT 'm' || g, 'multi' || g || '@example.com', 'M' || g, 'x', now() FROM generate_series(1, 40) g" >/dev/null
 check "connections: deliver(40) over 4 connections sends 40" \
     "$(q -c "SET microtrigger.smtp_connections = 4" -c "SELECT microtrigger.deliver(40)")" "40"
+# the 40 arrived over more than one SMTP session (client address and port as the server saw them)
+peers=$(tail -n 40 "$OUT/log.jsonl" | grep -o '"peer": \[[^]]*\]' | sort -u | wc -l)
+check "connections: deliver(40) with smtp_connections = 4 used more than one connection" \
+    "$([ "$peers" -ge 2 ] && echo yes || echo "no: $peers")" "yes"
 q -c "INSERT INTO microtrigger.outbox (user_id, to_address, subject, text_body, send_after)
       SELECT 'n' || g, 'multi' || (40 + g) || '@example.com', 'N' || g, 'x', now() FROM generate_series(1, 30) g" >/dev/null
 q -c "SET microtrigger.smtp_connections = 3" -c "CALL microtrigger.deliver_loop('0 seconds', 10)" >/dev/null
